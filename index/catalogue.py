@@ -1,0 +1,74 @@
+"""The function catalogue: the list of functions a protein can be matched to (GO or free text)."""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+import pandas as pd
+
+from index.errors import InputError
+from index.textio import first_duplicate, read_headed_tsv
+
+COLUMNS = ("term_id", "name", "description", "aspect")
+
+
+@dataclass
+class FunctionCatalogue:
+    """Functions with an id, a name, a description and an optional aspect (row i = function i).
+
+    Any id is allowed: GO ids, EC numbers or free-text functions of the user's own.
+    """
+
+    table: pd.DataFrame
+
+    def __post_init__(self):
+        self.table = self.table[list(COLUMNS)].reset_index(drop=True).astype(str)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def ids(self) -> list[str]:
+        return self.table["term_id"].tolist()
+
+    @classmethod
+    def from_tsv(cls, path: str | os.PathLike) -> "FunctionCatalogue":
+        """Read ``functions.tsv``: header with term_id, name, description and optionally aspect.
+
+        Raises:
+            InputError: missing columns, an empty id/name, or a duplicate id (naming the line).
+        """
+        table = read_headed_tsv(path, required=("term_id", "name"), optional=("description", "aspect"))
+        duplicate = first_duplicate(table, "term_id")
+        if duplicate:
+            raise InputError(f"{path}:{duplicate[1]}: duplicate term_id '{duplicate[0]}'")
+        if table.empty:
+            raise InputError(f"{path}: the catalogue has a header but no functions")
+        return cls(table.drop(columns="_line"))
+
+    @classmethod
+    def from_ontology(cls, ontology) -> "FunctionCatalogue":
+        """All live terms of an :class:`index.ontology.Ontology`: name, definition as description, aspect."""
+        rows = [(t.id, t.name, t.definition, t.aspect) for t in map(ontology.terms.get, ontology.live_ids)]
+        return cls(pd.DataFrame(rows, columns=list(COLUMNS)))
+
+    @classmethod
+    def from_texts(cls, texts: list[str]) -> "FunctionCatalogue":
+        """Ad-hoc free-text functions (id = the text itself), e.g. for scoring arbitrary descriptions."""
+        return cls(pd.DataFrame({"term_id": texts, "name": texts, "description": "", "aspect": ""}))
+
+    def to_tsv(self, path: str | os.PathLike) -> None:
+        self.table.to_csv(path, sep="\t", index=False)
+
+    def texts(self) -> list[str]:
+        """What the text tower reads per function: ``name: description`` (or just the name)."""
+        name, desc = self.table["name"], self.table["description"]
+        return [f"{n}: {d}" if d else n for n, d in zip(name, desc)]
+
+    def sha256(self) -> str:
+        """Content hash of the catalogue (ids, names, descriptions, aspects), independent of file layout."""
+        digest = hashlib.sha256()
+        for row in self.table.itertuples(index=False):
+            digest.update("\t".join(row).encode("utf-8") + b"\n")
+        return digest.hexdigest()

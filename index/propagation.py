@@ -1,0 +1,134 @@
+"""Propagation over a DAG: labels to all ancestors, and scores so that a parent >= each child.
+
+Both run on index arrays and sparse matrices, so 3,000 proteins x 44k GO terms take seconds.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+class Propagator:
+    """Ancestor closure and max-propagation for a DAG given as (child, parent) edge arrays.
+
+    Args:
+        n_terms: number of nodes (term indices are ``0..n_terms-1``).
+        child: child index of each edge.
+        parent: parent index of each edge.
+    """
+
+    def __init__(self, n_terms: int, child: np.ndarray, parent: np.ndarray):
+        self.n_terms = n_terms
+        self.child = np.asarray(child, dtype=np.int64)
+        self.parent = np.asarray(parent, dtype=np.int64)
+        self.ancestors = self._closure()
+        self._levels = self._edge_levels()
+
+    @classmethod
+    def from_ontology(cls, ontology) -> "Propagator":
+        """Build from an :class:`index.ontology.Ontology` (is_a + part_of within each namespace)."""
+        child, parent = ontology.edges
+        return cls(len(ontology.live_ids), child, parent)
+
+    def _closure(self) -> sp.csr_matrix:
+        """Boolean (term x term) matrix, row t = t and all its ancestors; by repeated squaring."""
+        n = self.n_terms
+        step = sp.csr_matrix((np.ones(len(self.child), dtype=bool), (self.child, self.parent)), shape=(n, n))
+        closure = (sp.identity(n, dtype=bool, format="csr") + step).astype(bool)
+        while True:
+            grown = (closure @ closure).astype(bool)
+            if grown.nnz == closure.nnz:
+                break
+            closure = grown
+        closure.sort_indices()
+        return closure
+
+    def _edge_levels(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Edges grouped by the height of their child (leaves = 0), each group sorted by parent.
+
+        Processing the groups in order guarantees a child's score is final before it is pushed up.
+        """
+        n_desc = np.diff(self.ancestors.T.tocsr().indptr)  # descendants incl. self
+        height = np.zeros(self.n_terms, dtype=np.int64)
+        # A child has strictly fewer descendants than its parent, so this order visits children first.
+        order = np.argsort(n_desc, kind="stable")
+        children_of = sp.csr_matrix((np.ones(len(self.child)), (self.parent, self.child)),
+                                    shape=(self.n_terms, self.n_terms))
+        for node in order:
+            kids = children_of.indices[children_of.indptr[node]:children_of.indptr[node + 1]]
+            if len(kids):
+                height[node] = height[kids].max() + 1
+        levels = []
+        edge_height = height[self.child]
+        for h in np.unique(edge_height):
+            sel = np.flatnonzero(edge_height == h)
+            sel = sel[np.argsort(self.parent[sel], kind="stable")]
+            levels.append((self.child[sel], self.parent[sel]))
+        return levels
+
+    def propagate_labels(self, labels: sp.spmatrix) -> sp.csr_matrix:
+        """Close a boolean (items x terms) label matrix under the ancestor relation."""
+        return (sp.csr_matrix(labels, dtype=bool) @ self.ancestors).astype(bool).tocsr()
+
+    def closure_of(self, terms: np.ndarray) -> np.ndarray:
+        """Sorted unique indices of ``terms`` and all their ancestors."""
+        terms = np.unique(np.asarray(terms, dtype=np.int64))
+        return np.unique(self.ancestors[terms].indices)
+
+    def max_propagate(self, scores: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+        """Make scores DAG-consistent: every term's score becomes the max over itself and its descendants.
+
+        Args:
+            scores: (items x len(columns)) array; column j holds term ``columns[j]``.
+            columns: the term index of each column, ancestor-closed (see :meth:`closure_of`);
+                all terms when None.
+
+        Returns:
+            A new array of the same shape and float dtype.
+        """
+        if columns is None:
+            columns = np.arange(self.n_terms)
+        position = np.full(self.n_terms, -1, dtype=np.int64)
+        position[columns] = np.arange(len(columns))
+        by_term = np.ascontiguousarray(np.asarray(scores).T)  # rows = terms: contiguous updates
+        for child, parent in self._levels:
+            c, p = position[child], position[parent]
+            keep = c >= 0
+            if not keep.all():
+                if (p[keep] < 0).any():
+                    raise ValueError("columns are not closed under ancestors; use closure_of()")
+                c, p = c[keep], p[keep]
+            if len(c) == 0:
+                continue
+            starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
+            pushed = np.maximum.reduceat(by_term[c], starts, axis=0)
+            targets = p[starts]
+            by_term[targets] = np.maximum(by_term[targets], pushed)
+        return by_term.T.copy()
+
+    def max_propagate_pairs(
+        self, items: np.ndarray, terms: np.ndarray, scores: np.ndarray, n_items: int
+    ) -> sp.csr_matrix:
+        """Max-propagate sparse (item, term, score) triples; returns an (n_items x n_terms) CSR matrix.
+
+        Works item-block by item-block on the dense closure of the predicted terms, so memory stays
+        bounded for dense prediction files.
+        """
+        items = np.asarray(items, dtype=np.int64)
+        terms = np.asarray(terms, dtype=np.int64)
+        scores = np.asarray(scores)
+        columns = self.closure_of(terms)
+        position = np.full(self.n_terms, -1, dtype=np.int64)
+        position[columns] = np.arange(len(columns))
+        blocks = []
+        block = max(1, int(2e8 // max(len(columns), 1) // scores.itemsize))  # ~200 MB per block
+        for start in range(0, n_items, block):
+            stop = min(n_items, start + block)
+            sel = (items >= start) & (items < stop)
+            dense = np.zeros((stop - start, len(columns)), dtype=scores.dtype)
+            np.maximum.at(dense, (items[sel] - start, position[terms[sel]]), scores[sel])
+            blocks.append(sp.csr_matrix(self.max_propagate(dense, columns)))
+        stacked = sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((0, len(columns)))
+        expand = sp.csr_matrix((np.ones(len(columns), dtype=scores.dtype), (np.arange(len(columns)), columns)),
+                               shape=(len(columns), self.n_terms))
+        return (stacked @ expand).tocsr()

@@ -1,0 +1,82 @@
+"""Opening text files that may be gzip-compressed, and reading headed TSV tables with line-numbered errors."""
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+
+from index.errors import InputError
+
+
+def open_text(path: str | os.PathLike) -> IO[str]:
+    """Open a plain or ``.gz`` text file for reading (gzip is detected by its magic bytes, not the name).
+
+    Raises:
+        InputError: the file does not exist or is not readable.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(2)
+        if magic == b"\x1f\x8b":
+            return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+        return open(path, encoding="utf-8")
+    except OSError as err:
+        raise InputError(f"{path}: cannot read ({err.strerror or err})") from None
+
+
+def read_headed_tsv(
+    path: str | os.PathLike,
+    required: tuple[str, ...],
+    optional: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """Read a tab-separated table whose first line is a header naming its columns.
+
+    Args:
+        path: plain or gzipped TSV file.
+        required: columns that must be present and non-empty in every row.
+        optional: columns kept when present (filled with "" otherwise).
+
+    Returns:
+        DataFrame of strings with the required then optional columns, plus ``_line``, the 1-based
+        line number of each row in the file (for error messages further on).
+    """
+    with open_text(path) as fh:
+        header = fh.readline().rstrip("\r\n")
+        if not header:
+            raise InputError(f"{path}: empty file (a header line with {', '.join(required)} is required)")
+        columns = header.split("\t")
+        missing = [c for c in required if c not in columns]
+        if missing:
+            raise InputError(
+                f"{path}:1: header lacks column(s) {', '.join(missing)} "
+                f"(found: {', '.join(columns)}; columns must be tab-separated)"
+            )
+        try:
+            table = pd.read_csv(fh, sep="\t", header=None, names=columns, dtype=str,
+                                keep_default_na=False, quoting=3, on_bad_lines="error")
+        except pd.errors.ParserError as err:
+            raise InputError(f"{path}: malformed table ({err})") from None
+    table["_line"] = range(2, len(table) + 2)
+    for column in required:
+        empty = table[column].str.strip() == ""
+        if empty.any():
+            line = int(table.loc[empty, "_line"].iloc[0])
+            raise InputError(f"{path}:{line}: empty value in required column '{column}'")
+    for column in optional:
+        if column not in table:
+            table[column] = ""
+    return table[list(required) + list(optional) + ["_line"]]
+
+
+def first_duplicate(table: pd.DataFrame, column: str) -> tuple[str, int] | None:
+    """The first repeated value of ``column`` and its line (from ``_line``), or None."""
+    duplicated = table[column].duplicated()
+    if not duplicated.any():
+        return None
+    row = table[duplicated].iloc[0]
+    return str(row[column]), int(row["_line"])

@@ -1,0 +1,126 @@
+"""Streaming FASTA reader (plain or gzipped) with validation that names file, line and record."""
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from index.errors import InputError
+from index.textio import open_text
+from retrieval.alphabet import first_invalid, normalize
+
+LOG = logging.getLogger(__name__)
+
+_UNIPROT = re.compile(r"^(?:sp|tr)\|([^|]+)\|")
+
+
+@dataclass(frozen=True)
+class ProteinRecord:
+    """One protein: accession, normalised sequence, the rest of the header and its ``key=value`` tags."""
+
+    id: str
+    sequence: str
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def parse_header(header: str) -> tuple[str, str, dict[str, str]]:
+    """Split a header line (without ``>``) into (accession, description, tags).
+
+    ``sp|P12345|NAME_HUMAN ...`` yields ``P12345``; otherwise the first word is the id.
+    """
+    first, _, rest = header.strip().partition(" ")
+    match = _UNIPROT.match(first)
+    accession = match.group(1) if match else first
+    tags = dict(tok.split("=", 1) for tok in rest.split() if "=" in tok and not tok.startswith("="))
+    return accession, rest.strip(), tags
+
+
+class FastaReader:
+    """Iterate over the records of a FASTA file in constant memory.
+
+    Bad records (empty sequence, duplicate id, invalid residue, a header without an id) raise
+    :class:`InputError` naming ``file:line`` and the record, unless ``skip_invalid`` is set: then
+    they are skipped, counted by reason in :attr:`skipped` and summarised in a warning at the end.
+
+    Args:
+        path: FASTA file, plain or ``.gz``.
+        skip_invalid: skip bad records instead of failing.
+    """
+
+    def __init__(self, path: str | os.PathLike, skip_invalid: bool = False):
+        self.path = path
+        self.skip_invalid = skip_invalid
+        self.skipped: Counter[str] = Counter()
+        self.n_read = 0
+
+    def __iter__(self) -> Iterator[ProteinRecord]:
+        seen: set[str] = set()
+        with open_text(self.path) as fh:
+            for record in self._raw_records(fh):
+                checked = self._check(record, seen)
+                if checked is not None:
+                    self.n_read += 1
+                    yield checked
+        if self.skipped:
+            LOG.warning("%s: skipped %d record(s): %s", self.path, sum(self.skipped.values()),
+                        ", ".join(f"{n} {why}" for why, n in self.skipped.items()))
+        if self.n_read == 0 and not self.skipped:
+            raise InputError(f"{self.path}: no FASTA records found (expected lines starting with '>')")
+
+    def _raw_records(self, fh) -> Iterator[tuple[str, int, list[tuple[int, str]]]]:
+        header, header_line, lines = None, 0, []
+        for number, line in enumerate(fh, start=1):
+            line = line.strip()
+            if line.startswith(">"):
+                if header is not None:
+                    yield header, header_line, lines
+                header, header_line, lines = line[1:], number, []
+            elif line and not line.startswith(";"):
+                if header is None:
+                    raise InputError(f"{self.path}:{number}: sequence data before the first '>' header")
+                lines.append((number, line))
+        if header is not None:
+            yield header, header_line, lines
+
+    def _check(self, raw, seen: set[str]) -> ProteinRecord | None:
+        header, header_line, lines = raw
+        accession, description, tags = parse_header(header)
+        sequence = normalize("".join(part for _, part in lines))
+        if not accession:
+            return self._reject("header without id", f"{self.path}:{header_line}: header has no id")
+        where = f"record '{accession}'"
+        bad = first_invalid(sequence)
+        if bad >= 0:
+            return self._reject("invalid residues", f"{self.path}:{_line_of(lines, bad + 1)}: {where}: "
+                                f"invalid residue {sequence[bad]!r} at position {bad + 1}")
+        if not sequence:
+            return self._reject("empty sequence", f"{self.path}:{header_line}: {where} has an empty sequence")
+        if accession in seen:
+            return self._reject("duplicate id", f"{self.path}:{header_line}: duplicate id '{accession}'")
+        seen.add(accession)
+        return ProteinRecord(accession, sequence, description, tags)
+
+    def _reject(self, reason: str, message: str) -> None:
+        if not self.skip_invalid:
+            raise InputError(message + " (use --skip-invalid to skip such records)")
+        self.skipped[reason] += 1
+        LOG.debug("skipping: %s", message)
+        return None
+
+
+def _line_of(lines: list[tuple[int, str]], position: int) -> int:
+    """File line holding the 1-based residue ``position`` of a record."""
+    for number, part in lines:
+        if position <= len(part):
+            return number
+        position -= len(part)
+    return lines[-1][0] if lines else 0
+
+
+def read_fasta(path: str | os.PathLike, skip_invalid: bool = False) -> list[ProteinRecord]:
+    """All records of a FASTA file as a list (see :class:`FastaReader`)."""
+    return list(FastaReader(path, skip_invalid=skip_invalid))

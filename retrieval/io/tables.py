@@ -1,0 +1,93 @@
+"""Annotation, prediction and id-list tables, read with errors that name the line."""
+from __future__ import annotations
+
+import io
+import os
+import re
+
+import numpy as np
+import pandas as pd
+
+from index.errors import InputError
+from index.textio import open_text, read_headed_tsv
+
+#: Lines of the CAFA submission format that carry no prediction.
+_CAFA_LINE = re.compile(r"^(?:AUTHOR|MODEL|KEYWORDS|ACCURACY|END)\b.*(?:\n|$)", re.MULTILINE)
+
+
+def read_annotations(path: str | os.PathLike) -> pd.DataFrame:
+    """Read an annotation table: header ``EntryID<TAB>term[<TAB>aspect]``, one (protein, term) per row.
+
+    Returns:
+        DataFrame with columns ``protein``, ``term`` and ``aspect`` ("" when absent), duplicates removed.
+    """
+    table = read_headed_tsv(path, required=("EntryID", "term"), optional=("aspect",))
+    if table.empty:
+        raise InputError(f"{path}: the annotation table has a header but no rows")
+    table = table.rename(columns={"EntryID": "protein"}).drop(columns="_line")
+    return table.drop_duplicates(["protein", "term"]).reset_index(drop=True)
+
+
+def read_id_list(path: str | os.PathLike) -> list[str]:
+    """One id per line (first whitespace-separated word); blank lines ignored."""
+    with open_text(path) as fh:
+        ids = [line.split()[0] for line in fh if line.strip()]
+    if not ids:
+        raise InputError(f"{path}: no ids found")
+    return ids
+
+
+def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
+    """Read predictions as ``protein term score`` rows.
+
+    Accepts the CAFA submission format (AUTHOR/MODEL/KEYWORDS/ACCURACY/END lines, whitespace-
+    separated fields) and prot-retrieve's TSV (a tab-separated header naming ``protein_id``,
+    ``term_id`` and ``score``; other columns are ignored).
+
+    Returns:
+        DataFrame with columns ``protein``, ``term`` (str) and ``score`` (float64 in [0, 1]: float32 would
+        move scores such as 0.33 across the evaluation thresholds).
+    """
+    with open_text(path) as fh:
+        text = _CAFA_LINE.sub("", fh.read())
+    first = text.lstrip("\n").split("\n", 1)[0]
+    fields = first.split()
+    if not fields:
+        raise InputError(f"{path}: no predictions found")
+    if len(fields) >= 3 and _is_number(fields[2]):
+        table = pd.read_csv(io.StringIO(text), sep=r"\s+", header=None, usecols=[0, 1, 2],
+                            names=["protein", "term", "score"], dtype=str, keep_default_na=False)
+    else:
+        names = first.split("\t")
+        if not {"protein_id", "term_id", "score"} <= set(names):
+            raise InputError(f"{path}: expected 'protein term score' rows or a tab-separated header naming "
+                             f"protein_id, term_id and score (first line: {first[:80]!r})")
+        table = pd.read_csv(io.StringIO(text), sep="\t", usecols=["protein_id", "term_id", "score"], dtype=str,
+                            keep_default_na=False).rename(columns={"protein_id": "protein", "term_id": "term"})
+    scores = pd.to_numeric(table["score"], errors="coerce")
+    bad = np.flatnonzero((scores.isna() | (scores < 0) | (scores > 1)).to_numpy())
+    if len(bad):
+        row = table.iloc[bad[0]]
+        raise InputError(f"{path}: prediction ({row['protein']}, {row['term']}): score {row['score']!r} "
+                         f"is not a number in [0, 1]")
+    return pd.DataFrame({"protein": table["protein"].to_numpy(dtype=str), "term": table["term"].to_numpy(dtype=str),
+                         "score": scores.to_numpy(dtype=np.float64)})
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_ia(path: str | os.PathLike) -> pd.Series:
+    """Information accretion file: ``term<TAB>ia`` per line (cafaeval's format, no header)."""
+    with open_text(path) as fh:
+        table = pd.read_csv(fh, sep=r"\s+", header=None, names=["term", "ia"], dtype={"term": str},
+                            usecols=[0, 1])
+    ia = pd.to_numeric(table["ia"], errors="coerce")
+    if table.empty or ia.isna().any():
+        raise InputError(f"{path}: expected 'term ia' lines with numeric ia values")
+    return pd.Series(ia.to_numpy(dtype=np.float64), index=table["term"].to_numpy())

@@ -1,0 +1,35 @@
+import pytest
+
+from index.catalogue import FunctionCatalogue
+from index.errors import InputError
+
+
+def test_free_text_catalogue_round_trip(write, tmp_path):
+    path = write("f.tsv", "term_id\tname\tdescription\nmy:kinase\tkinase\tadds phosphate\nx2\tglows\t\n")
+    cat = FunctionCatalogue.from_tsv(path)
+    assert cat.ids == ["my:kinase", "x2"]
+    assert cat.texts() == ["kinase: adds phosphate", "glows"]
+    assert cat.table["aspect"].tolist() == ["", ""]
+    cat.to_tsv(tmp_path / "out.tsv")
+    again = FunctionCatalogue.from_tsv(tmp_path / "out.tsv")
+    assert again.sha256() == cat.sha256()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("id\tname\nx\ty\n", "lacks column\\(s\\) term_id"),
+    ("term_id\tname\nx\t\n", ":2: empty value in required column 'name'"),
+    ("term_id\tname\na\tb\nc\td\na\te\n", ":4: duplicate term_id 'a'"),
+    ("term_id\tname\n", "no functions"),
+    ("", "empty file"),
+])
+def test_bad_catalogues_name_the_line(write, text, message):
+    with pytest.raises(InputError, match=message):
+        FunctionCatalogue.from_tsv(write("f.tsv", text))
+
+
+def test_catalogue_from_ontology_has_live_terms_only(toy_ontology):
+    cat = FunctionCatalogue.from_ontology(toy_ontology)
+    assert len(cat) == 7
+    row = cat.table.set_index("term_id").loc["GO:0000003"]
+    assert (row["name"], row["description"], row["aspect"]) == ("catalytic activity", "Catalysis of a reaction.", "MFO")
+    assert cat.sha256() != FunctionCatalogue(cat.table.iloc[:6]).sha256()

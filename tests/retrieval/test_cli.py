@@ -1,0 +1,55 @@
+import json
+
+import pandas as pd
+from click.testing import CliRunner
+
+from retrieval.cli import main
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_catalogue_writes_live_terms(toy_obo, tmp_path):
+    out = tmp_path / "functions.tsv"
+    result = run("catalogue", toy_obo, "-o", out)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, sep="\t", keep_default_na=False)
+    assert table.columns.tolist() == ["term_id", "name", "description", "aspect"]
+    assert len(table) == 7 and "GO:0000099" not in set(table["term_id"])
+
+
+def test_naive_then_evaluate(toy_obo, write, tmp_path):
+    train_fa = write("train.fa", ">A taxon=1\nMKV\n>B\nMKW\n>C cafa3_benchmark=1\nMMM\n")
+    train_ann = write("train.tsv", "EntryID\tterm\taspect\nA\tGO:0000004\tMFO\nB\tGO:0000002\tMFO\nC\tGO:0000003\tMFO\n")
+    targets = write("t.fa", ">T1\nMKV\n>T2\nMKK\n")
+    preds = tmp_path / "naive.tsv"
+    result = run("naive", targets, "--train-fasta", train_fa, "--train-annotations", train_ann, "--obo", toy_obo,
+                 "--exclude-tag", "cafa3_benchmark=1", "-o", preds)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(preds, sep="\t").set_index(["protein_id", "term_id"])["score"]
+    # C is held out by its tag: binding in 2 of 2 proteins, catalytic (via protein binding) in 1 of 2.
+    assert table[("T1", "GO:0000002")] == 1.0 and table[("T2", "GO:0000003")] == 0.5
+    truth = write("truth.tsv", "EntryID\tterm\nT1\tGO:0000004\nT2\tGO:0000002\n")
+    result = run("evaluate", preds, "--truth", truth, "--obo", toy_obo, "--json", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    assert "MFO" in result.output and "fmax" in result.output
+    mf = json.loads((tmp_path / "r.json").read_text())["results"][0]
+    # Prior: binding 1.0, catalytic .5, protein binding .5. tau <= .5: T1 predicts {2,3,4} = its truth,
+    # T2 {2,3,4} of truth {2} (p 1/3): P 2/3, R 1 -> F = .8; tau > .5: {2}: P 1, R (1/3 + 1)/2 -> F = .8.
+    assert mf["aspect"] == "MFO" and abs(mf["fmax"] - 0.8) < 1e-9 and abs(mf["threshold"] - 0.01) < 1e-9
+
+
+def test_bad_input_is_one_line_error_without_traceback(write, toy_obo):
+    bad = write("bad.fa", ">a\nMK\n>a\nMV\n")
+    result = run("naive", bad, "--train-fasta", bad, "--train-annotations", bad, "--obo", toy_obo)
+    assert result.exit_code == 2
+    assert "duplicate id 'a'" in result.output and "Traceback" not in result.output
+    result = run("evaluate", write("p.txt", "P1 GO:1 7\n"), "--truth", write("t.tsv", "EntryID\tterm\nP1\tGO:0000002\n"),
+                 "--obo", toy_obo)
+    assert result.exit_code == 2 and "not a number in [0, 1]" in result.output
+
+
+def test_unwritable_output_is_a_clear_error(toy_obo):
+    result = run("catalogue", toy_obo, "-o", "/nonexistent/dir/f.tsv")
+    assert result.exit_code == 2 and "cannot write here" in result.output
