@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from typing import IO
 
 import pandas as pd
 
@@ -23,7 +24,9 @@ class FunctionCatalogue:
     table: pd.DataFrame
 
     def __post_init__(self):
-        self.table = self.table[list(COLUMNS)].reset_index(drop=True).astype(str)
+        # Tabs and line breaks inside a text would break the TSV round trip: they become spaces.
+        self.table = self.table[list(COLUMNS)].reset_index(drop=True).astype(str).replace(
+            r"[\t\r\n]+", " ", regex=True)
 
     def __len__(self) -> int:
         return len(self.table)
@@ -59,7 +62,13 @@ class FunctionCatalogue:
         return cls(pd.DataFrame({"term_id": texts, "name": texts, "description": "", "aspect": ""}))
 
     def to_tsv(self, path: str | os.PathLike) -> None:
-        self.table.to_csv(path, sep="\t", index=False)
+        with open(path, "w", encoding="utf-8") as fh:
+            self.write(fh)
+
+    def write(self, fh: IO[str]) -> None:
+        """Write as TSV verbatim (no CSV quoting: quotes in definitions stay as they are)."""
+        fh.write("\t".join(COLUMNS) + "\n")
+        fh.writelines("\t".join(row) + "\n" for row in self.table.itertuples(index=False))
 
     def texts(self) -> list[str]:
         """What the text tower reads per function: ``name: description`` (or just the name)."""

@@ -132,3 +132,23 @@ class Propagator:
         expand = sp.csr_matrix((np.ones(len(columns), dtype=scores.dtype), (np.arange(len(columns)), columns)),
                                shape=(len(columns), self.n_terms))
         return (stacked @ expand).tocsr()
+
+
+def catalogue_edges(ontology, propagator: Propagator, term_ids) -> tuple[np.ndarray, np.ndarray]:
+    """(child row, parent row) edges between the catalogue functions that are ontology terms.
+
+    When the catalogue holds every ancestor of its terms (e.g. all of live GO) the ontology's direct
+    edges are enough; for a partial catalogue, ancestor pairs are used so that a kept ancestor still
+    scores at least its kept descendants. Functions that are not ontology terms get no edges.
+    """
+    idx, _ = ontology.resolve_many(list(term_ids), follow_replaced_by=False)
+    row_of = np.full(propagator.n_terms, -1, dtype=np.int64)
+    present = idx >= 0
+    row_of[idx[present]] = np.flatnonzero(present)
+    if np.all(row_of[propagator.closure_of(idx[present])] >= 0):
+        child, parent = propagator.child, propagator.parent
+    else:
+        pairs = propagator.ancestors[idx[present]].tocoo()
+        child, parent = idx[present][pairs.row], pairs.col
+    keep = (row_of[child] >= 0) & (row_of[parent] >= 0) & (child != parent)
+    return row_of[child[keep]], row_of[parent[keep]]

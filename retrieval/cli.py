@@ -50,7 +50,7 @@ def catalogue(obo: str, output: str) -> None:
 
     cat = FunctionCatalogue.from_ontology(Ontology.from_obo(obo))
     with atomic_output(output) as fh:
-        cat.table.to_csv(fh, sep="\t", index=False)
+        cat.write(fh)
     click.echo(f"{len(cat)} live terms written to {output}", err=True)
 
 
@@ -94,7 +94,7 @@ def naive(fasta, train_fasta, train_annotations, obo, exclude_tag, fmt, output, 
     from retrieval.baselines import NaivePredictor
     from retrieval.dataset import AnnotatedProteins, parse_tag_filters
     from retrieval.io.fasta import read_fasta
-    from retrieval.io.writers import atomic_output, write_cafa, write_tsv
+    from retrieval.io.writers import PredictionWriter, atomic_output
 
     onto = Ontology.from_obo(obo)
     train = AnnotatedProteins.load(train_fasta, train_annotations, parse_tag_filters(exclude_tag))
@@ -103,7 +103,9 @@ def naive(fasta, train_fasta, train_annotations, obo, exclude_tag, fmt, output, 
     targets = [r.id for r in read_fasta(fasta, skip_invalid=skip_invalid)]
     predictions = NaivePredictor(onto, labels).predict(targets)
     with atomic_output(output) as fh:
-        (write_cafa if fmt == "cafa" else write_tsv)(predictions, fh)
+        writer = PredictionWriter(fh, fmt)
+        writer.write(predictions.rename(columns={"protein": "protein_id", "term": "term_id"}))
+        writer.close()
 
 
 @main.command()
@@ -126,3 +128,106 @@ def evaluate(predictions, truth, obo, ia_file, targets, json_out) -> None:
         with atomic_output(json_out) as fh:
             json.dump({"predictions": predictions, "truth": truth, "obo": obo, "ia": ia_file, "targets": targets,
                        "results": table.to_dict(orient="records")}, fh, indent=2)
+
+
+def _train_command():
+    """Build the `train` command lazily: its options come from train.config.TrainConfig."""
+    from retrieval.cli_options import dataclass_options, merge_options
+    from train.config import TrainConfig
+
+    @main.command(name="train")
+    @click.option("--config", "config_file", type=_existing, help="JSON file of training options (flags override it).")
+    @dataclass_options(TrainConfig)
+    def train_cmd(config_file, **options) -> None:
+        """Train the two towers and the re-ranker; writes OUTPUT/model (a model folder)."""
+        from train.loop import train
+
+        config = TrainConfig.load(config_file) if config_file else TrainConfig()
+        folder = train(merge_options(config, options))
+        click.echo(f"model written to {folder}", err=True)
+
+    return train_cmd
+
+
+_train_command()
+
+
+@main.command(name="build-index")
+@click.argument("functions", type=_existing)
+@click.option("-o", "--output", type=click.Path(file_okay=False), default="function_index", show_default=True,
+              help="Index folder to write.")
+@click.option("--model", type=click.Path(exists=True, file_okay=False), help="Model folder (default: the shipped model).")
+@click.option("--factory", default="Flat", show_default=True,
+              help="FAISS factory string: Flat (exact), HNSW32, IVF1024,Flat ... (approximate, for millions).")
+@click.option("--obo", type=_existing, help="Ontology for GO-consistent scores (default: the shipped GO when ids are GO).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="bf16", show_default=True)
+def build_index(functions, output, model, factory, obo, precision) -> None:
+    """Embed a function catalogue (functions.tsv) with the text tower into a FAISS index folder."""
+    from index.catalogue import FunctionCatalogue
+    from index.ontology import Ontology
+    from retrieval.indexing import DEFAULT_OBO, build_function_index
+    from retrieval.model import RetrievalModel
+
+    catalogue = FunctionCatalogue.from_tsv(functions)
+    if obo is None and sum(i.startswith("GO:") for i in catalogue.ids) > len(catalogue) / 2:
+        obo = DEFAULT_OBO
+        LOG.warning("GO ids found: using the shipped ontology %s for propagation (--obo to choose)", obo.name)
+    start = time.perf_counter()
+    index = build_function_index(RetrievalModel.from_pretrained(model), catalogue, factory,
+                                 Ontology.from_obo(obo) if obo else None, precision)
+    index.save(output)
+    click.echo(f"{len(catalogue)} functions indexed in {time.perf_counter() - start:.0f} s -> {output}", err=True)
+
+
+def _annotate_command():
+    from retrieval.annotate import AnnotateConfig
+    from retrieval.cli_options import dataclass_options, merge_options
+    from retrieval.io.writers import FORMATS
+
+    @main.command(name="annotate")
+    @click.argument("fasta", type=_existing)
+    @click.option("--model", type=click.Path(exists=True, file_okay=False), help="Model folder (default: shipped model).")
+    @click.option("--index", "index_dir", type=click.Path(exists=True, file_okay=False),
+                  help="Index folder from build-index (default: all live GO, built on first use and cached).")
+    @click.option("--format", "fmt", type=click.Choice(FORMATS), default="tsv", show_default=True)
+    @click.option("-o", "--output", default="-", show_default=True, help="Output file ('-': stdout).")
+    @click.option("--taxon", default="1", show_default=True, help="NCBI taxon for GAF rows when the FASTA has no taxon= tag.")
+    @click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
+    @dataclass_options(AnnotateConfig)
+    def annotate_cmd(fasta, model, index_dir, fmt, output, taxon, skip_invalid, **options) -> None:
+        """Predict GO functions for every protein of FASTA: top N per protein with probabilities."""
+        from tqdm.auto import tqdm
+
+        from retrieval.annotate import Annotator, as_records
+        from retrieval.io.writers import PredictionWriter, atomic_output
+
+        config = merge_options(AnnotateConfig(), options)
+        config.check()
+        annotator = Annotator.from_pretrained(model, index_dir)
+        provenance = {"model": annotator.model.fingerprint(), "index": annotator.index.fingerprint,
+                      "ontology": annotator.index.config["build"].get("ontology_release", "")}
+        taxa: dict[str, str] = {}
+        count = [0]
+        start = time.perf_counter()
+        with atomic_output(output) as fh, tqdm(unit=" proteins", desc="annotating", disable=None) as bar:
+
+            def counted():
+                for r in as_records(fasta, skip_invalid=skip_invalid):
+                    if "taxon" in r.tags or "OX" in r.tags:
+                        taxa[r.id] = r.tags.get("taxon") or r.tags["OX"]
+                    count[0] += 1
+                    bar.update(1)
+                    yield r
+
+            writer = PredictionWriter(fh, fmt, provenance, taxa, taxon)
+            for chunk in annotator.iter_annotate(counted(), config):
+                writer.write(chunk)
+            writer.close()
+        n = count[0]
+        seconds = time.perf_counter() - start
+        click.echo(f"annotated {n} proteins in {seconds:.1f} s ({n / max(seconds, 1e-9):.1f} proteins/s)", err=True)
+
+    return annotate_cmd
+
+
+_annotate_command()

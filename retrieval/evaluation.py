@@ -188,3 +188,13 @@ def evaluate_files(predictions, truth, obo, ia=None, targets=None) -> pd.DataFra
     target_ids = read_id_list(targets) if targets else None
     evaluator = Evaluator(ontology, read_annotations(truth), ia=ia_values, targets=target_ids)
     return evaluator.evaluate(read_predictions(predictions))
+
+
+def expected_calibration_error(probabilities: np.ndarray, outcomes: np.ndarray, bins: int = 10) -> float:
+    """ECE: mean |observed rate - mean probability| over equal-width probability bins, weighted by count."""
+    p = np.asarray(probabilities, dtype=np.float64).ravel()
+    y = np.asarray(outcomes, dtype=np.float64).ravel()
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    count = np.bincount(which, minlength=bins)
+    gap = np.abs(np.bincount(which, weights=y, minlength=bins) - np.bincount(which, weights=p, minlength=bins))
+    return float(gap.sum() / max(count.sum(), 1))

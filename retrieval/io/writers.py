@@ -1,7 +1,9 @@
-"""Atomic writers for prediction tables (TSV and the CAFA submission format)."""
+"""Prediction writers (TSV, CAFA, GAF 2.2, JSON lines), chunk by chunk, into atomically renamed files."""
 from __future__ import annotations
 
 import contextlib
+import datetime
+import json
 import os
 import sys
 import tempfile
@@ -11,6 +13,11 @@ from typing import IO, Iterator
 import pandas as pd
 
 from index.errors import InputError
+
+FORMATS = ("tsv", "cafa", "gaf", "jsonl")
+_GAF_ASPECT = {"MFO": "F", "BPO": "P", "CCO": "C"}
+#: GAF 2.2 requires a relation in the qualifier column; these are the default gp2term relations.
+_GAF_RELATION = {"MFO": "enables", "BPO": "involved_in", "CCO": "located_in"}
 
 
 @contextlib.contextmanager
@@ -23,8 +30,8 @@ def atomic_output(path: str | os.PathLike | None) -> Iterator[IO[str]]:
         yield sys.stdout
         return
     path = Path(path)
-    if not path.parent.exists() or not os.access(path.parent, os.W_OK):
-        raise InputError(f"{path}: cannot write here (folder missing or not writable)")
+    if not path.parent.exists() or not os.access(path.parent, os.W_OK) or path.is_dir():
+        raise InputError(f"{path}: cannot write here (folder missing, not writable, or a folder)")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -36,16 +43,75 @@ def atomic_output(path: str | os.PathLike | None) -> Iterator[IO[str]]:
         raise
 
 
-def write_tsv(predictions: pd.DataFrame, fh: IO[str]) -> None:
-    """prot-retrieve TSV: header ``protein_id term_id score`` then any extra columns (name, aspect ...)."""
-    table = predictions.rename(columns={"protein": "protein_id", "term": "term_id"})
-    table.to_csv(fh, sep="\t", index=False, float_format="%.4g")
+class PredictionWriter:
+    """Writes prediction chunks (protein_id, term_id, score[, aspect, name]) in one format.
+
+    Args:
+        fh: open text stream.
+        fmt: tsv | cafa | gaf | jsonl.
+        provenance: model fingerprint, GO release, ... written in headers where the format has one.
+        taxa: protein id -> NCBI taxon id (GAF column 13; default ``--taxon``).
+        taxon: fallback NCBI taxon id for GAF.
+    """
+
+    def __init__(self, fh: IO[str], fmt: str = "tsv", provenance: dict[str, str] | None = None,
+                 taxa: dict[str, str] | None = None, taxon: str = "1"):
+        if fmt not in FORMATS:
+            raise InputError(f"unknown output format {fmt!r} (choose from {', '.join(FORMATS)})")
+        self.fh, self.fmt, self.provenance = fh, fmt, provenance or {}
+        self.taxa, self.taxon = (taxa if taxa is not None else {}), taxon  # filled while streaming
+        self._started = False
+
+    def write(self, chunk: pd.DataFrame) -> None:
+        if not self._started:
+            self._header(chunk)
+            self._started = True
+        if chunk.empty:
+            return
+        getattr(self, f"_rows_{self.fmt}")(chunk)
+
+    def close(self) -> None:
+        if not self._started:
+            self._header(pd.DataFrame(columns=["protein_id", "term_id", "score"]))
+        if self.fmt == "cafa":
+            self.fh.write("END\n")
+        self.fh.flush()
+
+    def _header(self, chunk: pd.DataFrame) -> None:
+        meta = " ".join(f"{k}={v}" for k, v in self.provenance.items())
+        if self.fmt == "tsv":
+            self.fh.write("\t".join(chunk.columns) + "\n")
+        elif self.fmt == "cafa":
+            self.fh.write(f"AUTHOR\tprot-retrieve\nMODEL\t1\nKEYWORDS\tmachine learning, sequence alignment.\n")
+        elif self.fmt == "gaf":
+            self.fh.write(f"!gaf-version: 2.2\n!generated-by: prot-retrieve\n!date-generated: {_today('-')}\n")
+            if meta:
+                self.fh.write(f"!provenance: {meta}\n")
+
+    def _rows_tsv(self, chunk: pd.DataFrame) -> None:
+        chunk.to_csv(self.fh, sep="\t", index=False, header=False, float_format="%.4g")
+
+    def _rows_cafa(self, chunk: pd.DataFrame) -> None:
+        rows = chunk[chunk["score"] >= 0.005]  # two decimals: smaller scores print as 0.00
+        pd.DataFrame({"p": rows["protein_id"], "t": rows["term_id"], "s": rows["score"].map("{:.2f}".format)}).to_csv(
+            self.fh, sep="\t", index=False, header=False)
+
+    def _rows_gaf(self, chunk: pd.DataFrame) -> None:
+        reference = "prot-retrieve:" + self.provenance.get("model", "model")
+        for r in chunk.itertuples(index=False):
+            aspect = getattr(r, "aspect", "")
+            if aspect not in _GAF_ASPECT:
+                continue  # GAF carries GO terms only
+            taxon = self.taxa.get(r.protein_id, self.taxon)
+            self.fh.write("\t".join(["UniProtKB", r.protein_id, r.protein_id, _GAF_RELATION[aspect], r.term_id,
+                                     reference, "IEA", "", _GAF_ASPECT[aspect], "", "", "protein", f"taxon:{taxon}",
+                                     _today(""), "prot-retrieve", "", ""]) + "\n")
+
+    def _rows_jsonl(self, chunk: pd.DataFrame) -> None:
+        for protein, group in chunk.groupby("protein_id", sort=False):
+            preds = group.drop(columns="protein_id").to_dict(orient="records")
+            self.fh.write(json.dumps({"protein_id": protein, "predictions": preds}) + "\n")
 
 
-def write_cafa(predictions: pd.DataFrame, fh: IO[str], author: str = "prot-retrieve", model: int = 1) -> None:
-    """CAFA submission format: AUTHOR/MODEL/KEYWORDS header, ``target term score`` rows (2 decimals), END."""
-    fh.write(f"AUTHOR\t{author}\nMODEL\t{model}\nKEYWORDS\tmachine learning, sequence alignment.\n")
-    rows = predictions[predictions["score"] >= 0.005]
-    rows[["protein", "term"]].assign(score=rows["score"].map("{:.2f}".format)).to_csv(
-        fh, sep="\t", index=False, header=False)
-    fh.write("END\n")
+def _today(sep: str) -> str:
+    return datetime.date.today().strftime(f"%Y{sep}%m{sep}%d")

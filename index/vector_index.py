@@ -1,0 +1,157 @@
+"""The function index: a folder with a FAISS index, its term table and the fingerprint of its encoder.
+
+```
+index/
+  index.faiss         vectors, row i = function i
+  terms.tsv           the catalogue (term_id, name, description, aspect), row i = vector i
+  index_config.json   factory string, metric, dim, ntotal, catalogue sha256, encoder fingerprint,
+                      versions and build information
+  dag.tsv             (optional) child/parent term ids between catalogue functions, for making
+                      scores consistent with the ontology (a parent scores at least its children)
+```
+Arrays in, arrays out: this module never sees a torch model, only vectors and a fingerprint.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+import pandas as pd
+
+from index.catalogue import FunctionCatalogue
+from index.errors import InputError
+
+INDEX_FILE, TERMS_FILE, CONFIG_FILE, DAG_FILE = "index.faiss", "terms.tsv", "index_config.json", "dag.tsv"
+
+
+class FunctionIndex:
+    """Inner-product search over function vectors (see the module docstring for the folder layout).
+
+    Args:
+        index: a FAISS index over ``len(catalogue)`` vectors.
+        catalogue: the functions, row i = vector i.
+        config: the metadata written to ``index_config.json``.
+        edges: (child rows, parent rows) between catalogue functions, or None (no ontology).
+    """
+
+    def __init__(self, index: faiss.Index, catalogue: FunctionCatalogue, config: dict[str, Any],
+                 edges: tuple[np.ndarray, np.ndarray] | None = None):
+        if index.ntotal != len(catalogue):
+            raise InputError(f"index holds {index.ntotal} vectors but the catalogue {len(catalogue)} functions")
+        self.index, self.catalogue, self.config, self.edges = index, catalogue, config, edges
+
+    @property
+    def fingerprint(self) -> str:
+        return self.config["fingerprint"]
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, catalogue: FunctionCatalogue, fingerprint: str, factory: str = "Flat",
+              info: dict[str, Any] | None = None, edges: tuple[np.ndarray, np.ndarray] | None = None,
+              hnsw_ef_search: int = 128, ivf_nprobe: int = 32) -> "FunctionIndex":
+        """Index ``vectors`` (one row per catalogue function) with a FAISS factory string.
+
+        Args:
+            vectors: float32 (n, dim).
+            catalogue: the functions in the same order.
+            fingerprint: the encoder's fingerprint, checked again at load time.
+            factory: "Flat" (exact, default), "HNSW32", "IVF1024,Flat", ... (inner product metric).
+            info: extra build information to record (counts, timings).
+            edges: ontology edges between catalogue rows (see :func:`index.propagation.catalogue_edges`).
+            hnsw_ef_search, ivf_nprobe: search-time accuracy knobs for approximate indexes.
+        """
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or len(vectors) != len(catalogue):
+            raise InputError(f"expected {len(catalogue)} vectors, got array of shape {vectors.shape}")
+        start = time.perf_counter()
+        try:
+            index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+        except RuntimeError as err:
+            raise InputError(f"invalid FAISS factory string {factory!r}: {str(err).splitlines()[0]}") from None
+        if not index.is_trained:
+            index.train(vectors)
+        index.add(vectors)
+        _tune(index, hnsw_ef_search, ivf_nprobe)
+        config = {"factory": factory, "metric": "inner_product", "dim": int(vectors.shape[1]),
+                  "ntotal": int(index.ntotal), "catalogue_sha256": catalogue.sha256(), "fingerprint": fingerprint,
+                  "hnsw_ef_search": hnsw_ef_search, "ivf_nprobe": ivf_nprobe,
+                  "versions": {"faiss": faiss.__version__, "numpy": np.__version__,
+                               "python": platform.python_version()},
+                  "build": {"faiss_seconds": round(time.perf_counter() - start, 3), **(info or {})}}
+        return cls(index, catalogue, config, edges)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` functions per query: (scores, rows), both (n, min(k, ntotal)), best first."""
+        k = min(k, self.index.ntotal)
+        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The stored vectors of some rows (exact for Flat/HNSW, decoded for compressed indexes)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return self.index.reconstruct_batch(rows.ravel()).reshape(*rows.shape, self.index.d)
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        faiss.write_index(self.index, str(folder / INDEX_FILE))
+        self.catalogue.to_tsv(folder / TERMS_FILE)
+        (folder / CONFIG_FILE).write_text(json.dumps(self.config, indent=2, sort_keys=True))
+        if self.edges is not None:
+            ids = np.asarray(self.catalogue.ids, dtype=object)
+            pd.DataFrame({"child": ids[self.edges[0]], "parent": ids[self.edges[1]]}).to_csv(
+                folder / DAG_FILE, sep="\t", index=False)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, expected_fingerprint: str | None = None) -> "FunctionIndex":
+        """Load an index folder, refusing one built by a different encoder.
+
+        Raises:
+            InputError: missing or corrupt files, or a fingerprint mismatch.
+        """
+        folder = Path(folder)
+        missing = [f for f in (INDEX_FILE, TERMS_FILE, CONFIG_FILE) if not (folder / f).is_file()]
+        if missing:
+            raise InputError(f"{folder}: not an index folder (missing {', '.join(missing)})")
+        try:
+            config = json.loads((folder / CONFIG_FILE).read_text())
+        except ValueError as err:
+            raise InputError(f"{folder / CONFIG_FILE}: corrupt ({err})") from None
+        if expected_fingerprint is not None and config.get("fingerprint") != expected_fingerprint:
+            raise InputError(f"{folder}: index was built by model {config.get('fingerprint')}, not by the loaded "
+                             f"model {expected_fingerprint}; rebuild it with `prot-retrieve build-index`")
+        try:
+            index = faiss.read_index(str(folder / INDEX_FILE))
+        except RuntimeError as err:
+            raise InputError(f"{folder / INDEX_FILE}: corrupt FAISS index ({str(err).splitlines()[0]})") from None
+        catalogue = FunctionCatalogue.from_tsv(folder / TERMS_FILE)
+        if catalogue.sha256() != config.get("catalogue_sha256"):
+            raise InputError(f"{folder / TERMS_FILE}: does not match the catalogue the index was built from")
+        _tune(index, config.get("hnsw_ef_search", 128), config.get("ivf_nprobe", 32))
+        return cls(index, catalogue, config, _read_edges(folder / DAG_FILE, catalogue))
+
+
+def _read_edges(path: Path, catalogue: FunctionCatalogue) -> tuple[np.ndarray, np.ndarray] | None:
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path, sep="\t", dtype=str)
+    rows = pd.Index(catalogue.ids)
+    child, parent = rows.get_indexer(table["child"]), rows.get_indexer(table["parent"])
+    if (child < 0).any() or (parent < 0).any():
+        raise InputError(f"{path}: names functions that are not in the index")
+    return child, parent
+
+
+def _tune(index: faiss.Index, hnsw_ef_search: int, ivf_nprobe: int) -> None:
+    """Set search-time knobs and make compressed/IVF indexes reconstructable."""
+    if hasattr(index, "hnsw"):
+        index.hnsw.efSearch = hnsw_ef_search
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        ivf.nprobe = ivf_nprobe
+        ivf.make_direct_map()

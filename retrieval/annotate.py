@@ -1,0 +1,182 @@
+"""The annotation pipeline: FASTA -> protein tower -> FAISS recall -> fusion re-rank -> GO propagation -> table.
+
+``Annotator`` is the Python API; ``prot-retrieve annotate`` wraps it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Union
+
+import numpy as np
+import pandas as pd
+
+from index.catalogue import FunctionCatalogue
+from index.errors import InputError
+from index.propagation import Propagator
+from index.vector_index import FunctionIndex
+from retrieval.io.fasta import FastaReader, ProteinRecord
+from retrieval.model import RetrievalModel
+from retrieval.scoring import pair_features, query_vectors, rerank_probabilities, split_index_vectors
+
+LOG = logging.getLogger(__name__)
+ASPECT_CODES = ("MFO", "BPO", "CCO")
+Sequences = Union[str, os.PathLike, dict, Iterable[ProteinRecord]]
+
+
+def _f(default, help: str):
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class AnnotateConfig:
+    """Options of `prot-retrieve annotate` and :meth:`Annotator.annotate`."""
+
+    top: int = _f(20, "Functions reported per protein (per aspect with --per-aspect).")
+    recall: int = _f(300, "Candidates recalled from the index per protein before re-ranking.")
+    min_score: float = _f(0.0, "Drop predictions scoring below this probability.")
+    aspect: str = _f("", "Only report this aspect (MFO, BPO or CCO); empty: all.")
+    per_aspect: bool = _f(False, "Report the top N of each aspect instead of the top N overall.")
+    propagate: bool = _f(True, "Make scores consistent with the ontology (parent >= child).")
+    batch_size: int = _f(512, "Proteins embedded and scored per chunk (memory stays flat).")
+    precision: str = _f("bf16", "fp32 | bf16 | fp16 autocast for the protein tower.")
+
+    def check(self) -> None:
+        if self.top < 1:
+            raise InputError(f"--top must be at least 1 (got {self.top})")
+        if self.recall < 1:
+            raise InputError(f"--recall must be at least 1 (got {self.recall})")
+        if self.aspect and self.aspect not in ASPECT_CODES:
+            raise InputError(f"--aspect must be one of {', '.join(ASPECT_CODES)} (got {self.aspect!r})")
+        if not 0 <= self.min_score <= 1:
+            raise InputError(f"--min-score must be in [0, 1] (got {self.min_score})")
+
+
+def as_records(sequences: Sequences, skip_invalid: bool = False) -> Iterable[ProteinRecord]:
+    """A FASTA path, a dict id -> sequence, or records -> an iterable of validated records."""
+    if isinstance(sequences, (str, os.PathLike)):
+        return FastaReader(sequences, skip_invalid=skip_invalid)
+    if isinstance(sequences, dict):
+        from retrieval.alphabet import first_invalid, normalize
+
+        records = []
+        for pid, seq in sequences.items():
+            seq = normalize(seq)
+            bad = first_invalid(seq)
+            if not seq or bad >= 0:
+                raise InputError(f"sequence '{pid}': " + ("empty" if not seq else f"invalid residue {seq[bad]!r} at position {bad + 1}"))
+            records.append(ProteinRecord(str(pid), seq))
+        return records
+    return sequences
+
+
+class Annotator:
+    """Annotates proteins with the functions of an index, using a retrieval model.
+
+    Args:
+        model: the retrieval model.
+        index: a function index built by the same model's text tower (checked by fingerprint).
+    """
+
+    def __init__(self, model: RetrievalModel, index: FunctionIndex):
+        expected = model.text_encoder.fingerprint()
+        if index.fingerprint != expected:
+            raise InputError(f"index was built by model {index.fingerprint}, not by this model ({expected}); "
+                             "rebuild it with `prot-retrieve build-index`")
+        self.model, self.index = model, index
+        self.scale = float(model.text_encoder.logit_scale.exp())
+        self.propagator = Propagator(len(index.catalogue), *index.edges) if index.edges is not None else None
+        self._ids = np.asarray(index.catalogue.ids, dtype=object)
+        self._aspects = index.catalogue.table["aspect"].to_numpy(dtype=object)
+        self._names = index.catalogue.table["name"].to_numpy(dtype=object)
+
+    @classmethod
+    def from_pretrained(cls, model: str | os.PathLike | None = None, index: str | os.PathLike | None = None) -> "Annotator":
+        """Load a model folder (default: the shipped model) and an index folder (default: all of live GO,
+        built on first use and cached; see :func:`retrieval.indexing.default_index`)."""
+        from retrieval.indexing import default_index
+
+        retrieval_model = RetrievalModel.from_pretrained(model)
+        expected = retrieval_model.text_encoder.fingerprint()
+        function_index = FunctionIndex.load(index, expected) if index is not None else default_index(retrieval_model)
+        return cls(retrieval_model, function_index)
+
+    def embed_proteins(self, sequences: Sequences) -> np.ndarray:
+        """Unit vectors (n, D) of the protein tower, in input order."""
+        return self.model.protein_encoder.encode([r.sequence for r in as_records(sequences)])
+
+    def embed_functions(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors (n, D) of the function tower for free-text functions (text only)."""
+        return self.model.text_encoder.encode(texts)[0]
+
+    def score(self, sequences: Sequences, functions: FunctionCatalogue | list[str]) -> pd.DataFrame:
+        """Probability of every (protein, function) pair; functions may be free text not in any index.
+
+        Returns:
+            DataFrame indexed by protein id, one column per function id.
+        """
+        records = list(as_records(sequences))
+        catalogue = functions if isinstance(functions, FunctionCatalogue) else FunctionCatalogue.from_texts(functions)
+        u = self.model.protein_encoder.encode([r.sequence for r in records])
+        v, b = self.model.text_encoder.encode(catalogue.texts(), catalogue.ids)
+        cand_v = np.broadcast_to(v, (len(u), *v.shape))
+        cand_b = np.broadcast_to(b, (len(u), len(b)))
+        feats = pair_features(self.model.reranker.config.pair_features, u, cand_v, cand_b, self.scale)
+        probs = rerank_probabilities(self.model.reranker, u, np.ascontiguousarray(cand_v), feats)
+        return pd.DataFrame(probs, index=[r.id for r in records], columns=catalogue.ids)
+
+    def annotate(self, sequences: Sequences, config: AnnotateConfig | None = None, **options) -> pd.DataFrame:
+        """Top functions per protein as one DataFrame (protein_id, term_id, score, aspect, name)."""
+        chunks = list(self.iter_annotate(sequences, config, **options))
+        return pd.concat(chunks, ignore_index=True) if chunks else _empty()
+
+    def iter_annotate(self, sequences: Sequences, config: AnnotateConfig | None = None, skip_invalid: bool = False,
+                      **options) -> Iterator[pd.DataFrame]:
+        """Streaming variant: one DataFrame per chunk of ``config.batch_size`` proteins."""
+        import dataclasses
+
+        config = dataclasses.replace(config or AnnotateConfig(), **options)
+        config.check()
+        chunk: list[ProteinRecord] = []
+        for record in as_records(sequences, skip_invalid=skip_invalid):
+            chunk.append(record)
+            if len(chunk) == config.batch_size:
+                yield self._annotate_chunk(chunk, config)
+                chunk = []
+        if chunk:
+            yield self._annotate_chunk(chunk, config)
+
+    def _annotate_chunk(self, records: list[ProteinRecord], config: AnnotateConfig) -> pd.DataFrame:
+        u = self.model.protein_encoder.encode([r.sequence for r in records], precision=config.precision)
+        _, rows = self.index.search(query_vectors(u), config.recall)
+        v, b = split_index_vectors(self.index.vectors(rows), self.scale)
+        feats = pair_features(self.model.reranker.config.pair_features, u, v, b, self.scale)
+        probs = rerank_probabilities(self.model.reranker, u, np.ascontiguousarray(v, dtype=np.float32), feats)
+        items = np.repeat(np.arange(len(records)), rows.shape[1])
+        valid = rows.ravel() >= 0  # FAISS pads with -1 when the catalogue is smaller than k
+        if config.propagate and self.propagator is not None:
+            scores = self.propagator.max_propagate_pairs(items[valid], rows.ravel()[valid], probs.ravel()[valid],
+                                                         len(records)).tocoo()
+            items, cols, values = scores.row, scores.col, scores.data
+        else:
+            items, cols, values = items[valid], rows.ravel()[valid], probs.ravel()[valid]
+        return self._top(records, items, cols, values, config)
+
+    def _top(self, records, items, cols, values, config: AnnotateConfig) -> pd.DataFrame:
+        table = pd.DataFrame({"item": items, "col": cols, "score": values, "aspect": self._aspects[cols]})
+        keep = table["score"] >= max(config.min_score, 1e-6)
+        if config.aspect:
+            keep &= table["aspect"] == config.aspect
+        table = table[keep].sort_values(["item", "score", "col"], ascending=[True, False, True], kind="stable")
+        group = ["item", "aspect"] if config.per_aspect else ["item"]
+        table = table[table.groupby(group, sort=False).cumcount() < config.top]
+        ids = np.array([r.id for r in records], dtype=object)
+        return pd.DataFrame({"protein_id": ids[table["item"].to_numpy()], "term_id": self._ids[table["col"].to_numpy()],
+                             "score": table["score"].to_numpy(dtype=np.float64), "aspect": table["aspect"].to_numpy(),
+                             "name": self._names[table["col"].to_numpy()]})
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame(columns=["protein_id", "term_id", "score", "aspect", "name"])

@@ -1,0 +1,68 @@
+"""Building function indexes with a model's text tower, and the cached default index of all live GO."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+from index.catalogue import FunctionCatalogue
+from index.ontology import Ontology
+from index.propagation import Propagator, catalogue_edges
+from index.vector_index import FunctionIndex
+from retrieval.model import RetrievalModel
+from retrieval.scoring import index_vectors
+
+LOG = logging.getLogger(__name__)
+#: The GO release shipped with the package; the default index covers all its live terms.
+DEFAULT_OBO = Path(__file__).parent / "data" / "go-basic_2021-12-15.obo.gz"
+CACHE_ENV = "PROT_RETRIEVE_CACHE"
+
+
+def cache_dir() -> Path:
+    """Where generated artefacts are cached: $PROT_RETRIEVE_CACHE, else ~/.cache/prot-retrieve."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "prot-retrieve")
+
+
+def build_function_index(model: RetrievalModel, catalogue: FunctionCatalogue, factory: str = "Flat",
+                         ontology: Ontology | None = None, precision: str = "bf16",
+                         progress: bool = True) -> FunctionIndex:
+    """Embed every function with the model's text tower and index it.
+
+    Args:
+        model: supplies the text tower; its fingerprint is recorded in the index.
+        catalogue: the functions.
+        factory: FAISS factory string ("Flat" exact; "HNSW32" or "IVF1024,Flat" approximate).
+        ontology: when given, edges between catalogue terms are stored so that annotation makes
+            scores consistent with the graph.
+        precision: autocast precision of the text backbone.
+        progress: show a progress bar.
+    """
+    start = time.perf_counter()
+    vectors, bias = model.text_encoder.encode(catalogue.texts(), catalogue.ids, precision=precision, progress=progress)
+    embed_seconds = time.perf_counter() - start
+    edges = catalogue_edges(ontology, Propagator.from_ontology(ontology), catalogue.ids) if ontology else None
+    scale = float(model.text_encoder.logit_scale.exp())
+    info = {"n_functions": len(catalogue), "embed_seconds": round(embed_seconds, 1), "precision": precision,
+            "model_fingerprint": model.fingerprint(), "ontology_release": ontology.release if ontology else "",
+            "n_dag_edges": 0 if edges is None else int(len(edges[0]))}
+    return FunctionIndex.build(index_vectors(vectors, bias, scale), catalogue, model.text_encoder.fingerprint(),
+                               factory=factory, info=info, edges=edges)
+
+
+def default_index(model: RetrievalModel) -> FunctionIndex:
+    """All live terms of the shipped GO release, built once per model and cached (see :func:`cache_dir`)."""
+    folder = cache_dir() / f"go-index-{model.text_encoder.fingerprint()}"
+    if (folder / "index_config.json").is_file():
+        return FunctionIndex.load(folder, model.text_encoder.fingerprint())
+    LOG.warning("building the default GO index in %s (first use only; a few minutes on a laptop CPU)", folder)
+    ontology = Ontology.from_obo(DEFAULT_OBO)
+    index = build_function_index(model, FunctionCatalogue.from_ontology(ontology), ontology=ontology)
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    index.save(tmp)
+    if folder.exists():  # another process finished first; keep its copy
+        shutil.rmtree(tmp)
+    else:
+        tmp.replace(folder)
+    return index

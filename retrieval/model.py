@@ -1,0 +1,79 @@
+"""The whole retriever as one folder: a manifest and one subfolder per part.
+
+```
+model/
+  retriever.json        parts, fingerprint, versions, training record (data, command, seed, time)
+  protein_encoder/      config.json + model.safetensors [+ adapter/]
+  text_encoder/         config.json + model.safetensors + terms.txt [+ adapter/]
+  reranker/             config.json + model.safetensors
+```
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from index.errors import InputError
+from retrieval.pretrained import versions
+from retrieval.protein_encoder import ProteinEncoder
+from retrieval.reranker import FusionReranker
+from retrieval.text_encoder import TextEncoder
+
+MANIFEST = "retriever.json"
+PARTS = {"protein_encoder": ProteinEncoder, "text_encoder": TextEncoder, "reranker": FusionReranker}
+#: The default model shipped inside the package.
+DEFAULT_MODEL = Path(__file__).parent / "data" / "default_model"
+
+
+class RetrievalModel:
+    """Protein tower, function tower and fusion re-ranker, saved and loaded together.
+
+    Args:
+        protein_encoder, text_encoder, reranker: the parts.
+        info: free-form record saved in the manifest (training data, command, seed, metrics).
+    """
+
+    def __init__(self, protein_encoder: ProteinEncoder, text_encoder: TextEncoder, reranker: FusionReranker,
+                 info: dict[str, Any] | None = None):
+        if protein_encoder.config.embed_dim != text_encoder.config.embed_dim:
+            raise InputError("protein and text towers must share embed_dim")
+        self.protein_encoder = protein_encoder
+        self.text_encoder = text_encoder
+        self.reranker = reranker
+        self.info = info or {}
+
+    def part_fingerprints(self) -> dict[str, str]:
+        return {name: getattr(self, name).fingerprint() for name in PARTS}
+
+    def fingerprint(self) -> str:
+        """Hash of the parts' fingerprints: changes when any weight or config changes."""
+        return hashlib.sha256(json.dumps(self.part_fingerprints(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        for name in PARTS:
+            getattr(self, name).save_pretrained(folder / name)
+        manifest = {"parts": {name: name + "/" for name in PARTS}, "fingerprint": self.fingerprint(),
+                    "part_fingerprints": self.part_fingerprints(), "versions": versions(), "info": self.info}
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path | None = None) -> "RetrievalModel":
+        """Load a model folder; ``None`` loads the default model shipped with the package."""
+        folder = Path(folder) if folder is not None else DEFAULT_MODEL
+        manifest_path = folder / MANIFEST
+        if not manifest_path.is_file():
+            hint = " (the default model is not installed)" if folder == DEFAULT_MODEL else ""
+            raise InputError(f"{folder}: not a prot-retrieve model folder, no {MANIFEST}{hint}")
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except ValueError as err:
+            raise InputError(f"{manifest_path}: unreadable ({err})") from None
+        parts = {name: cls_.from_pretrained(folder / manifest["parts"][name]) for name, cls_ in PARTS.items()}
+        model = cls(**parts, info=manifest.get("info", {}))
+        if manifest.get("fingerprint") != model.fingerprint():
+            raise InputError(f"{folder}: weights do not match the fingerprint in {MANIFEST} (files changed?)")
+        return model

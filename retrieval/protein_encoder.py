@@ -1,0 +1,177 @@
+"""The protein tower: a backbone (our compact CNN or any Hugging Face encoder) + pooling + projection.
+
+Long sequences: a sequence longer than ``max_residues`` is cut into windows of ``max_residues``
+overlapping by ``window_overlap``; the pooled window features are averaged, weighted by window
+length, before the projection. Nothing is truncated and memory stays bounded (35,000 residues work).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from retrieval.alphabet import PAD_ID, encode
+from retrieval.batching import autocast, token_batches
+from retrieval.compact_protein import CompactCNN
+from retrieval.hf_backbone import load_adapter, load_backbone
+from retrieval.pretrained import load_head, read_folder, tensor_fingerprint, write_folder
+
+LOG = logging.getLogger(__name__)
+COMPACT = "compact"
+ADAPTER_DIR = "adapter"
+
+
+@dataclass
+class ProteinEncoderConfig:
+    """Constructor arguments of :class:`ProteinEncoder` (saved as its config.json)."""
+
+    backbone: str = COMPACT  # "compact" or a Hugging Face folder / hub id (ProtBERT, ESM-2, ...)
+    embed_dim: int = 256  # size of the shared embedding space
+    max_residues: int = 1000  # window length; longer sequences are split into windows
+    window_overlap: int = 250  # residues shared by consecutive windows
+    residue_format: str = "auto"  # "spaced" (ProtBERT: 'M K V'), "plain" (ESM-2: 'MKV') or auto-detect
+    quantization: str = "none"  # Hugging Face backbones: none | 8bit | 4bit (bitsandbytes)
+    cnn_token_dim: int = 64  # compact backbone: residue embedding size
+    cnn_channels: int = 256  # compact backbone: channels
+    cnn_blocks: int = 3  # compact backbone: residual blocks
+    dropout: float = 0.1
+    adapter: bool = False  # a LoRA adapter (peft format) is stored in the adapter/ subfolder
+
+
+class ProteinEncoder(nn.Module):
+    """Embeds protein sequences into L2-normalised vectors of size ``config.embed_dim``."""
+
+    def __init__(self, config: ProteinEncoderConfig, backbone: nn.Module | None = None, tokenizer=None):
+        super().__init__()
+        self.config = config
+        self.tokenizer = tokenizer
+        if config.backbone == COMPACT:
+            self.backbone = backbone or CompactCNN(config.cnn_token_dim, config.cnn_channels, config.cnn_blocks,
+                                                   config.dropout)
+            feature_dim = self.backbone.out_dim
+        else:
+            if backbone is None:
+                backbone, self.tokenizer = load_backbone(config.backbone, config.quantization)
+            self.backbone = backbone
+            feature_dim = backbone.config.hidden_size
+        self.projection = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(feature_dim, config.embed_dim))
+        self._spaced = self._detect_spacing()
+
+    @property
+    def is_compact(self) -> bool:
+        return self.config.backbone == COMPACT
+
+    def _detect_spacing(self) -> bool:
+        """ProtBERT-style vocabularies hold single residues and need 'M K V'; ESM-style tokenise 'MKV'."""
+        if self.is_compact or self.config.residue_format != "auto":
+            return self.config.residue_format == "spaced"
+        ids = self.tokenizer("MKV", add_special_tokens=False)["input_ids"]
+        return len(ids) != 3
+
+    def tokenize(self, sequences: list[str]) -> dict[str, torch.Tensor]:
+        """Pad a batch of (already cropped) sequences into backbone inputs."""
+        if self.is_compact:
+            longest = max(len(s) for s in sequences)
+            tokens = torch.full((len(sequences), longest), PAD_ID, dtype=torch.long)
+            for row, seq in enumerate(sequences):
+                tokens[row, : len(seq)] = torch.from_numpy(encode(seq))
+            return {"tokens": tokens}
+        texts = [" ".join(s) for s in sequences] if self._spaced else sequences
+        return dict(self.tokenizer(texts, padding=True, return_tensors="pt"))
+
+    def features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Pooled backbone features (before projection): mask-aware mean for transformers."""
+        if self.is_compact:
+            return self.backbone(batch["tokens"])
+        hidden = self.backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    def project(self, features: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(self.projection(features.float()), dim=-1)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.project(self.features(batch))
+
+    def windows(self, sequence: str) -> list[str]:
+        """The windows a sequence is embedded as (one window when it fits)."""
+        size, step = self.config.max_residues, self.config.max_residues - self.config.window_overlap
+        if len(sequence) <= size:
+            return [sequence]
+        starts = list(range(0, len(sequence) - size, step)) + [len(sequence) - size]
+        return [sequence[s: s + size] for s in starts]
+
+    @torch.inference_mode()
+    def encode(self, sequences: list[str], max_tokens: int = 32768, precision: str = "bf16",
+               progress: bool = False) -> np.ndarray:
+        """Embed sequences (any length) -> float32 array (n, embed_dim), rows L2-normalised.
+
+        Args:
+            sequences: normalised residue strings.
+            max_tokens: padded residues per batch (memory bound).
+            precision: fp32 | bf16 | fp16 (autocast; see :func:`retrieval.batching.autocast`).
+            progress: show a progress bar.
+        """
+        self.eval()
+        device = next(self.parameters()).device
+        pieces, owners = [], []
+        for i, seq in enumerate(sequences):
+            for window in self.windows(seq):
+                pieces.append(window)
+                owners.append(i)
+        owners = np.asarray(owners)
+        pooled = None
+        weights = np.zeros(len(sequences), dtype=np.float64)
+        batches = token_batches([len(p) for p in pieces], max_tokens)
+        for batch_idx in tqdm(batches, desc="embedding proteins", unit="batch", disable=not progress):
+            inputs = {k: v.to(device) for k, v in self.tokenize([pieces[j] for j in batch_idx]).items()}
+            with autocast(device, precision):
+                feats = self.features(inputs).float().cpu().numpy()
+            if pooled is None:
+                pooled = np.zeros((len(sequences), feats.shape[1]), dtype=np.float64)
+            lengths = np.array([len(pieces[j]) for j in batch_idx], dtype=np.float64)
+            np.add.at(pooled, owners[batch_idx], feats * lengths[:, None])
+            np.add.at(weights, owners[batch_idx], lengths)
+        if pooled is None:
+            return np.zeros((0, self.config.embed_dim), dtype=np.float32)
+        features = torch.from_numpy((pooled / weights[:, None]).astype(np.float32)).to(device)
+        return self.project(features).cpu().numpy()
+
+    # --- save / load -------------------------------------------------------------------------
+    def _saved_tensors(self) -> dict[str, torch.Tensor]:
+        """Compact: everything. HF backbone: the head only (the backbone reloads from its name; LoRA
+        weights go to the adapter folder)."""
+        state = self.state_dict()
+        if self.is_compact:
+            return state
+        return {k: v for k, v in state.items() if not k.startswith("backbone.")}
+
+    def fingerprint(self) -> str:
+        extra = ""
+        if not self.is_compact:
+            from peft import get_peft_model_state_dict
+
+            extra = self.config.backbone
+            if self.config.adapter:
+                extra += tensor_fingerprint(self.config, get_peft_model_state_dict(self.backbone))
+        return tensor_fingerprint(self.config, self._saved_tensors(), extra)
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        if not self.is_compact and self.config.adapter:
+            self.backbone.save_pretrained(str(folder / ADAPTER_DIR))
+        return write_folder(folder, self.config, self._saved_tensors(), self.fingerprint())
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> "ProteinEncoder":
+        config, tensors, _ = read_folder(folder, ProteinEncoderConfig)
+        model = cls(config)
+        if not model.is_compact and config.adapter:
+            model.backbone = load_adapter(model.backbone, Path(folder) / ADAPTER_DIR)
+        load_head(model, tensors, folder, external=None if model.is_compact else "backbone.")
+        return model.eval()

@@ -1,0 +1,144 @@
+"""The function tower: a text encoder over "name: description" + projection, plus per-term memory.
+
+Each function's vector is ``normalize(MLP(standardise(pool(backbone(text)))) + id_embedding[term])``
+and it carries a bias (a learned prior logit). Terms seen in training have their own id embedding
+and bias; unseen or free-text functions use the text alone and a shared default bias, so the same
+tower scores GO terms it never saw and functions that are not GO at all.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from index.errors import InputError
+from retrieval.batching import autocast, token_batches
+from retrieval.hf_backbone import DEFAULT_TEXT_BACKBONE, load_adapter, load_backbone
+from retrieval.pretrained import load_head, read_folder, tensor_fingerprint, write_folder
+
+TERMS_FILE = "terms.txt"
+ADAPTER_DIR = "adapter"
+
+
+@dataclass
+class TextEncoderConfig:
+    """Constructor arguments of :class:`TextEncoder` (saved as its config.json)."""
+
+    backbone: str = DEFAULT_TEXT_BACKBONE  # HF folder / hub id (BioBERT, ...); package:NAME for a packaged one
+    embed_dim: int = 256  # size of the shared embedding space
+    hidden_dim: int = 512  # projection MLP width
+    max_tokens: int = 64  # text tokens per function (name + start of the definition)
+    n_known_terms: int = 0  # rows of the per-term id embedding / bias tables
+    quantization: str = "none"  # none | 8bit | 4bit (bitsandbytes)
+    adapter: bool = False  # a LoRA adapter (peft format) is stored in the adapter/ subfolder
+    dropout: float = 0.1
+
+
+class TextEncoder(nn.Module):
+    """Embeds function texts into L2-normalised vectors; see the module docstring."""
+
+    def __init__(self, config: TextEncoderConfig, known_terms: list[str] | None = None,
+                 backbone: nn.Module | None = None, tokenizer=None):
+        super().__init__()
+        self.config = config
+        if backbone is None:
+            backbone, tokenizer = load_backbone(config.backbone, config.quantization)
+        self.backbone, self.tokenizer = backbone, tokenizer
+        hidden = backbone.config.hidden_size
+        self.register_buffer("feature_mean", torch.zeros(hidden))
+        self.register_buffer("feature_std", torch.ones(hidden))
+        self.projection = nn.Sequential(nn.Linear(hidden, config.hidden_dim), nn.GELU(), nn.Dropout(config.dropout),
+                                        nn.Linear(config.hidden_dim, config.embed_dim))
+        self.id_embedding = nn.Embedding(max(config.n_known_terms, 1), config.embed_dim)
+        nn.init.zeros_(self.id_embedding.weight)  # start from the text alone
+        self.term_bias = nn.Embedding(max(config.n_known_terms, 1), 1)
+        nn.init.zeros_(self.term_bias.weight)
+        self.default_bias = nn.Parameter(torch.tensor(-6.0))  # unseen functions: a rare-term prior
+        self.logit_scale = nn.Parameter(torch.tensor(np.log(10.0), dtype=torch.float32))
+        self.known_terms = list(known_terms or [])
+        if len(self.known_terms) != config.n_known_terms:
+            raise InputError(f"text encoder: {len(self.known_terms)} known terms but n_known_terms="
+                             f"{config.n_known_terms}")
+        self._row = {t: i for i, t in enumerate(self.known_terms)}
+        self.freeze_backbone = not config.adapter
+
+    def rows(self, term_ids: list[str]) -> torch.Tensor:
+        """Row of each term in the id tables, -1 for terms not seen in training."""
+        return torch.tensor([self._row.get(t, -1) for t in term_ids], dtype=torch.long)
+
+    def backbone_features(self, texts: list[str], max_tokens_per_batch: int = 8192, precision: str = "bf16",
+                          progress: bool = False) -> torch.Tensor:
+        """Mask-aware mean-pooled backbone output per text, float32 (N, hidden), in input order."""
+        device = next(self.backbone.parameters()).device
+        lengths = [min(len(t) // 4 + 2, self.config.max_tokens) for t in texts]  # cheap token estimate
+        out = torch.zeros(len(texts), self.backbone.config.hidden_size)
+        grad = torch.enable_grad() if (self.training and not self.freeze_backbone) else torch.inference_mode()
+        batches = token_batches(lengths, max_tokens_per_batch)
+        with grad:
+            for idx in tqdm(batches, desc="embedding functions", unit="batch", disable=not progress):
+                enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                                     max_length=self.config.max_tokens, return_tensors="pt").to(device)
+                with autocast(device, precision):
+                    hidden = self.backbone(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
+                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                out[torch.as_tensor(idx)] = ((hidden * mask).sum(1) / mask.sum(1)).float().cpu()
+        return out
+
+    def set_standardisation(self, features: torch.Tensor) -> None:
+        """Centre and scale backbone features per dimension (raw MiniLM vectors sit in a narrow cone)."""
+        self.feature_mean.copy_(features.mean(0))
+        self.feature_std.copy_(features.std(0).clamp(min=1e-4))
+
+    def forward(self, features: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Backbone features + id-table rows -> (unit vectors (N, D), biases (N,))."""
+        x = self.projection((features - self.feature_mean) / self.feature_std)
+        known = rows >= 0
+        safe = rows.clamp(min=0)
+        x = x + self.id_embedding(safe) * known.unsqueeze(-1)
+        bias = torch.where(known, self.term_bias(safe).squeeze(-1), self.default_bias)
+        return nn.functional.normalize(x, dim=-1), bias
+
+    @torch.inference_mode()
+    def encode(self, texts: list[str], term_ids: list[str] | None = None, precision: str = "bf16",
+               progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Function texts (+ their ids, to use per-term memory) -> (vectors (N, D), biases (N,)) float32."""
+        self.eval()
+        feats = self.backbone_features(texts, precision=precision, progress=progress)
+        rows = self.rows(term_ids) if term_ids is not None else torch.full((len(texts),), -1, dtype=torch.long)
+        vectors, bias = self(feats.to(self.feature_mean.device), rows.to(self.feature_mean.device))
+        return vectors.float().cpu().numpy(), bias.float().cpu().numpy()
+
+    # --- save / load -------------------------------------------------------------------------
+    def _saved_tensors(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
+
+    def fingerprint(self) -> str:
+        extra = self.config.backbone + "\n".join(self.known_terms)
+        if self.config.adapter:
+            from peft import get_peft_model_state_dict
+
+            extra += tensor_fingerprint(self.config, get_peft_model_state_dict(self.backbone))
+        return tensor_fingerprint(self.config, self._saved_tensors(), extra)
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / TERMS_FILE).write_text("".join(f"{t}\n" for t in self.known_terms))
+        if self.config.adapter:
+            self.backbone.save_pretrained(str(folder / ADAPTER_DIR))
+        return write_folder(folder, self.config, self._saved_tensors(), self.fingerprint())
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> "TextEncoder":
+        config, tensors, _ = read_folder(folder, TextEncoderConfig)
+        terms_path = Path(folder) / TERMS_FILE
+        known = terms_path.read_text().split() if terms_path.exists() else []
+        model = cls(config, known_terms=known)
+        if config.adapter:
+            model.backbone = load_adapter(model.backbone, Path(folder) / ADAPTER_DIR)
+        load_head(model, tensors, folder)
+        return model.eval()

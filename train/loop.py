@@ -1,0 +1,171 @@
+"""One readable training run: towers (BCE + InfoNCE on sampled candidates), then the re-ranker.
+
+Stages, top to bottom:
+  1. load data, split proteins (train / rerank / val), pick the catalogue terms;
+  2. build the towers; cache the frozen text backbone's features of every catalogue term;
+  3. train the towers epoch by epoch, validating Fmax on held-out proteins, checkpointing;
+  4. train the fusion re-ranker on the towers' own top-k candidates for the "rerank" proteins;
+  5. export the model folder (save_pretrained) with the training record.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from retrieval.batching import autocast, pick_device
+from retrieval.model import RetrievalModel
+from retrieval.protein_encoder import ProteinEncoder, ProteinEncoderConfig
+from retrieval.reranker import FusionReranker, RerankerConfig
+from retrieval.text_encoder import TextEncoder, TextEncoderConfig
+from train.checkpoint import load_checkpoint, save_checkpoint
+from train.config import TrainConfig
+from train.data import TrainingData, load_training_data, protein_batches, random_crop
+from train.lora import attach_lora, freeze
+from train.losses import masked_bce, multi_positive_infonce
+from train.rerank import train_reranker
+from train.sampling import CandidateSampler
+from train.validation import Validator
+
+LOG = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def build_towers(config: TrainConfig, data: TrainingData) -> tuple[ProteinEncoder, TextEncoder]:
+    """Fresh towers; LoRA on Hugging Face backbones when lora_rank > 0, else frozen backbones."""
+    protein = ProteinEncoder(ProteinEncoderConfig(backbone=config.protein_backbone, embed_dim=config.embed_dim,
+                                                  quantization=config.quantization))
+    text = TextEncoder(TextEncoderConfig(backbone=config.text_backbone, embed_dim=config.embed_dim,
+                                         n_known_terms=len(data.terms), quantization=config.quantization),
+                       known_terms=data.term_ids)
+    freeze(text.backbone)
+    if not protein.is_compact:
+        freeze(protein.backbone)
+    if config.lora_rank > 0:
+        text.backbone = attach_lora(text.backbone, config.lora_rank, config.lora_alpha, config.lora_targets)
+        text.config.adapter, text.freeze_backbone = True, False
+        if not protein.is_compact:
+            protein.backbone = attach_lora(protein.backbone, config.lora_rank, config.lora_alpha, config.lora_targets)
+            protein.config.adapter = True
+    if config.gradient_checkpointing:
+        for backbone in (protein.backbone, text.backbone):
+            if hasattr(backbone, "gradient_checkpointing_enable"):
+                backbone.gradient_checkpointing_enable()
+            else:
+                backbone.gradient_checkpointing = True
+    with torch.no_grad():
+        freq = np.clip(data.frequency, 1e-4, 1 - 1e-4)
+        # Start from the naive prior: the towers only learn the protein-specific part.
+        text.term_bias.weight.copy_(torch.from_numpy(np.log(freq / (1 - freq))).float().unsqueeze(1))
+    return protein, text
+
+
+def text_feature_cache(text: TextEncoder, texts: list[str], folder: Path, precision: str) -> torch.Tensor:
+    """Backbone features of the catalogue texts, computed once per run folder (frozen backbone)."""
+    path = folder / "text_features.pt"
+    key = hashlib.sha256("\n".join([text.config.backbone, str(text.config.max_tokens), *texts]).encode()).hexdigest()
+    if path.is_file():
+        cached = torch.load(path, weights_only=True)
+        if cached.get("key") == key:
+            return cached["features"]
+    features = text.backbone_features(texts, precision=precision, progress=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({"key": key, "features": features}, path)
+    return features
+
+
+def train(config: TrainConfig) -> Path:
+    """Run a whole training; returns the exported model folder (``output/model``)."""
+    config.check()
+    out = Path(config.output)
+    out.mkdir(parents=True, exist_ok=True)
+    config.save(out / "train_config.json")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    rng = seed_everything(config.seed)
+    started = time.time()
+    data = load_training_data(config.fasta, config.annotations, config.obo, config.exclude_tag,
+                              config.min_term_count, config.val_fraction, config.seed)
+    device = pick_device(config.device)
+    protein, text = build_towers(config, data)
+    protein.to(device)
+    text.to(device)
+    texts = data.catalogue.texts()
+    features = None if not text.freeze_backbone else text_feature_cache(text, texts, out, config.precision).to(device)
+    text.set_standardisation(features if features is not None else text.backbone_features(texts).to(device))
+    sampler = CandidateSampler(data.y, data.leaves, data.terms, data.propagator.ancestors, *data.ontology.edges,
+                               config.random_negatives, config.sibling_negatives)
+    params = [p for m in (protein, text) for p in m.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    lengths = np.array([len(r.sequence) for r in data.records])
+    steps_per_epoch = math.ceil(len(data.splits["train"]) / config.batch_size)
+    total = steps_per_epoch * config.epochs if not config.max_steps else min(config.max_steps, steps_per_epoch * config.epochs)
+    warmup = max(1, total // 20)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    modules = {"protein": protein, "text": text}
+    first_epoch = load_checkpoint(out, modules, optimizer, scheduler, rng) if config.resume else 0
+    validator = Validator(data, data.splits["val"])
+    history, step = [], first_epoch * steps_per_epoch
+    for epoch in range(first_epoch, config.epochs):
+        protein.train()
+        text.train()
+        batches = protein_batches(lengths, data.splits["train"], config.batch_size, rng)
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", unit="step")
+        for batch in bar:
+            loss = _tower_step(protein, text, data, sampler, features, texts, batch, config, rng, device)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 5.0)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+            if config.max_steps and step >= config.max_steps:
+                break
+        record = {"epoch": epoch + 1, "step": step, "loss": float(loss.item()), "minutes": (time.time() - started) / 60}
+        if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
+            record["val_fmax_towers"] = validator.tower_fmax(protein, text, features, texts, config.precision)
+        history.append(record)
+        LOG.info("epoch %d: %s", epoch + 1, record)
+        with open(out / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        save_checkpoint(out, modules, optimizer, scheduler, epoch, rng)
+        if config.max_steps and step >= config.max_steps:
+            break
+    reranker = FusionReranker(RerankerConfig(embed_dim=config.embed_dim))
+    rerank_record = train_reranker(reranker, protein, text, data, features, texts, config, rng, validator)
+    model = RetrievalModel(protein.cpu(), text.cpu(), reranker.cpu(), info={
+        "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
+        "n_proteins": {k: int(len(v)) for k, v in data.splits.items()}, "n_known_terms": int(len(data.terms)),
+        "ontology_release": data.ontology.release, "history": history, "reranker": rerank_record,
+        "minutes": round((time.time() - started) / 60, 1)})
+    return model.save_pretrained(out / "model")
+
+
+def _tower_step(protein, text, data, sampler, features, texts, batch, config, rng, device) -> torch.Tensor:
+    """Loss of one batch: score the proteins against the batch's candidate terms."""
+    seqs = [random_crop(data.records[i].sequence, config.crop, rng) for i in batch]
+    inputs = {k: v.to(device) for k, v in protein.tokenize(seqs).items()}
+    columns, targets, mask = sampler.sample(batch, rng)
+    with autocast(device, config.precision):
+        u = protein(inputs)
+        feats = features[columns.to(device)] if features is not None else \
+            text.backbone_features([texts[c] for c in columns.tolist()]).to(device)
+        v, bias = text(feats, columns.to(device))
+        logits = text.logit_scale.exp() * u.float() @ v.float().T + bias.float()
+    targets, mask = targets.to(device), mask.to(device)
+    return masked_bce(logits, targets, mask) + config.infonce_weight * multi_positive_infonce(logits, targets, mask)
