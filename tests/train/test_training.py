@@ -1,0 +1,80 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from retrieval.model import RetrievalModel
+from train.config import TrainConfig
+from train.data import load_training_data
+from train.loop import _tower_step, build_towers, train
+from train.sampling import CandidateSampler
+
+LEAVES = ["GO:0000002", "GO:0000003", "GO:0000004", "GO:0000011", "GO:0000012"]
+
+
+@pytest.fixture
+def toy_training(tmp_path, toy_obo, tiny_bert_dir):
+    """30 proteins whose function is written in their sequence (motifs), so a model can learn it."""
+    rng = np.random.default_rng(0)
+    motifs = {"GO:0000002": "WWWW", "GO:0000003": "CCCC", "GO:0000004": "HHHH", "GO:0000011": "YYYY", "GO:0000012": "FFFF"}
+    fasta, rows = [], ["EntryID\tterm\taspect"]
+    for i in range(30):
+        term = LEAVES[i % 5]
+        body = "".join(rng.choice(list("ADEGKLMNPQRSTV"), 40))
+        fasta.append(f">P{i} taxon=1\n{body[:20]}{motifs[term]}{body[20:]}\n")
+        rows.append(f"P{i}\t{term}\tMFO")
+    (tmp_path / "train.fa").write_text("".join(fasta))
+    (tmp_path / "train.tsv").write_text("\n".join(rows) + "\n")
+    return TrainConfig(fasta=str(tmp_path / "train.fa"), annotations=str(tmp_path / "train.tsv"), obo=str(toy_obo),
+                       output=str(tmp_path / "run"), text_backbone=str(tiny_bert_dir), embed_dim=16, min_term_count=1,
+                       epochs=2, batch_size=8, val_fraction=0.2, recall_k=4, reranker_epochs=1, random_negatives=3,
+                       precision="fp32", crop=64)
+
+
+def test_a_few_steps_lower_the_loss(toy_training):
+    config = toy_training
+    data = load_training_data(config.fasta, config.annotations, config.obo, min_term_count=1, val_fraction=0.2)
+    torch.manual_seed(0)
+    protein, text = build_towers(config, data)
+    texts = data.catalogue.texts()
+    features = text.backbone_features(texts)
+    text.set_standardisation(features)
+    sampler = CandidateSampler(data.y, data.leaves, data.terms, data.propagator.ancestors, *data.ontology.edges, 3, 1)
+    params = [p for m in (protein, text) for p in m.parameters() if p.requires_grad]
+    assert not any(p.requires_grad for p in text.backbone.parameters())  # frozen text backbone
+    optimizer = torch.optim.Adam(params, lr=3e-3)
+    batch = data.splits["train"][:16]
+    losses = []
+    for _ in range(25):
+        loss = _tower_step(protein, text, data, sampler, features, texts, batch, config, np.random.default_rng(0),
+                           torch.device("cpu"))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_train_exports_a_loadable_model_and_resumes(toy_training, tmp_path):
+    folder = train(toy_training)
+    model = RetrievalModel.from_pretrained(folder)
+    info = model.info
+    assert info["n_known_terms"] == 7 - 2 and set(info["reranker"]) >= {"val_fmax_reranked", "val_ece_reranked"}
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2] and "MFO" in metrics[-1]["val_fmax_towers"]
+    assert (tmp_path / "run" / "checkpoint.pt").is_file() and (tmp_path / "run" / "train_config.json").is_file()
+    # Resuming a finished run with one more epoch trains only that epoch.
+    import dataclasses
+
+    train(dataclasses.replace(toy_training, epochs=3, resume=True))
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2, 3]
+
+
+def test_same_seed_same_model(toy_training, tmp_path):
+    import dataclasses
+
+    a = RetrievalModel.from_pretrained(train(dataclasses.replace(toy_training, epochs=1, output=str(tmp_path / "a"))))
+    b = RetrievalModel.from_pretrained(train(dataclasses.replace(toy_training, epochs=1, output=str(tmp_path / "b"))))
+    assert a.fingerprint() == b.fingerprint()
