@@ -4,6 +4,7 @@ DATA ?= ../shared/data
 
 .PHONY: install demo test
 install:
+	command -v diamond >/dev/null || (apt-get update -qq && apt-get install -y -qq diamond-aligner >/dev/null)
 	$(PYTHON) -m pip install --quiet torch==2.13.0
 	$(PYTHON) -m pip install --quiet -e ".[test]"
 

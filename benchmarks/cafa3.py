@@ -1,14 +1,18 @@
-"""Score predictors on the CAFA3 benchmark (no-knowledge and limited-knowledge targets); prints a table.
+"""Score predictors on CAFA3 (no-knowledge and limited-knowledge targets) and the 2020 time split.
 
-    python benchmarks/cafa3.py [--data ../shared/data] [--predictions NAME=FILE ...]
+    python benchmarks/cafa3.py [--data ../shared/data] [--model DIR] [--hybrid-model DIR]
+                               [--reference DIR] [--predictions NAME=FILE ...]
 
-Training data: train_goa2019exp_7sp minus proteins tagged cafa3_benchmark=1; IA from its
-propagated labels. Predictors built in: naive. Any prediction file (CAFA or prot-retrieve TSV,
-e.g. from `prot-retrieve annotate`) can be added with --predictions.
+Training data / homology reference: train_goa2019exp_7sp minus proteins tagged cafa3_benchmark=1;
+IA from its propagated labels. Methods: naive; DIAMOND top hit and bitscore-weighted kNN (when a
+--reference is given); the two-tower model alone (--model, annotate without homology); the hybrid
+(--hybrid-model with --reference). The 2020 split drops its accessions that are in the training set.
+Prints one table (Fmax, weighted Fmax, Smin per aspect) and the seconds each predictor took.
 """
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import click
@@ -18,7 +22,7 @@ from index.information import information_accretion
 from index.labels import label_matrix
 from index.ontology import Ontology
 from index.propagation import Propagator
-from retrieval.baselines import NaivePredictor
+from retrieval.baselines import NaivePredictor, knn_transfer, top_hit_transfer
 from retrieval.dataset import AnnotatedProteins
 from retrieval.evaluation import Evaluator
 from retrieval.io.fasta import read_fasta
@@ -27,13 +31,25 @@ from retrieval.io.tables import read_annotations, read_id_list, read_predictions
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+def annotate_all(model: str, records, reference: str | None) -> pd.DataFrame:
+    """Every propagated score of the annotator (top large enough for Fmax over all thresholds)."""
+    from retrieval.annotate import Annotator
+
+    annotator = Annotator.from_pretrained(model, reference=reference)
+    table = annotator.annotate(records, top=1500, min_score=0.01)
+    return table.rename(columns={"protein_id": "protein", "term_id": "term"})[["protein", "term", "score"]]
+
+
 @click.command()
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=str(DEFAULT_DATA), show_default=True)
-@click.option("--predictions", multiple=True, metavar="NAME=FILE", help="Extra prediction files to score.")
-def main(data: str, predictions: tuple[str, ...]) -> None:
+@click.option("--model", type=click.Path(exists=True, file_okay=False), help="Two-tower model (no homology).")
+@click.option("--hybrid-model", type=click.Path(exists=True, file_okay=False), help="Model trained with homology.")
+@click.option("--reference", type=click.Path(exists=True, file_okay=False), help="build-reference folder.")
+@click.option("--predictions", multiple=True, metavar="NAME=FILE", help="Extra CAFA3 prediction files to score.")
+@click.option("--time-split/--no-time-split", default=True, show_default=True, help="Also score the 2020 split.")
+def main(data, model, hybrid_model, reference, predictions, time_split) -> None:
     logging.basicConfig(level=logging.WARNING)
     data = Path(data)
-    bench = data / "test_cafa3_benchmark"
     onto = Ontology.from_obo(data / "go" / "go-basic_2021-12-15.obo.gz")
     prop = Propagator.from_ontology(onto)
     train = AnnotatedProteins.load(data / "train_goa2019exp_7sp" / "sequences.fasta.gz",
@@ -41,22 +57,59 @@ def main(data: str, predictions: tuple[str, ...]) -> None:
                                    {"cafa3_benchmark": "1"})
     labels, _ = label_matrix(onto, prop, train.annotations["protein"], train.annotations["term"])
     ia = information_accretion(labels, *onto.edges)
-    targets = [r.id for r in read_fasta(bench / "targets.fasta")]
-    runs = {"naive": NaivePredictor(onto, labels).predict(targets)}
-    for spec in predictions:
-        name, _, path = spec.partition("=")
-        runs[name] = read_predictions(path)
+    bench = data / "test_cafa3_benchmark"
     truth = read_annotations(bench / "ground_truth_isa_propagated.tsv")
+    sets = {"CAFA3": (read_fasta(bench / "targets.fasta"), [
+        ("NK", Evaluator(onto, truth, ia=ia, targets=read_id_list(bench / "all_type1.txt"), propagator=prop)),
+        ("LK", Evaluator(onto, truth, ia=ia, targets=read_id_list(bench / "all_type2.txt"), propagator=prop))])}
+    if time_split:
+        trained = set(train.ids) | {r.id for r in read_fasta(data / "train_goa2019exp_7sp" / "sequences.fasta.gz")}
+        records = [r for r in read_fasta(data / "test_tale_2020" / "sequences.fasta") if r.id not in trained]
+        tale = read_annotations(data / "test_tale_2020" / "annotations_leaf.tsv")
+        sets["2020"] = (records, [("time", Evaluator(onto, tale, ia=ia, targets=[r.id for r in records], propagator=prop))])
     rows = []
-    for split, ids_file in [("NK", "all_type1.txt"), ("LK", "all_type2.txt")]:
-        evaluator = Evaluator(onto, truth, ia=ia, targets=read_id_list(bench / ids_file), propagator=prop)
-        for name, table in runs.items():
-            for r in evaluator.evaluate(table).itertuples():
-                rows.append({"split": split, "method": name, "aspect": r.aspect, "n": r.n_truth,
-                             "Fmax": r.fmax, "wFmax": r.wfmax, "Smin": r.smin})
-    table = pd.DataFrame(rows).pivot_table(index=["split", "method"], columns="aspect",
-                                           values=["Fmax", "wFmax", "Smin", "n"], sort=False)
-    click.echo(table.to_string(float_format=lambda x: f"{x:.3f}"))
+    for name, (records, evaluators) in sets.items():
+        ids = [r.id for r in records]
+        runs = _predict(records, ids, onto, labels, model, hybrid_model, reference)
+        if name == "CAFA3":
+            runs.update({n: (read_predictions(p), 0.0) for n, p in (s.split("=", 1) for s in predictions)})
+        for split, evaluator in evaluators:
+            for method, (table, seconds) in runs.items():
+                for r in evaluator.evaluate(table).itertuples():
+                    rows.append({"split": f"{name} {split}".replace("CAFA3 ", "CAFA3-").replace("2020 time", "2020"),
+                                 "method": method, "aspect": r.aspect, "Fmax": r.fmax, "wFmax": r.wfmax,
+                                 "Smin": r.smin, "seconds": seconds})
+    table = pd.DataFrame(rows)
+    wide = table.pivot_table(index=["split", "method"], columns="aspect", values=["Fmax", "wFmax", "Smin"], sort=False)
+    wide = wide.reindex(columns=[(m, a) for m in ("Fmax", "wFmax", "Smin") for a in ("MFO", "BPO", "CCO")])
+    wide["seconds"] = table.groupby(["split", "method"], sort=False)["seconds"].first()
+    click.echo(wide.to_string(float_format=lambda x: f"{x:.3f}"))
+
+
+def _predict(records, ids, onto, labels, model, hybrid_model, reference) -> dict[str, tuple[pd.DataFrame, float]]:
+    runs = {}
+
+    def timed(name, fn):
+        start = time.perf_counter()
+        runs[name] = (fn(), round(time.perf_counter() - start, 1))
+
+    timed("naive", lambda: NaivePredictor(onto, labels).predict(ids))
+    if reference:
+        from retrieval.homology import Reference, SearchSettings, diamond_search
+
+        ref = Reference.load(reference)
+        start = time.perf_counter()
+        hits = diamond_search(ref, records, SearchSettings())
+        search_s = time.perf_counter() - start
+        timed("DIAMOND top hit", lambda: top_hit_transfer(hits, ref, ids))
+        timed("DIAMOND kNN", lambda: knn_transfer(ref.transfer(hits, ids), ref, ids))
+        for name in ("DIAMOND top hit", "DIAMOND kNN"):
+            runs[name] = (runs[name][0], round(runs[name][1] + search_s, 1))
+    if model:
+        timed("two-tower", lambda: annotate_all(model, records, None))
+    if hybrid_model and reference:
+        timed("hybrid", lambda: annotate_all(hybrid_model, records, reference))
+    return runs
 
 
 if __name__ == "__main__":

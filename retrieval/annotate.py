@@ -19,7 +19,9 @@ from index.propagation import Propagator
 from index.vector_index import FunctionIndex
 from retrieval.io.fasta import FastaReader, ProteinRecord
 from retrieval.model import RetrievalModel
-from retrieval.scoring import pair_features, query_vectors, rerank_probabilities, split_index_vectors
+from retrieval.candidates import candidate_features, merge_candidates
+from retrieval.homology import HOMOLOGY_FEATURES, HomologySource, Reference, SearchSettings
+from retrieval.scoring import query_vectors, rerank_probabilities, split_index_vectors
 
 LOG = logging.getLogger(__name__)
 ASPECT_CODES = ("MFO", "BPO", "CCO")
@@ -78,14 +80,19 @@ class Annotator:
     Args:
         model: the retrieval model.
         index: a function index built by the same model's text tower (checked by fingerprint).
+        homology: optional homology evidence (DIAMOND hits on a reference): adds the transferred
+            terms to the candidates and the transfer features to the re-ranker's input.
     """
 
-    def __init__(self, model: RetrievalModel, index: FunctionIndex):
+    def __init__(self, model: RetrievalModel, index: FunctionIndex, homology: HomologySource | None = None):
         expected = model.text_encoder.fingerprint()
         if index.fingerprint != expected:
             raise InputError(f"index was built by model {index.fingerprint}, not by this model ({expected}); "
                              "rebuild it with `prot-retrieve build-index`")
-        self.model, self.index = model, index
+        self.model, self.index, self.homology = model, index, homology
+        if homology is None and any(n in HOMOLOGY_FEATURES for n in model.reranker.config.pair_features):
+            LOG.warning("this model's re-ranker uses homology features but no reference was given "
+                        "(--reference): scoring without homology, accuracy is lower")
         self.scale = float(model.text_encoder.logit_scale.exp())
         self.propagator = Propagator(len(index.catalogue), *index.edges) if index.edges is not None else None
         self._ids = np.asarray(index.catalogue.ids, dtype=object)
@@ -93,15 +100,22 @@ class Annotator:
         self._names = index.catalogue.table["name"].to_numpy(dtype=object)
 
     @classmethod
-    def from_pretrained(cls, model: str | os.PathLike | None = None, index: str | os.PathLike | None = None) -> "Annotator":
-        """Load a model folder (default: the shipped model) and an index folder (default: all of live GO,
-        built on first use and cached; see :func:`retrieval.indexing.default_index`)."""
+    def from_pretrained(cls, model: str | os.PathLike | None = None, index: str | os.PathLike | None = None,
+                        reference: str | os.PathLike | None = None, diamond: str | None = None,
+                        settings: SearchSettings | None = None) -> "Annotator":
+        """Load a model folder (default: the shipped model), an index folder (default: all of live GO,
+        built on first use and cached; see :func:`retrieval.indexing.default_index`) and optionally a
+        homology reference folder (from `prot-retrieve build-reference`)."""
         from retrieval.indexing import default_index
 
         retrieval_model = RetrievalModel.from_pretrained(model)
         expected = retrieval_model.text_encoder.fingerprint()
         function_index = FunctionIndex.load(index, expected) if index is not None else default_index(retrieval_model)
-        return cls(retrieval_model, function_index)
+        homology = None
+        if reference is not None:
+            homology = HomologySource(Reference.load(reference), function_index.catalogue.ids, settings, diamond,
+                                      retrieval_model.protein_encoder)
+        return cls(retrieval_model, function_index, homology)
 
     def embed_proteins(self, sequences: Sequences) -> np.ndarray:
         """Unit vectors (n, D) of the protein tower, in input order."""
@@ -123,7 +137,13 @@ class Annotator:
         v, b = self.model.text_encoder.encode(catalogue.texts(), catalogue.ids)
         cand_v = np.broadcast_to(v, (len(u), *v.shape))
         cand_b = np.broadcast_to(b, (len(u), len(b)))
-        feats = pair_features(self.model.reranker.config.pair_features, u, cand_v, cand_b, self.scale)
+        rows = np.broadcast_to(np.arange(len(catalogue)), (len(u), len(catalogue)))
+        transfer, ref_col = None, None
+        if self.homology is not None:
+            transfer = self.homology.reference.transfer(self.homology.hits(records, u), [r.id for r in records])
+            ref_col = pd.Index(self.homology.reference.terms).get_indexer(catalogue.ids)
+        feats = candidate_features(self.model.reranker.config.pair_features, u, cand_v, cand_b, self.scale, rows,
+                                   transfer, ref_col)
         probs = rerank_probabilities(self.model.reranker, u, np.ascontiguousarray(cand_v), feats)
         return pd.DataFrame(probs, index=[r.id for r in records], columns=catalogue.ids)
 
@@ -151,11 +171,15 @@ class Annotator:
     def _annotate_chunk(self, records: list[ProteinRecord], config: AnnotateConfig) -> pd.DataFrame:
         u = self.model.protein_encoder.encode([r.sequence for r in records], precision=config.precision)
         _, rows = self.index.search(query_vectors(u), config.recall)
-        v, b = split_index_vectors(self.index.vectors(rows), self.scale)
-        feats = pair_features(self.model.reranker.config.pair_features, u, v, b, self.scale)
+        transfer, ref_col = None, None
+        if self.homology is not None:
+            transfer = self.homology.reference.transfer(self.homology.hits(records, u), [r.id for r in records])
+            rows, ref_col = merge_candidates(rows, self.homology.candidate_rows(transfer)), self.homology.ref_col
+        v, b = split_index_vectors(self.index.vectors(np.clip(rows, 0, None)), self.scale)
+        feats = candidate_features(self.model.reranker.config.pair_features, u, v, b, self.scale, rows, transfer, ref_col)
         probs = rerank_probabilities(self.model.reranker, u, np.ascontiguousarray(v, dtype=np.float32), feats)
         items = np.repeat(np.arange(len(records)), rows.shape[1])
-        valid = rows.ravel() >= 0  # FAISS pads with -1 when the catalogue is smaller than k
+        valid = rows.ravel() >= 0  # padding: FAISS when the catalogue is smaller than k, or merged candidates
         if config.propagate and self.propagator is not None:
             scores = self.propagator.max_propagate_pairs(items[valid], rows.ravel()[valid], probs.ravel()[valid],
                                                          len(records)).tocoo()

@@ -35,3 +35,28 @@ class NaivePredictor:
         return pd.DataFrame({"protein": np.repeat(np.asarray(proteins, dtype=object), n),
                              "term": np.tile(self._ids, len(proteins)),
                              "score": np.tile(self.frequency[self._terms], len(proteins)).astype(np.float32)})
+
+
+def knn_transfer(transfer, reference, queries: list[str]) -> pd.DataFrame:
+    """DIAMOND bitscore-weighted kNN: every transferred term scored by its knn score."""
+    coo = transfer.knn_score.tocoo()
+    return pd.DataFrame({"protein": np.asarray(queries, dtype=object)[coo.row], "term": reference.terms[coo.col],
+                         "score": coo.data})
+
+
+def top_hit_transfer(hits: pd.DataFrame, reference, queries: list[str]) -> pd.DataFrame:
+    """The official CAFA BLAST baseline: per aspect, the terms of the best hit annotated in that
+    aspect, scored by its identity (as a fraction)."""
+    rows = []
+    targets = pd.Index(reference.ids)
+    hits = hits[hits["query"].isin(set(queries))].sort_values(["query", "bitscore"], ascending=[True, False])
+    for aspect in pd.unique(reference.aspects):
+        in_aspect = np.flatnonzero(reference.aspects == aspect)
+        labels = reference.labels[:, in_aspect].tocsr()
+        has = labels.getnnz(axis=1) > 0
+        ti = targets.get_indexer(hits["target"].to_numpy())
+        best = hits[(ti >= 0) & has[np.clip(ti, 0, None)]].drop_duplicates("query")
+        for query, target, identity in best[["query", "target", "identity"]].itertuples(index=False):
+            terms = in_aspect[labels[targets.get_loc(target)].indices]
+            rows.append(pd.DataFrame({"protein": query, "term": reference.terms[terms], "score": identity / 100.0}))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["protein", "term", "score"])

@@ -193,8 +193,14 @@ def _annotate_command():
     @click.option("-o", "--output", default="-", show_default=True, help="Output file ('-': stdout).")
     @click.option("--taxon", default="1", show_default=True, help="NCBI taxon for GAF rows when the FASTA has no taxon= tag.")
     @click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
+    @click.option("--reference", type=click.Path(exists=True, file_okay=False),
+                  help="Homology reference folder (build-reference): adds DIAMOND label transfer.")
+    @click.option("--diamond", help="DIAMOND executable (default: on PATH; without it, embedding neighbours).")
+    @click.option("--sensitivity", type=click.Choice(["fast", "sensitive", "more-sensitive", "very-sensitive"]),
+                  default="more-sensitive", show_default=True, help="DIAMOND sensitivity mode.")
     @dataclass_options(AnnotateConfig)
-    def annotate_cmd(fasta, model, index_dir, fmt, output, taxon, skip_invalid, **options) -> None:
+    def annotate_cmd(fasta, model, index_dir, fmt, output, taxon, skip_invalid, reference, diamond, sensitivity,
+                     **options) -> None:
         """Predict GO functions for every protein of FASTA: top N per protein with probabilities."""
         from tqdm.auto import tqdm
 
@@ -203,7 +209,9 @@ def _annotate_command():
 
         config = merge_options(AnnotateConfig(), options)
         config.check()
-        annotator = Annotator.from_pretrained(model, index_dir)
+        from retrieval.homology import SearchSettings
+
+        annotator = Annotator.from_pretrained(model, index_dir, reference, diamond, SearchSettings(sensitivity=sensitivity))
         provenance = {"model": annotator.model.fingerprint(), "index": annotator.index.fingerprint,
                       "ontology": annotator.index.config["build"].get("ontology_release", "")}
         taxa: dict[str, str] = {}
@@ -231,3 +239,68 @@ def _annotate_command():
 
 
 _annotate_command()
+
+
+@main.command(name="build-reference")
+@click.argument("fasta", type=_existing)
+@click.argument("annotations", type=_existing)
+@click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="Reference folder to write.")
+@click.option("--obo", type=_existing, help="Ontology to propagate labels over (default: the shipped GO).")
+@click.option("--exclude-tag", multiple=True, metavar="KEY=VALUE", help="Drop proteins with this FASTA tag. Repeatable.")
+@click.option("--diamond", help="DIAMOND executable (default: 'diamond' on PATH; the database is built when found).")
+def build_reference(fasta, annotations, output, obo, exclude_tag, diamond) -> None:
+    """Annotated reference proteins for homology transfer (DIAMOND database + propagated labels)."""
+    from index.ontology import Ontology
+    from index.propagation import Propagator
+    from retrieval.dataset import AnnotatedProteins, parse_tag_filters
+    from retrieval.homology import Reference
+    from retrieval.indexing import DEFAULT_OBO
+
+    onto = Ontology.from_obo(obo or DEFAULT_OBO)
+    data = AnnotatedProteins.load(fasta, annotations, parse_tag_filters(exclude_tag))
+    ref = Reference.build(data.records, data.annotations, onto, Propagator.from_ontology(onto), output, diamond)
+    click.echo(f"reference of {len(ref.ids)} proteins, {len(ref.terms)} terms -> {output}", err=True)
+
+
+@main.command(name="train-reranker")
+@click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), required=True,
+              help="Trained model whose towers are kept.")
+@click.option("--reference", type=click.Path(exists=True, file_okay=False), required=True,
+              help="Reference folder (build-reference) of the model's training proteins.")
+@click.option("-o", "--output", required=True, help="Run folder; the new model goes to OUTPUT/model.")
+@click.option("--epochs", type=int, help="Re-ranker epochs (default: as recorded in the model).")
+@click.option("--diamond", help="DIAMOND executable (default: on PATH; else the embedding fallback).")
+def train_reranker_cmd(model_dir, reference, output, epochs, diamond) -> None:
+    """Retrain only the fusion re-ranker, adding homology transfer features (the hybrid model)."""
+    from train.loop import retrain_reranker
+
+    folder = retrain_reranker(model_dir, reference, output, diamond, epochs)
+    click.echo(f"model written to {folder}", err=True)
+
+
+@main.command(name="transfer")
+@click.argument("fasta", type=_existing)
+@click.option("--reference", type=click.Path(exists=True, file_okay=False), required=True, help="Reference folder.")
+@click.option("--method", type=click.Choice(["knn", "top-hit"]), default="knn", show_default=True,
+              help="knn: bitscore-weighted over all hits; top-hit: the best hit's terms scored by its identity.")
+@click.option("--sensitivity", type=click.Choice(["fast", "sensitive", "more-sensitive", "very-sensitive"]),
+              default="more-sensitive", show_default=True)
+@click.option("--diamond", help="DIAMOND executable (default: 'diamond' on PATH).")
+@click.option("--format", "fmt", type=click.Choice(["tsv", "cafa"]), default="tsv", show_default=True)
+@click.option("-o", "--output", default="-", show_default=True, help="Predictions file ('-': stdout).")
+def transfer(fasta, reference, method, sensitivity, diamond, fmt, output) -> None:
+    """Homology baselines: DIAMOND label transfer from an annotated reference."""
+    from retrieval.baselines import knn_transfer, top_hit_transfer
+    from retrieval.homology import Reference, SearchSettings, diamond_search
+    from retrieval.io.fasta import read_fasta
+    from retrieval.io.writers import PredictionWriter, atomic_output
+
+    ref = Reference.load(reference)
+    records = read_fasta(fasta)
+    ids = [r.id for r in records]
+    hits = diamond_search(ref, records, SearchSettings(sensitivity=sensitivity), diamond)
+    table = knn_transfer(ref.transfer(hits, ids), ref, ids) if method == "knn" else top_hit_transfer(hits, ref, ids)
+    with atomic_output(output) as fh:
+        writer = PredictionWriter(fh, fmt)
+        writer.write(table.rename(columns={"protein": "protein_id", "term": "term_id"}))
+        writer.close()

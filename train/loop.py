@@ -156,6 +156,40 @@ def train(config: TrainConfig) -> Path:
     return model.save_pretrained(out / "model")
 
 
+def retrain_reranker(model_dir: str, reference_dir: str, output: str, diamond: str | None = None,
+                     epochs: int | None = None) -> Path:
+    """Stage 4 again on a trained model: a re-ranker that also reads homology transfer features.
+
+    The proteins, splits and catalogue are rebuilt from the model's recorded training config, so the
+    re-ranker is trained on the same held-out proteins; the towers are reused unchanged.
+    """
+    import dataclasses
+
+    from retrieval.homology import HOMOLOGY_FEATURES, HomologySource, Reference
+    from retrieval.scoring import PAIR_FEATURES
+
+    model = RetrievalModel.from_pretrained(model_dir)
+    recorded = dict(model.info["train_config"])
+    recorded["exclude_tag"] = tuple(recorded.get("exclude_tag", ()))
+    config = TrainConfig(**recorded)
+    if epochs:
+        config = dataclasses.replace(config, reranker_epochs=epochs)
+    rng = seed_everything(config.seed)
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_training_data(config.fasta, config.annotations, config.obo, config.exclude_tag,
+                              config.min_term_count, config.val_fraction, config.seed)
+    text, protein = model.text_encoder, model.protein_encoder
+    texts = data.catalogue.texts()
+    features = text_feature_cache(text, texts, out, config.precision)
+    homology = HomologySource(Reference.load(reference_dir), data.term_ids, diamond=diamond, protein_encoder=protein)
+    reranker = FusionReranker(RerankerConfig(embed_dim=config.embed_dim, pair_features=PAIR_FEATURES + HOMOLOGY_FEATURES))
+    record = train_reranker(reranker, protein, text, data, features, texts, config, rng,
+                            Validator(data, data.splits["val"]), homology)
+    info = {**model.info, "reranker": record, "reranker_reference": str(reference_dir), "towers_from": str(model_dir)}
+    return RetrievalModel(protein, text, reranker, info=info).save_pretrained(out / "model")
+
+
 def _tower_step(protein, text, data, sampler, features, texts, batch, config, rng, device) -> torch.Tensor:
     """Loss of one batch: score the proteins against the batch's candidate terms."""
     seqs = [random_crop(data.records[i].sequence, config.crop, rng) for i in batch]
