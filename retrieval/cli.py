@@ -270,11 +270,13 @@ def build_reference(fasta, annotations, output, obo, exclude_tag, diamond) -> No
 @click.option("-o", "--output", required=True, help="Run folder; the new model goes to OUTPUT/model.")
 @click.option("--epochs", type=int, help="Re-ranker epochs (default: as recorded in the model).")
 @click.option("--diamond", help="DIAMOND executable (default: on PATH; else the embedding fallback).")
-def train_reranker_cmd(model_dir, reference, output, epochs, diamond) -> None:
+@click.option("--max-identity", type=float, default=100.0, show_default=True,
+              help="Drop hits above this percent identity for the training queries (besides self-hits).")
+def train_reranker_cmd(model_dir, reference, output, epochs, diamond, max_identity) -> None:
     """Retrain only the fusion re-ranker, adding homology transfer features (the hybrid model)."""
     from train.loop import retrain_reranker
 
-    folder = retrain_reranker(model_dir, reference, output, diamond, epochs)
+    folder = retrain_reranker(model_dir, reference, output, diamond, epochs, max_identity)
     click.echo(f"model written to {folder}", err=True)
 
 

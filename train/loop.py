@@ -157,7 +157,7 @@ def train(config: TrainConfig) -> Path:
 
 
 def retrain_reranker(model_dir: str, reference_dir: str, output: str, diamond: str | None = None,
-                     epochs: int | None = None) -> Path:
+                     epochs: int | None = None, max_identity: float = 100.0) -> Path:
     """Stage 4 again on a trained model: a re-ranker that also reads homology transfer features.
 
     The proteins, splits and catalogue are rebuilt from the model's recorded training config, so the
@@ -185,7 +185,7 @@ def retrain_reranker(model_dir: str, reference_dir: str, output: str, diamond: s
     homology = HomologySource(Reference.load(reference_dir), data.term_ids, diamond=diamond, protein_encoder=protein)
     reranker = FusionReranker(RerankerConfig(embed_dim=config.embed_dim, pair_features=PAIR_FEATURES + HOMOLOGY_FEATURES))
     record = train_reranker(reranker, protein, text, data, features, texts, config, rng,
-                            Validator(data, data.splits["val"]), homology)
+                            Validator(data, data.splits["val"]), homology, max_identity)
     info = {**model.info, "reranker": record, "reranker_reference": str(reference_dir), "towers_from": str(model_dir)}
     return RetrievalModel(protein, text, reranker, info=info).save_pretrained(out / "model")
 

@@ -23,15 +23,20 @@ LOG = logging.getLogger(__name__)
 
 
 def candidate_set(protein, index: FunctionIndex, scale: float, data, proteins, k: int, names, precision: str,
-                  homology=None) -> dict[str, np.ndarray]:
-    """u, candidate rows (-1 padded), their v, features, labels and tower scores for some proteins."""
+                  homology=None, max_identity: float = 100.0) -> dict[str, np.ndarray]:
+    """u, candidate rows (-1 padded), their v, features, labels and tower scores for some proteins.
+
+    Hits above ``max_identity`` percent are dropped besides self-hits: training proteins have much
+    closer relatives in the reference than new proteins do, so this keeps the re-ranker from
+    learning an easier problem than the one it serves.
+    """
     records = [data.records[i] for i in proteins]
     u = protein.encode([r.sequence for r in records], precision=precision)
     _, rows = index.search(query_vectors(u), k)
     transfer, ref_col = None, None
     if homology is not None:
         hits = homology.hits(records, u)
-        hits = hits[hits["query"] != hits["target"]]  # out-of-fold: never transfer a protein's own labels
+        hits = hits[(hits["query"] != hits["target"]) & (hits["identity"] <= max_identity)]  # out-of-fold
         transfer = homology.reference.transfer(hits, [r.id for r in records])
         rows, ref_col = merge_candidates(rows, homology.candidate_rows(transfer)), homology.ref_col
     valid = rows >= 0
@@ -42,13 +47,17 @@ def candidate_set(protein, index: FunctionIndex, scale: float, data, proteins, k
             "labels": labels.astype(np.float32), "tower": scale * np.einsum("bd,bkd->bk", u, v) + b}
 
 
-def train_reranker(reranker, protein, text, data, features, texts, config, rng, validator, homology=None) -> dict:
-    """Fit the re-ranker with BCE on valid candidates; report validation Fmax and calibration."""
+def train_reranker(reranker, protein, text, data, features, texts, config, rng, validator, homology=None,
+                   max_identity: float = 100.0) -> dict:
+    """Fit the re-ranker with BCE on valid candidates; report validation Fmax and calibration.
+
+    ``max_identity`` applies to the proteins it trains on; validation keeps every non-self hit.
+    """
     v, b, scale = catalogue_vectors(text, features, texts)
     index = FunctionIndex.build(index_vectors(v, b, scale), data.catalogue, fingerprint="training")
     names = reranker.config.pair_features
     args = (protein, index, scale, data)
-    fit = candidate_set(*args, data.splits["rerank"], config.recall_k, names, config.precision, homology)
+    fit = candidate_set(*args, data.splits["rerank"], config.recall_k, names, config.precision, homology, max_identity)
     val = candidate_set(*args, data.splits["val"], config.recall_k, names, config.precision, homology)
     optimizer = torch.optim.AdamW(reranker.parameters(), lr=1e-3, weight_decay=1e-2)
     n = len(fit["u"])
@@ -69,6 +78,6 @@ def train_reranker(reranker, protein, text, data, features, texts, config, rng, 
               "val_fmax_reranked": validator.fmax(rows, probs),
               "val_ece_reranked": round(expected_calibration_error(probs[val["valid"]], val["labels"][val["valid"]]), 4),
               "val_recall_of_candidates": round(float(val["labels"].sum() / max(data.y[data.splits["val"]].sum(), 1)), 4),
-              "pair_features": list(names), "homology": homology is not None}
+              "pair_features": list(names), "homology": homology is not None, "train_max_identity": max_identity}
     LOG.info("re-ranker: %s", record)
     return record

@@ -78,3 +78,20 @@ def test_same_seed_same_model(toy_training, tmp_path):
     a = RetrievalModel.from_pretrained(train(dataclasses.replace(toy_training, epochs=1, output=str(tmp_path / "a"))))
     b = RetrievalModel.from_pretrained(train(dataclasses.replace(toy_training, epochs=1, output=str(tmp_path / "b"))))
     assert a.fingerprint() == b.fingerprint()
+
+
+def test_retrain_reranker_with_homology(toy_training, tmp_path):
+    from index.ontology import Ontology
+    from index.propagation import Propagator
+    from retrieval.dataset import AnnotatedProteins
+    from retrieval.homology import HOMOLOGY_FEATURES, Reference
+    from train.loop import retrain_reranker
+
+    model_dir = train(toy_training)
+    onto = Ontology.from_obo(toy_training.obo)
+    data = AnnotatedProteins.load(toy_training.fasta, toy_training.annotations)
+    Reference.build(data.records, data.annotations, onto, Propagator.from_ontology(onto), tmp_path / "ref")
+    hybrid = RetrievalModel.from_pretrained(retrain_reranker(str(model_dir), str(tmp_path / "ref"), str(tmp_path / "h")))
+    assert set(HOMOLOGY_FEATURES) <= set(hybrid.reranker.config.pair_features)
+    assert hybrid.info["reranker"]["homology"] is True
+    assert hybrid.text_encoder.fingerprint() == RetrievalModel.from_pretrained(model_dir).text_encoder.fingerprint()
