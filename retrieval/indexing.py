@@ -27,7 +27,7 @@ def cache_dir() -> Path:
 
 def build_function_index(model: RetrievalModel, catalogue: FunctionCatalogue, factory: str = "Flat",
                          ontology: Ontology | None = None, precision: str = "bf16",
-                         progress: bool = True) -> FunctionIndex:
+                         progress: bool = True, use_cache: bool = True) -> FunctionIndex:
     """Embed every function with the model's text tower and index it.
 
     Args:
@@ -38,9 +38,12 @@ def build_function_index(model: RetrievalModel, catalogue: FunctionCatalogue, fa
             scores consistent with the graph.
         precision: autocast precision of the text backbone.
         progress: show a progress bar.
+        use_cache: reuse frozen text-backbone features from ``cache_dir()/features`` (a text is
+            embedded once per backbone, whatever model heads come later).
     """
     start = time.perf_counter()
-    vectors, bias = model.text_encoder.encode(catalogue.texts(), catalogue.ids, precision=precision, progress=progress)
+    vectors, bias = model.text_encoder.encode(catalogue.texts(), catalogue.ids, precision=precision, progress=progress,
+                                              cache_dir=cache_dir() / "features" if use_cache else None)
     embed_seconds = time.perf_counter() - start
     edges = catalogue_edges(ontology, Propagator.from_ontology(ontology), catalogue.ids) if ontology else None
     scale = float(model.text_encoder.logit_scale.exp())

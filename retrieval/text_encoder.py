@@ -71,8 +71,26 @@ class TextEncoder(nn.Module):
         return torch.tensor([self._row.get(t, -1) for t in term_ids], dtype=torch.long)
 
     def backbone_features(self, texts: list[str], max_tokens_per_batch: int = 8192, precision: str = "bf16",
-                          progress: bool = False) -> torch.Tensor:
-        """Mask-aware mean-pooled backbone output per text, float32 (N, hidden), in input order."""
+                          progress: bool = False, cache_dir: str | Path | None = None) -> torch.Tensor:
+        """Mask-aware mean-pooled backbone output per text, float32 (N, hidden), in input order.
+
+        With ``cache_dir`` and a frozen backbone, features are read from / added to a
+        :class:`retrieval.feature_cache.FeatureCache`.
+        """
+        if cache_dir is not None and self.freeze_backbone:
+            from retrieval.feature_cache import FeatureCache
+
+            cache = FeatureCache(cache_dir, f"{self.config.backbone}|{self.config.max_tokens}|{precision}")
+            found, cached = cache.lookup(texts)
+            out = torch.zeros(len(texts), self.backbone.config.hidden_size)
+            if cached is not None:
+                out[torch.from_numpy(found)] = torch.from_numpy(cached)
+            missing = np.flatnonzero(~found)
+            if len(missing):
+                fresh = self.backbone_features([texts[i] for i in missing], max_tokens_per_batch, precision, progress)
+                out[torch.from_numpy(missing)] = fresh
+                cache.add([texts[i] for i in missing], fresh.numpy())
+            return out
         device = next(self.backbone.parameters()).device
         lengths = [min(len(t) // 4 + 2, self.config.max_tokens) for t in texts]  # cheap token estimate
         out = torch.zeros(len(texts), self.backbone.config.hidden_size)
@@ -104,10 +122,10 @@ class TextEncoder(nn.Module):
 
     @torch.inference_mode()
     def encode(self, texts: list[str], term_ids: list[str] | None = None, precision: str = "bf16",
-               progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+               progress: bool = False, cache_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Function texts (+ their ids, to use per-term memory) -> (vectors (N, D), biases (N,)) float32."""
         self.eval()
-        feats = self.backbone_features(texts, precision=precision, progress=progress)
+        feats = self.backbone_features(texts, precision=precision, progress=progress, cache_dir=cache_dir)
         rows = self.rows(term_ids) if term_ids is not None else torch.full((len(texts),), -1, dtype=torch.long)
         vectors, bias = self(feats.to(self.feature_mean.device), rows.to(self.feature_mean.device))
         return vectors.float().cpu().numpy(), bias.float().cpu().numpy()

@@ -9,6 +9,20 @@ DATA = Path(__file__).parent / "data"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """Tests never write into the user's ~/.cache: point the cache at a temporary folder."""
+    import os
+
+    previous = os.environ.get("PROT_RETRIEVE_CACHE")
+    os.environ["PROT_RETRIEVE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        os.environ.pop("PROT_RETRIEVE_CACHE", None)
+    else:
+        os.environ["PROT_RETRIEVE_CACHE"] = previous
+
+
 @pytest.fixture(scope="session")
 def toy_obo() -> Path:
     return DATA / "toy.obo"

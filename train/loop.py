@@ -9,7 +9,6 @@ Stages, top to bottom:
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -73,18 +72,11 @@ def build_towers(config: TrainConfig, data: TrainingData) -> tuple[ProteinEncode
     return protein, text
 
 
-def text_feature_cache(text: TextEncoder, texts: list[str], folder: Path, precision: str) -> torch.Tensor:
-    """Backbone features of the catalogue texts, computed once per run folder (frozen backbone)."""
-    path = folder / "text_features.pt"
-    key = hashlib.sha256("\n".join([text.config.backbone, str(text.config.max_tokens), *texts]).encode()).hexdigest()
-    if path.is_file():
-        cached = torch.load(path, weights_only=True)
-        if cached.get("key") == key:
-            return cached["features"]
-    features = text.backbone_features(texts, precision=precision, progress=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.save({"key": key, "features": features}, path)
-    return features
+def text_features(text: TextEncoder, texts: list[str], precision: str) -> torch.Tensor:
+    """Frozen text-backbone features of the catalogue, through the shared feature cache."""
+    from retrieval.indexing import cache_dir
+
+    return text.backbone_features(texts, precision=precision, progress=True, cache_dir=cache_dir() / "features")
 
 
 def train(config: TrainConfig) -> Path:
@@ -104,7 +96,7 @@ def train(config: TrainConfig) -> Path:
     protein.to(device)
     text.to(device)
     texts = data.catalogue.texts()
-    features = None if not text.freeze_backbone else text_feature_cache(text, texts, out, config.precision).to(device)
+    features = text_features(text, texts, config.precision).to(device) if text.freeze_backbone else None
     text.set_standardisation(features if features is not None else text.backbone_features(texts).to(device))
     sampler = CandidateSampler(data.y, data.leaves, data.terms, data.propagator.ancestors, *data.ontology.edges,
                                config.random_negatives, config.sibling_negatives)
@@ -181,7 +173,7 @@ def retrain_reranker(model_dir: str, reference_dir: str, output: str, diamond: s
                               config.min_term_count, config.val_fraction, config.seed)
     text, protein = model.text_encoder, model.protein_encoder
     texts = data.catalogue.texts()
-    features = text_feature_cache(text, texts, out, config.precision)
+    features = text_features(text, texts, config.precision)
     homology = HomologySource(Reference.load(reference_dir), data.term_ids, diamond=diamond, protein_encoder=protein)
     reranker = FusionReranker(RerankerConfig(embed_dim=config.embed_dim, pair_features=PAIR_FEATURES + HOMOLOGY_FEATURES))
     record = train_reranker(reranker, protein, text, data, features, texts, config, rng,

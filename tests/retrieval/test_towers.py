@@ -85,3 +85,14 @@ def test_bad_model_folders_are_clear_errors(tmp_path):
         ProteinEncoder.from_pretrained(tmp_path)
     with pytest.raises(InputError, match="cannot load backbone"):
         ProteinEncoder(ProteinEncoderConfig(backbone=str(tmp_path / "nope")))
+
+
+def test_feature_cache_returns_the_same_vectors(tiny_model, tmp_path):
+    text = tiny_model.text_encoder
+    texts = ["binding of a protein", "kinase activity", "glows"]
+    plain = text.encode(texts, precision="fp32")[0]
+    first = text.encode(texts[:2], precision="fp32", cache_dir=tmp_path)[0]  # fills the cache
+    mixed = text.encode(texts, precision="fp32", cache_dir=tmp_path)[0]  # two cached, one new
+    np.testing.assert_allclose(first, plain[:2], atol=1e-6)
+    np.testing.assert_allclose(mixed, plain, atol=1e-6)
+    assert len(list(tmp_path.glob("*.npz"))) == 1
