@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from index.catalogue import FunctionCatalogue
 from index.errors import InputError
 from index.propagation import Propagator
 from index.vector_index import FunctionIndex
-from retrieval.io.fasta import FastaReader, ProteinRecord
+from retrieval.io.fasta import FastaReader, ProteinRecord, check_sequence
 from retrieval.model import RetrievalModel
 from retrieval.candidates import candidate_features, merge_candidates
 from retrieval.homology import HOMOLOGY_FEATURES, HomologySource, Reference, SearchSettings
@@ -61,15 +62,12 @@ def as_records(sequences: Sequences, skip_invalid: bool = False) -> Iterable[Pro
     if isinstance(sequences, (str, os.PathLike)):
         return FastaReader(sequences, skip_invalid=skip_invalid)
     if isinstance(sequences, dict):
-        from retrieval.alphabet import first_invalid, normalize
-
         records = []
-        for pid, seq in sequences.items():
-            seq = normalize(seq)
-            bad = first_invalid(seq)
-            if not seq or bad >= 0:
-                raise InputError(f"sequence '{pid}': " + ("empty" if not seq else f"invalid residue {seq[bad]!r} at position {bad + 1}"))
-            records.append(ProteinRecord(str(pid), seq))
+        for pid, raw in sequences.items():
+            sequence, problem = check_sequence(raw)
+            if problem:
+                raise InputError(f"sequence '{pid}': {problem}")
+            records.append(ProteinRecord(str(pid), sequence))
         return records
     return sequences
 
@@ -155,8 +153,6 @@ class Annotator:
     def iter_annotate(self, sequences: Sequences, config: AnnotateConfig | None = None, skip_invalid: bool = False,
                       **options) -> Iterator[pd.DataFrame]:
         """Streaming variant: one DataFrame per chunk of ``config.batch_size`` proteins."""
-        import dataclasses
-
         config = dataclasses.replace(config or AnnotateConfig(), **options)
         config.check()
         chunk: list[ProteinRecord] = []

@@ -27,6 +27,20 @@ class ProteinRecord:
     tags: dict[str, str] = field(default_factory=dict)
 
 
+def check_sequence(raw: str) -> tuple[str, str | None]:
+    """Normalise a raw sequence; returns (sequence, problem) with problem None when it is valid.
+
+    A problem names the first invalid residue and its 1-based position, or says it is empty.
+    """
+    sequence = normalize(raw)
+    if not sequence:
+        return sequence, "empty sequence"
+    bad = first_invalid(sequence)
+    if bad >= 0:
+        return sequence, f"invalid residue {sequence[bad]!r} at position {bad + 1}"
+    return sequence, None
+
+
 def parse_header(header: str) -> tuple[str, str, dict[str, str]]:
     """Split a header line (without ``>``) into (accession, description, tags).
 
@@ -89,16 +103,15 @@ class FastaReader:
     def _check(self, raw, seen: set[str]) -> ProteinRecord | None:
         header, header_line, lines = raw
         accession, description, tags = parse_header(header)
-        sequence = normalize("".join(part for _, part in lines))
+        sequence, problem = check_sequence("".join(part for _, part in lines))
         if not accession:
             return self._reject("header without id", f"{self.path}:{header_line}: header has no id")
         where = f"record '{accession}'"
-        bad = first_invalid(sequence)
-        if bad >= 0:
-            return self._reject("invalid residues", f"{self.path}:{_line_of(lines, bad + 1)}: {where}: "
-                                f"invalid residue {sequence[bad]!r} at position {bad + 1}")
-        if not sequence:
+        if problem == "empty sequence":
             return self._reject("empty sequence", f"{self.path}:{header_line}: {where} has an empty sequence")
+        if problem:
+            line = _line_of(lines, first_invalid(sequence) + 1)
+            return self._reject("invalid residues", f"{self.path}:{line}: {where}: {problem}")
         if accession in seen:
             return self._reject("duplicate id", f"{self.path}:{header_line}: duplicate id '{accession}'")
         seen.add(accession)

@@ -1,0 +1,35 @@
+"""End to end on real data with the shipped model: reference, homology-aware annotation, evaluation."""
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from conftest import shared_data
+from retrieval.cli import main
+from retrieval.io.fasta import read_fasta
+from retrieval.model import DEFAULT_MODEL
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not (DEFAULT_MODEL / "retriever.json").is_file(), reason="no shipped default model")]
+
+
+def test_reference_annotate_and_evaluate(tmp_path):
+    data = shared_data()
+    runner = CliRunner()
+    train = data / "train_goa2019exp_7sp"
+    result = runner.invoke(main, ["build-reference", str(train / "sequences.fasta.gz"), str(train / "annotations_leaf_exp.tsv.gz"),
+                                  "--exclude-tag", "cafa3_benchmark=1", "-o", str(tmp_path / "ref")])
+    assert result.exit_code == 0, result.output
+    subset = tmp_path / "targets.fasta"
+    records = read_fasta(data / "test_cafa3_benchmark" / "targets.fasta")[:40]
+    subset.write_text("".join(f">{r.id}\n{r.sequence}\n" for r in records))
+    result = runner.invoke(main, ["build-index", "examples/functions.tsv", "-o", str(tmp_path / "idx")])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "pred.tsv"
+    result = runner.invoke(main, ["annotate", str(subset), "--index", str(tmp_path / "idx"), "--reference", str(tmp_path / "ref"),
+                                  "--top", "5", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, sep="\t")
+    assert table["protein_id"].nunique() == 40 and table["score"].between(0, 1).all()
+    result = runner.invoke(main, ["evaluate", str(out), "--truth", str(data / "test_cafa3_benchmark" / "ground_truth_isa_propagated.tsv"),
+                                  "--obo", str(data / "go" / "go-basic_2021-12-15.obo.gz")])
+    assert result.exit_code == 0 and "fmax" in result.output, result.output
