@@ -64,7 +64,8 @@ def main(data, model, hybrid_model, reference, predictions, time_split) -> None:
         ("LK", Evaluator(onto, truth, ia=ia, targets=read_id_list(bench / "all_type2.txt"), propagator=prop))])}
     if time_split:
         trained = set(train.ids) | {r.id for r in read_fasta(data / "train_goa2019exp_7sp" / "sequences.fasta.gz")}
-        records = [r for r in read_fasta(data / "test_tale_2020" / "sequences.fasta") if r.id not in trained]
+        # The 2020 FASTA repeats some accessions: keep the first (the reader logs how many were skipped).
+        records = [r for r in read_fasta(data / "test_tale_2020" / "sequences.fasta", skip_invalid=True) if r.id not in trained]
         tale = read_annotations(data / "test_tale_2020" / "annotations_leaf.tsv")
         sets["2020"] = (records, [("time", Evaluator(onto, tale, ia=ia, targets=[r.id for r in records], propagator=prop))])
     rows = []
@@ -107,6 +108,8 @@ def _predict(records, ids, onto, labels, model, hybrid_model, reference) -> dict
             runs[name] = (runs[name][0], round(runs[name][1] + search_s, 1))
     if model:
         timed("two-tower", lambda: annotate_all(model, records, None))
+    if hybrid_model:
+        timed("hybrid, no reference", lambda: annotate_all(hybrid_model, records, None))
     if hybrid_model and reference:
         timed("hybrid", lambda: annotate_all(hybrid_model, records, reference))
     return runs

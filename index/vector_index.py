@@ -88,7 +88,11 @@ class FunctionIndex:
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` functions per query: (scores, rows), both (n, min(k, ntotal)), best first."""
         k = min(k, self.index.ntotal)
-        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if hasattr(self.index, "hnsw"):  # HNSW's candidate list must be at least k long, or recall collapses
+            ef = max(self.config.get("hnsw_ef_search", 128), 2 * k)
+            return self.index.search(queries, k, params=faiss.SearchParametersHNSW(efSearch=ef))
+        return self.index.search(queries, k)
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         """The stored vectors of some rows (exact for Flat/HNSW, decoded for compressed indexes)."""

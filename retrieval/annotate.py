@@ -43,12 +43,15 @@ class AnnotateConfig:
     aspect: str = _f("", "Only report this aspect (MFO, BPO or CCO); empty: all.")
     per_aspect: bool = _f(False, "Report the top N of each aspect instead of the top N overall.")
     propagate: bool = _f(True, "Make scores consistent with the ontology (parent >= child).")
-    batch_size: int = _f(512, "Proteins embedded and scored per chunk (memory stays flat).")
+    batch_size: int = _f(256, "Proteins scored per chunk (memory stays flat).")
+    search_block: int = _f(4096, "Proteins per DIAMOND search when a reference is given (larger is faster).")
     precision: str = _f("bf16", "fp32 | bf16 | fp16 autocast for the protein tower.")
 
     def check(self) -> None:
         if self.top < 1:
             raise InputError(f"--top must be at least 1 (got {self.top})")
+        if self.batch_size < 1 or self.search_block < 1:
+            raise InputError("--batch-size and --search-block must be at least 1")
         if self.recall < 1:
             raise InputError(f"--recall must be at least 1 (got {self.recall})")
         if self.aspect and self.aspect not in ASPECT_CODES:
@@ -88,10 +91,13 @@ class Annotator:
             raise InputError(f"index was built by model {index.fingerprint}, not by this model ({expected}); "
                              "rebuild it with `prot-retrieve build-index`")
         self.model, self.index, self.homology = model, index, homology
-        if homology is None and any(n in HOMOLOGY_FEATURES for n in model.reranker.config.pair_features):
+        self.reranker = model.homology_reranker if homology is not None and model.homology_reranker else model.reranker
+        if homology is None and any(n in HOMOLOGY_FEATURES for n in self.reranker.config.pair_features):
             LOG.warning("this model's re-ranker uses homology features but no reference was given "
                         "(--reference): scoring without homology, accuracy is lower")
-        self.scale = float(model.text_encoder.logit_scale.exp())
+        if homology is None:
+            LOG.info("no homology reference (--reference): ranking by the two towers alone")
+        self.scale = model.text_encoder.scale
         self.propagator = Propagator(len(index.catalogue), *index.edges) if index.edges is not None else None
         self._ids = np.asarray(index.catalogue.ids, dtype=object)
         self._aspects = index.catalogue.table["aspect"].to_numpy(dtype=object)
@@ -140,9 +146,9 @@ class Annotator:
         if self.homology is not None:
             transfer = self.homology.reference.transfer(self.homology.hits(records, u), [r.id for r in records])
             ref_col = pd.Index(self.homology.reference.terms).get_indexer(catalogue.ids)
-        feats = candidate_features(self.model.reranker.config.pair_features, u, cand_v, cand_b, self.scale, rows,
+        feats = candidate_features(self.reranker.config.pair_features, u, cand_v, cand_b, self.scale, rows,
                                    transfer, ref_col)
-        probs = rerank_probabilities(self.model.reranker, u, np.ascontiguousarray(cand_v), feats)
+        probs = rerank_probabilities(self.reranker, u, np.ascontiguousarray(cand_v), feats)
         return pd.DataFrame(probs, index=[r.id for r in records], columns=catalogue.ids)
 
     def annotate(self, sequences: Sequences, config: AnnotateConfig | None = None, **options) -> pd.DataFrame:
@@ -152,28 +158,40 @@ class Annotator:
 
     def iter_annotate(self, sequences: Sequences, config: AnnotateConfig | None = None, skip_invalid: bool = False,
                       **options) -> Iterator[pd.DataFrame]:
-        """Streaming variant: one DataFrame per chunk of ``config.batch_size`` proteins."""
+        """Streaming variant: one DataFrame per chunk of ``config.batch_size`` proteins.
+
+        With homology, proteins are embedded and searched a block of ``config.search_block`` at a
+        time (one DIAMOND run per block is much faster than one per chunk), then scored chunk by chunk.
+        """
         config = dataclasses.replace(config or AnnotateConfig(), **options)
         config.check()
-        chunk: list[ProteinRecord] = []
+        block_size = config.search_block if self.homology is not None else config.batch_size
+        block: list[ProteinRecord] = []
         for record in as_records(sequences, skip_invalid=skip_invalid):
-            chunk.append(record)
-            if len(chunk) == config.batch_size:
-                yield self._annotate_chunk(chunk, config)
-                chunk = []
-        if chunk:
-            yield self._annotate_chunk(chunk, config)
+            block.append(record)
+            if len(block) == block_size:
+                yield from self._annotate_block(block, config)
+                block = []
+        if block:
+            yield from self._annotate_block(block, config)
 
-    def _annotate_chunk(self, records: list[ProteinRecord], config: AnnotateConfig) -> pd.DataFrame:
+    def _annotate_block(self, records: list[ProteinRecord], config: AnnotateConfig) -> Iterator[pd.DataFrame]:
         u = self.model.protein_encoder.encode([r.sequence for r in records], precision=config.precision)
+        hits = self.homology.hits(records, u) if self.homology is not None else None
+        for start in range(0, len(records), config.batch_size):
+            stop = start + config.batch_size
+            yield self._annotate_chunk(records[start:stop], u[start:stop], hits, config)
+
+    def _annotate_chunk(self, records: list[ProteinRecord], u: np.ndarray, hits: pd.DataFrame | None,
+                        config: AnnotateConfig) -> pd.DataFrame:
         _, rows = self.index.search(query_vectors(u), config.recall)
         transfer, ref_col = None, None
-        if self.homology is not None:
-            transfer = self.homology.reference.transfer(self.homology.hits(records, u), [r.id for r in records])
+        if hits is not None:
+            transfer = self.homology.reference.transfer(hits, [r.id for r in records])
             rows, ref_col = merge_candidates(rows, self.homology.candidate_rows(transfer)), self.homology.ref_col
         v, b = split_index_vectors(self.index.vectors(np.clip(rows, 0, None)), self.scale)
-        feats = candidate_features(self.model.reranker.config.pair_features, u, v, b, self.scale, rows, transfer, ref_col)
-        probs = rerank_probabilities(self.model.reranker, u, np.ascontiguousarray(v, dtype=np.float32), feats)
+        feats = candidate_features(self.reranker.config.pair_features, u, v, b, self.scale, rows, transfer, ref_col)
+        probs = rerank_probabilities(self.reranker, u, np.ascontiguousarray(v, dtype=np.float32), feats)
         items = np.repeat(np.arange(len(records)), rows.shape[1])
         valid = rows.ravel() >= 0  # padding: FAISS when the catalogue is smaller than k, or merged candidates
         if config.propagate and self.propagator is not None:

@@ -46,7 +46,7 @@ def build_function_index(model: RetrievalModel, catalogue: FunctionCatalogue, fa
                                               cache_dir=cache_dir() / "features" if use_cache else None)
     embed_seconds = time.perf_counter() - start
     edges = catalogue_edges(ontology, Propagator.from_ontology(ontology), catalogue.ids) if ontology else None
-    scale = float(model.text_encoder.logit_scale.exp())
+    scale = model.text_encoder.scale
     info = {"n_functions": len(catalogue), "embed_seconds": round(embed_seconds, 1), "precision": precision,
             "model_fingerprint": model.fingerprint(), "ontology_release": ontology.release if ontology else "",
             "n_dag_edges": 0 if edges is None else int(len(edges[0]))}

@@ -6,7 +6,10 @@ model/
   protein_encoder/      config.json + model.safetensors [+ adapter/]
   text_encoder/         config.json + model.safetensors + terms.txt [+ adapter/]
   reranker/             config.json + model.safetensors
+  homology_reranker/    (optional) a re-ranker that also reads homology transfer features
 ```
+The annotator uses ``homology_reranker`` when homology evidence is available (a reference was
+given) and ``reranker`` otherwise, so one model serves both cases with the ranker trained for it.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from retrieval.text_encoder import TextEncoder
 
 MANIFEST = "retriever.json"
 PARTS = {"protein_encoder": ProteinEncoder, "text_encoder": TextEncoder, "reranker": FusionReranker}
+OPTIONAL_PARTS = {"homology_reranker": FusionReranker}
 #: The default model shipped inside the package.
 DEFAULT_MODEL = Path(__file__).parent / "data" / "default_model"
 
@@ -32,20 +36,27 @@ class RetrievalModel:
 
     Args:
         protein_encoder, text_encoder, reranker: the parts.
+        homology_reranker: optional re-ranker trained with homology features.
         info: free-form record saved in the manifest (training data, command, seed, metrics).
     """
 
     def __init__(self, protein_encoder: ProteinEncoder, text_encoder: TextEncoder, reranker: FusionReranker,
-                 info: dict[str, Any] | None = None):
+                 homology_reranker: FusionReranker | None = None, info: dict[str, Any] | None = None):
         if protein_encoder.config.embed_dim != text_encoder.config.embed_dim:
             raise InputError("protein and text towers must share embed_dim")
         self.protein_encoder = protein_encoder
         self.text_encoder = text_encoder
         self.reranker = reranker
+        self.homology_reranker = homology_reranker
         self.info = info or {}
 
+    def parts(self) -> dict[str, Any]:
+        """The parts present, by folder name."""
+        names = [*PARTS, *(n for n in OPTIONAL_PARTS if getattr(self, n) is not None)]
+        return {name: getattr(self, name) for name in names}
+
     def part_fingerprints(self) -> dict[str, str]:
-        return {name: getattr(self, name).fingerprint() for name in PARTS}
+        return {name: part.fingerprint() for name, part in self.parts().items()}
 
     def fingerprint(self) -> str:
         """Hash of the parts' fingerprints: changes when any weight or config changes."""
@@ -53,9 +64,9 @@ class RetrievalModel:
 
     def save_pretrained(self, folder: str | Path) -> Path:
         folder = Path(folder)
-        for name in PARTS:
-            getattr(self, name).save_pretrained(folder / name)
-        manifest = {"parts": {name: name + "/" for name in PARTS}, "fingerprint": self.fingerprint(),
+        for name, part in self.parts().items():
+            part.save_pretrained(folder / name)
+        manifest = {"parts": {name: name + "/" for name in self.parts()}, "fingerprint": self.fingerprint(),
                     "part_fingerprints": self.part_fingerprints(), "versions": versions(), "info": self.info}
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
         return folder
@@ -72,7 +83,11 @@ class RetrievalModel:
             manifest = json.loads(manifest_path.read_text())
         except ValueError as err:
             raise InputError(f"{manifest_path}: unreadable ({err})") from None
-        parts = {name: cls_.from_pretrained(folder / manifest["parts"][name]) for name, cls_ in PARTS.items()}
+        kinds = {**PARTS, **OPTIONAL_PARTS}
+        unknown = set(manifest.get("parts", {})) - set(kinds)
+        if unknown or not set(PARTS) <= set(manifest.get("parts", {})):
+            raise InputError(f"{manifest_path}: parts {sorted(manifest.get('parts', {}))} do not make a model")
+        parts = {name: kinds[name].from_pretrained(folder / path) for name, path in manifest["parts"].items()}
         model = cls(**parts, info=manifest.get("info", {}))
         if manifest.get("fingerprint") != model.fingerprint():
             raise InputError(f"{folder}: weights do not match the fingerprint in {MANIFEST} (files changed?)")

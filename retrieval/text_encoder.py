@@ -66,6 +66,11 @@ class TextEncoder(nn.Module):
         self._row = {t: i for i, t in enumerate(self.known_terms)}
         self.freeze_backbone = not config.adapter
 
+    @property
+    def scale(self) -> float:
+        """The learned logit scale: recall score = scale * u . v + bias."""
+        return float(self.logit_scale.detach().exp())
+
     def rows(self, term_ids: list[str]) -> torch.Tensor:
         """Row of each term in the id tables, -1 for terms not seen in training."""
         return torch.tensor([self._row.get(t, -1) for t in term_ids], dtype=torch.long)

@@ -37,6 +37,7 @@ class TrainConfig:
     val_fraction: float = _f(0.1, "Proteins held out: half train the re-ranker, half report validation Fmax.")
     recall_k: int = _f(200, "Candidates per protein the re-ranker is trained on (the towers' top-k).")
     reranker_epochs: int = _f(4, "Passes over the held-out candidates for the re-ranker.")
+    reranker_product: bool = _f(True, "Give the re-ranker u * v besides [u, v, |u - v|].")
     precision: str = _f("bf16", "fp32 | bf16 | fp16 autocast (fp16 only on CUDA; CPU uses bf16).")
     quantization: str = _f("none", "Load Hugging Face backbones in none | 8bit | 4bit (bitsandbytes).")
     lora_rank: int = _f(0, "LoRA rank for Hugging Face backbones (0: frozen backbone, no adapter).")

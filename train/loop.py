@@ -111,7 +111,7 @@ def train(config: TrainConfig) -> Path:
     modules = {"protein": protein, "text": text}
     first_epoch = load_checkpoint(out, modules, optimizer, scheduler, rng) if config.resume else 0
     validator = Validator(data, data.splits["val"])
-    history, step = [], first_epoch * steps_per_epoch
+    history, step = _previous_history(out, first_epoch), first_epoch * steps_per_epoch
     for epoch in range(first_epoch, config.epochs):
         protein.train()
         text.train()
@@ -138,7 +138,7 @@ def train(config: TrainConfig) -> Path:
         save_checkpoint(out, modules, optimizer, scheduler, epoch, rng)
         if config.max_steps and step >= config.max_steps:
             break
-    reranker = FusionReranker(RerankerConfig(embed_dim=config.embed_dim))
+    reranker = FusionReranker(RerankerConfig(embed_dim=config.embed_dim, use_product=config.reranker_product))
     rerank_record = train_reranker(reranker, protein, text, data, features, texts, config, rng, validator)
     model = RetrievalModel(protein.cpu(), text.cpu(), reranker.cpu(), info={
         "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
@@ -150,10 +150,11 @@ def train(config: TrainConfig) -> Path:
 
 def retrain_reranker(model_dir: str, reference_dir: str, output: str, diamond: str | None = None,
                      epochs: int | None = None, max_identity: float = 100.0) -> Path:
-    """Stage 4 again on a trained model: a re-ranker that also reads homology transfer features.
+    """Stage 4 again on a trained model: a second re-ranker that also reads homology transfer features.
 
     The proteins, splits and catalogue are rebuilt from the model's recorded training config, so the
-    re-ranker is trained on the same held-out proteins; the towers are reused unchanged.
+    re-ranker is trained on the same held-out proteins; the towers and the plain re-ranker are kept,
+    and the new one is saved as the model's ``homology_reranker``.
     """
     import dataclasses
 
@@ -175,11 +176,21 @@ def retrain_reranker(model_dir: str, reference_dir: str, output: str, diamond: s
     texts = data.catalogue.texts()
     features = text_features(text, texts, config.precision)
     homology = HomologySource(Reference.load(reference_dir), data.term_ids, diamond=diamond, protein_encoder=protein)
-    reranker = FusionReranker(RerankerConfig(embed_dim=config.embed_dim, pair_features=PAIR_FEATURES + HOMOLOGY_FEATURES))
+    reranker = FusionReranker(RerankerConfig(embed_dim=config.embed_dim, use_product=config.reranker_product,
+                                             pair_features=PAIR_FEATURES + HOMOLOGY_FEATURES))
     record = train_reranker(reranker, protein, text, data, features, texts, config, rng,
                             Validator(data, data.splits["val"]), homology, max_identity)
-    info = {**model.info, "reranker": record, "reranker_reference": str(reference_dir), "towers_from": str(model_dir)}
-    return RetrievalModel(protein, text, reranker, info=info).save_pretrained(out / "model")
+    info = {**model.info, "homology_reranker": record, "homology_reference": str(reference_dir),
+            "towers_from": str(model_dir)}
+    return RetrievalModel(protein, text, model.reranker, reranker, info=info).save_pretrained(out / "model")
+
+
+def _previous_history(out: Path, first_epoch: int) -> list[dict]:
+    """Metrics of the epochs a resumed run already did (so the exported record covers the whole run)."""
+    path = out / "metrics.jsonl"
+    if first_epoch == 0 or not path.is_file():
+        return []
+    return [r for r in map(json.loads, path.read_text().splitlines()) if r["epoch"] <= first_epoch]
 
 
 def _tower_step(protein, text, data, sampler, features, texts, batch, config, rng, device) -> torch.Tensor:

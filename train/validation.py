@@ -17,7 +17,7 @@ def catalogue_vectors(text, features: torch.Tensor | None, texts: list[str]) -> 
         features = text.backbone_features(texts)
     rows = torch.arange(len(texts), device=features.device)
     v, b = text(features, rows)
-    return v.float().cpu().numpy(), b.float().cpu().numpy(), float(text.logit_scale.exp())
+    return v.float().cpu().numpy(), b.float().cpu().numpy(), text.scale
 
 
 class Validator:

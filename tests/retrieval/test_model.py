@@ -30,3 +30,20 @@ def test_changed_weights_change_the_fingerprint_and_are_detected(model_copy, tmp
 def test_missing_model_folder(tmp_path):
     with pytest.raises(InputError, match="no retriever.json"):
         RetrievalModel.from_pretrained(tmp_path)
+
+
+def test_optional_homology_reranker_round_trip_and_selection(model_copy, tmp_path, toy_ontology):
+    import copy
+
+    from index.catalogue import FunctionCatalogue
+    from retrieval.annotate import Annotator
+    from retrieval.indexing import build_function_index
+
+    model_copy.homology_reranker = copy.deepcopy(model_copy.reranker)
+    with torch.no_grad():
+        model_copy.homology_reranker.head[-1].bias.add_(1.0)
+    model_copy.save_pretrained(tmp_path / "m")
+    again = RetrievalModel.from_pretrained(tmp_path / "m")
+    assert again.homology_reranker is not None and again.fingerprint() == model_copy.fingerprint()
+    index = build_function_index(again, FunctionCatalogue.from_ontology(toy_ontology), progress=False)
+    assert Annotator(again, index).reranker is again.reranker  # no homology evidence: the plain ranker

@@ -70,6 +70,8 @@ def test_train_exports_a_loadable_model_and_resumes(toy_training, tmp_path):
     train(dataclasses.replace(toy_training, epochs=3, resume=True))
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in metrics] == [1, 2, 3]
+    resumed = RetrievalModel.from_pretrained(tmp_path / "run" / "model")
+    assert [h["epoch"] for h in resumed.info["history"]] == [1, 2, 3]  # the record covers the whole run
 
 
 def test_same_seed_same_model(toy_training, tmp_path):
@@ -92,6 +94,7 @@ def test_retrain_reranker_with_homology(toy_training, tmp_path):
     data = AnnotatedProteins.load(toy_training.fasta, toy_training.annotations)
     Reference.build(data.records, data.annotations, onto, Propagator.from_ontology(onto), tmp_path / "ref")
     hybrid = RetrievalModel.from_pretrained(retrain_reranker(str(model_dir), str(tmp_path / "ref"), str(tmp_path / "h")))
-    assert set(HOMOLOGY_FEATURES) <= set(hybrid.reranker.config.pair_features)
-    assert hybrid.info["reranker"]["homology"] is True
+    assert set(HOMOLOGY_FEATURES) <= set(hybrid.homology_reranker.config.pair_features)
+    assert not set(HOMOLOGY_FEATURES) & set(hybrid.reranker.config.pair_features)  # the plain one is kept
+    assert hybrid.info["homology_reranker"]["homology"] is True
     assert hybrid.text_encoder.fingerprint() == RetrievalModel.from_pretrained(model_dir).text_encoder.fingerprint()
