@@ -82,3 +82,15 @@ def test_quantised_backbone_matches_full_precision(bert64_dir, bits):
 def test_bad_quantization_value(tiny_bert_dir):
     with pytest.raises(InputError, match="quantization must be one of"):
         ProteinEncoder(ProteinEncoderConfig(backbone=str(tiny_bert_dir), quantization="3bit"))
+
+
+def test_qlora_adapters_train_on_a_4bit_backbone(bert64_dir):
+    try:
+        enc = ProteinEncoder(ProteinEncoderConfig(backbone=str(bert64_dir), embed_dim=8, quantization="4bit"))
+    except InputError as err:
+        pytest.skip(f"4-bit loading unsupported here: {err}")
+    enc.backbone = attach_lora(enc.backbone, rank=4, alpha=8, targets="query,value")
+    enc(enc.tokenize(["MKVLAW", "ACDEF"])).sum().backward()
+    grads = {n for n, p in enc.named_parameters() if p.grad is not None}
+    assert any("lora_B" in n for n in grads)
+    assert not any(("lora_" not in n and not n.startswith("projection")) for n in grads)  # 4-bit weights stay frozen
