@@ -8,7 +8,6 @@ import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterable, Iterator, Union
 
 import numpy as np

@@ -82,7 +82,7 @@ class PredictionWriter:
         if self.fmt == "tsv":
             self.fh.write("\t".join(chunk.columns) + "\n")
         elif self.fmt == "cafa":
-            self.fh.write(f"AUTHOR\tprot-retrieve\nMODEL\t1\nKEYWORDS\tmachine learning, sequence alignment.\n")
+            self.fh.write("AUTHOR\tprot-retrieve\nMODEL\t1\nKEYWORDS\tmachine learning, sequence alignment.\n")
         elif self.fmt == "gaf":
             self.fh.write(f"!gaf-version: 2.2\n!generated-by: prot-retrieve\n!date-generated: {_today('-')}\n")
             if meta:
