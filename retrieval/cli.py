@@ -1,4 +1,8 @@
-"""The ``prot-retrieve`` command line: thin click wrappers over the library API."""
+"""The ``prot-retrieve`` command line: thin click wrappers over the library API.
+
+The training commands are added by :mod:`train.cli` (dependencies point train -> retrieval, never
+back), which is also the console-script entry point.
+"""
 from __future__ import annotations
 
 import json
@@ -130,26 +134,6 @@ def evaluate(predictions, truth, obo, ia_file, targets, json_out) -> None:
                        "results": table.to_dict(orient="records")}, fh, indent=2)
 
 
-def _train_command():
-    """Build the `train` command lazily: its options come from train.config.TrainConfig."""
-    from retrieval.cli_options import dataclass_options, merge_options
-    from train.config import TrainConfig
-
-    @main.command(name="train")
-    @click.option("--config", "config_file", type=_existing, help="JSON file of training options (flags override it).")
-    @dataclass_options(TrainConfig)
-    def train_cmd(config_file, **options) -> None:
-        """Train the two towers and the re-ranker; writes OUTPUT/model (a model folder)."""
-        from train.loop import train
-
-        config = TrainConfig.load(config_file) if config_file else TrainConfig()
-        folder = train(merge_options(config, options))
-        click.echo(f"model written to {folder}", err=True)
-
-    return train_cmd
-
-
-_train_command()
 
 
 @main.command(name="build-index")
@@ -260,24 +244,6 @@ def build_reference(fasta, annotations, output, obo, exclude_tag, diamond) -> No
     data = AnnotatedProteins.load(fasta, annotations, parse_tag_filters(exclude_tag))
     ref = Reference.build(data.records, data.annotations, onto, Propagator.from_ontology(onto), output, diamond)
     click.echo(f"reference of {len(ref.ids)} proteins, {len(ref.terms)} terms -> {output}", err=True)
-
-
-@main.command(name="train-reranker")
-@click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), required=True,
-              help="Trained model whose towers are kept.")
-@click.option("--reference", type=click.Path(exists=True, file_okay=False), required=True,
-              help="Reference folder (build-reference) of the model's training proteins.")
-@click.option("-o", "--output", required=True, help="Run folder; the new model goes to OUTPUT/model.")
-@click.option("--epochs", type=int, help="Re-ranker epochs (default: as recorded in the model).")
-@click.option("--diamond", help="DIAMOND executable (default: on PATH; else the embedding fallback).")
-@click.option("--max-identity", type=float, default=100.0, show_default=True,
-              help="Drop hits above this percent identity for the training queries (besides self-hits).")
-def train_reranker_cmd(model_dir, reference, output, epochs, diamond, max_identity) -> None:
-    """Retrain only the fusion re-ranker, adding homology transfer features (the hybrid model)."""
-    from train.loop import retrain_reranker
-
-    folder = retrain_reranker(model_dir, reference, output, diamond, epochs, max_identity)
-    click.echo(f"model written to {folder}", err=True)
 
 
 @main.command(name="transfer")

@@ -1,0 +1,44 @@
+"""Training commands of ``prot-retrieve`` (``train``, ``train-reranker``), added to the main group.
+
+This module is the console-script entry point: it imports the product's CLI and registers the
+training commands on it, so ``retrieval`` never imports ``train``.
+"""
+from __future__ import annotations
+
+import click
+
+from retrieval.cli import main
+from retrieval.cli_options import dataclass_options, merge_options
+from train.config import TrainConfig
+
+__all__ = ["main"]
+
+
+@main.command(name="train")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="JSON file of training options (flags override it).")
+@dataclass_options(TrainConfig)
+def train_cmd(config_file, **options) -> None:
+    """Train the two towers and the re-ranker; writes OUTPUT/model (a model folder)."""
+    from train.loop import train
+
+    config = TrainConfig.load(config_file) if config_file else TrainConfig()
+    folder = train(merge_options(config, options))
+    click.echo(f"model written to {folder}", err=True)
+
+
+@main.command(name="train-reranker")
+@click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), required=True,
+              help="Trained model whose towers are kept.")
+@click.option("--reference", type=click.Path(exists=True, file_okay=False), required=True,
+              help="Reference folder (build-reference) of the model's training proteins.")
+@click.option("-o", "--output", required=True, help="Run folder; the new model goes to OUTPUT/model.")
+@click.option("--epochs", type=int, help="Re-ranker epochs (default: as recorded in the model).")
+@click.option("--diamond", help="DIAMOND executable (default: on PATH; else the embedding fallback).")
+@click.option("--max-identity", type=float, default=100.0, show_default=True,
+              help="Drop hits above this percent identity for the training queries (besides self-hits).")
+def train_reranker_cmd(model_dir, reference, output, epochs, diamond, max_identity) -> None:
+    """Retrain only the fusion re-ranker, adding homology transfer features (the hybrid model)."""
+    from train.loop import retrain_reranker
+
+    folder = retrain_reranker(model_dir, reference, output, diamond, epochs, max_identity)
+    click.echo(f"model written to {folder}", err=True)
