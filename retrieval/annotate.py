@@ -42,6 +42,7 @@ class AnnotateConfig:
     aspect: str = _f("", "Only report this aspect (MFO, BPO or CCO); empty: all.")
     per_aspect: bool = _f(False, "Report the top N of each aspect instead of the top N overall.")
     propagate: bool = _f(True, "Make scores consistent with the ontology (parent >= child).")
+    include_roots: bool = _f(False, "Also report the ontology roots (true of every protein, so left out).")
     batch_size: int = _f(256, "Proteins scored per chunk (memory stays flat).")
     search_block: int = _f(4096, "Proteins per DIAMOND search when a reference is given (larger is faster).")
     precision: str = _f("bf16", "fp32 | bf16 | fp16 autocast for the protein tower.")
@@ -98,6 +99,9 @@ class Annotator:
             LOG.info("no homology reference (--reference): ranking by the two towers alone")
         self.scale = model.text_encoder.scale
         self.propagator = Propagator(len(index.catalogue), *index.edges) if index.edges is not None else None
+        self._is_root = np.zeros(len(index.catalogue), dtype=bool)
+        if index.edges is not None:  # roots: parents of something, children of nothing
+            self._is_root[np.setdiff1d(index.edges[1], index.edges[0])] = True
         self._ids = np.asarray(index.catalogue.ids, dtype=object)
         self._aspects = index.catalogue.table["aspect"].to_numpy(dtype=object)
         self._names = index.catalogue.table["name"].to_numpy(dtype=object)
@@ -204,6 +208,8 @@ class Annotator:
     def _top(self, records, items, cols, values, config: AnnotateConfig) -> pd.DataFrame:
         table = pd.DataFrame({"item": items, "col": cols, "score": values, "aspect": self._aspects[cols]})
         keep = table["score"] >= max(config.min_score, 1e-6)
+        if not config.include_roots:
+            keep &= ~self._is_root[table["col"].to_numpy()]
         if config.aspect:
             keep &= table["aspect"] == config.aspect
         table = table[keep].sort_values(["item", "score", "col"], ascending=[True, False, True], kind="stable")

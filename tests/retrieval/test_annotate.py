@@ -34,7 +34,8 @@ def test_annotate_returns_ranked_top_n(annotator):
 
 
 def test_scores_are_consistent_with_the_ontology(annotator, toy_ontology):
-    table = annotator.annotate(PROTEINS, top=100, precision="fp32").set_index(["protein_id", "term_id"])["score"]
+    table = annotator.annotate(PROTEINS, top=100, precision="fp32", include_roots=True).set_index(
+        ["protein_id", "term_id"])["score"]
     ids = toy_ontology.live_ids
     for child, parent in zip(*toy_ontology.edges):
         for protein in PROTEINS:
@@ -43,10 +44,16 @@ def test_scores_are_consistent_with_the_ontology(annotator, toy_ontology):
 
 def test_pipeline_probability_equals_direct_pair_scoring(annotator):
     """Recall + re-rank (without propagation) gives the same probability as scoring the pair directly."""
-    pipeline = annotator.annotate(PROTEINS, top=100, recall=100, propagate=False, precision="fp32")
+    pipeline = annotator.annotate(PROTEINS, top=100, recall=100, propagate=False, precision="fp32", include_roots=True)
     direct = annotator.score(PROTEINS, annotator.index.catalogue)
     for row in pipeline.itertuples():
         assert row.score == pytest.approx(direct.loc[row.protein_id, row.term_id], abs=2e-3)
+
+
+def test_roots_are_left_out_unless_asked(annotator):
+    roots = {"GO:0000001", "GO:0000010"}
+    assert not roots & set(annotator.annotate(PROTEINS, top=100)["term_id"])
+    assert roots <= set(annotator.annotate(PROTEINS, top=100, include_roots=True)["term_id"])
 
 
 def test_filters_aspect_per_aspect_and_min_score(annotator):
