@@ -20,6 +20,10 @@ LOG = logging.getLogger("retrieval")
 _existing = click.Path(exists=True, dir_okay=False)
 
 
+class _InputFailure(click.ClickException):
+    exit_code = 2
+
+
 class _Group(click.Group):
     """Turns :class:`InputError` into a one-line ``Error: ...`` and exit code 2, never a traceback."""
 
@@ -27,7 +31,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except InputError as err:
-            raise click.UsageError(str(err)) from None
+            raise _InputFailure(str(err)) from None
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             sys.exit(130)

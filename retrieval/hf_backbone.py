@@ -60,7 +60,9 @@ def load_backbone(name: str, quantization: str = "none"):
             an unsupported quantisation backend), in one line.
     """
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # our own progress bars only; stderr stays readable
     path = resolve_backbone(name)
     kwargs = {}
     qconfig = quantization_config(quantization)
