@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -42,8 +43,9 @@ class TrainingData:
     frequency: np.ndarray
     splits: dict[str, np.ndarray]
 
-    @property
+    @cached_property
     def catalogue(self) -> FunctionCatalogue:
+        """The catalogue terms as functions (built once: the whole ontology is walked)."""
         full = FunctionCatalogue.from_ontology(self.ontology)
         return FunctionCatalogue(full.table.iloc[self.terms])
 
