@@ -74,7 +74,8 @@ def approximate_recall(model, index: FunctionIndex, records, k: int) -> list[dic
 @click.command()
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=str(DEFAULT_DATA), show_default=True)
 @click.option("--model", type=click.Path(exists=True, file_okay=False), help="Model folder (default: shipped model).")
-@click.option("--reference", type=click.Path(exists=True, file_okay=False), help="Add DIAMOND homology (hybrid).")
+@click.option("--reference", type=click.Path(exists=True, file_okay=False), multiple=True,
+              help="Add DIAMOND homology (hybrid). Repeatable, in the model's training order.")
 @click.option("--threads", default=2, show_default=True, help="torch threads.")
 @click.option("--factory", default="Flat", show_default=True, help="FAISS factory string for the index.")
 def main(data, model, reference, threads, factory) -> None:
@@ -92,21 +93,22 @@ def main(data, model, reference, threads, factory) -> None:
         index.save(tmp)
         index_mb = sum(f.stat().st_size for f in Path(tmp).iterdir()) / 2**20
     records = read_fasta(Path(data) / "test_cafa3_benchmark" / "targets.fasta")
-    homology = HomologySource(Reference.load(reference), index.catalogue.ids,
-                              protein_encoder=retrieval_model.protein_encoder) if reference else None
-    annotator = Annotator(retrieval_model, index, homology)
+    sources = [HomologySource(Reference.load(folder), index.catalogue.ids,
+                              protein_encoder=retrieval_model.protein_encoder) for folder in reference]
+    annotator = Annotator(retrieval_model, index, sources)
     timer = StageTimer()
     timer.wrap(retrieval_model.protein_encoder, "encode", "protein tower")
     timer.wrap(index, "search", "FAISS recall")
     timer.wrap(index, "vectors", "FAISS recall")
-    if homology:
-        timer.wrap(homology, "hits", "DIAMOND search")
+    for source in sources:
+        timer.wrap(source, "hits", "DIAMOND search")
     if annotator.propagator is not None:
         timer.wrap(annotator.propagator, "max_propagate_pairs", "GO propagation")
     start = time.perf_counter()
     table = annotator.annotate(records, AnnotateConfig(top=20))
     total = time.perf_counter() - start
-    rows.append({"step": f"annotate {len(records)} CAFA3 targets, top 20" + (" + DIAMOND" if homology else ""),
+    homology = f" + DIAMOND on {len(sources)} reference(s)" if sources else ""
+    rows.append({"step": f"annotate {len(records)} CAFA3 targets, top 20{homology}",
                  "seconds": total, "items/s": len(records) / total})
     other = total - sum(timer.seconds.values())
     for stage, seconds in [*timer.seconds.items(), ("re-rank, features, output", other)]:

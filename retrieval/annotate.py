@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Union
+from typing import Iterable, Iterator, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -19,13 +19,14 @@ from index.propagation import Propagator
 from index.vector_index import FunctionIndex
 from retrieval.io.fasta import FastaReader, ProteinRecord, check_sequence
 from retrieval.model import RetrievalModel
-from retrieval.candidates import candidate_features, merge_candidates
-from retrieval.homology import HOMOLOGY_FEATURES, HomologySource, Reference, SearchSettings
+from retrieval.candidates import Evidence, candidate_features, homology_candidates
+from retrieval.homology import HomologySource, Reference, SearchSettings, n_homology_sources
 from retrieval.scoring import query_vectors, rerank_probabilities, split_index_vectors
 
 LOG = logging.getLogger(__name__)
 ASPECT_CODES = ("MFO", "BPO", "CCO")
 Sequences = Union[str, os.PathLike, dict, Iterable[ProteinRecord]]
+Paths = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
 
 
 def _f(default, help: str):
@@ -81,22 +82,21 @@ class Annotator:
     Args:
         model: the retrieval model.
         index: a function index built by the same model's text tower (checked by fingerprint).
-        homology: optional homology evidence (DIAMOND hits on a reference): adds the transferred
-            terms to the candidates and the transfer features to the re-ranker's input.
+        homology: optional homology evidence, one source per reference (DIAMOND hits on it), in
+            the order the model's homology re-ranker was trained with: adds the transferred terms
+            to the candidates and each source's transfer features to the re-ranker's input.
     """
 
-    def __init__(self, model: RetrievalModel, index: FunctionIndex, homology: HomologySource | None = None):
+    def __init__(self, model: RetrievalModel, index: FunctionIndex,
+                 homology: HomologySource | Sequence[HomologySource] | None = None):
         expected = model.text_encoder.fingerprint()
         if index.fingerprint != expected:
             raise InputError(f"index was built by model {index.fingerprint}, not by this model ({expected}); "
                              "rebuild it with `prot-retrieve build-index`")
-        self.model, self.index, self.homology = model, index, homology
-        self.reranker = model.homology_reranker if homology is not None and model.homology_reranker else model.reranker
-        if homology is None and any(n in HOMOLOGY_FEATURES for n in self.reranker.config.pair_features):
-            LOG.warning("this model's re-ranker uses homology features but no reference was given "
-                        "(--reference): scoring without homology, accuracy is lower")
-        if homology is None:
-            LOG.info("no homology reference (--reference): ranking by the two towers alone")
+        self.model, self.index = model, index
+        self.sources = [homology] if isinstance(homology, HomologySource) else list(homology or [])
+        self.reranker = model.homology_reranker if self.sources and model.homology_reranker else model.reranker
+        self._check_sources()
         self.scale = model.text_encoder.scale
         self.propagator = Propagator(len(index.catalogue), *index.edges) if index.edges is not None else None
         self._is_root = np.zeros(len(index.catalogue), dtype=bool)
@@ -106,23 +106,44 @@ class Annotator:
         self._aspects = index.catalogue.table["aspect"].to_numpy(dtype=object)
         self._names = index.catalogue.table["name"].to_numpy(dtype=object)
 
+    def _check_sources(self) -> None:
+        """Refuse more references than the re-ranker reads; warn when fewer or different ones are given."""
+        wanted, given = n_homology_sources(self.reranker.config.pair_features), len(self.sources)
+        if not given:
+            if wanted:
+                LOG.warning("this model's re-ranker uses homology features but no reference was given "
+                            "(--reference): scoring without homology, accuracy is lower")
+            LOG.info("no homology reference (--reference): ranking by the two towers alone")
+        elif not wanted:
+            LOG.warning("this model has no homology re-ranker: the reference only adds candidates")
+        elif given > wanted:
+            raise InputError(f"this model's homology re-ranker reads {wanted} reference(s), {given} were given")
+        elif given < wanted:
+            LOG.warning("this model's homology re-ranker reads %d references, %d given: the missing ones "
+                        "count as having no hits (accuracy is lower)", wanted, given)
+        trained = [r.get("fingerprint") for r in self.model.info.get("homology_references", [])]
+        for i, source in enumerate(self.sources[: len(trained)]):
+            if source.reference.fingerprint() != trained[i]:
+                LOG.warning("reference %d (%s) is not the one the homology re-ranker was trained with "
+                            "(fingerprint %s, expected %s): give references in the training order",
+                            i + 1, source.reference.folder, source.reference.fingerprint(), trained[i])
+
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike | None = None, index: str | os.PathLike | None = None,
-                        reference: str | os.PathLike | None = None, diamond: str | None = None,
+                        reference: Paths | None = None, diamond: str | None = None,
                         settings: SearchSettings | None = None) -> "Annotator":
         """Load a model folder (default: the shipped model), an index folder (default: all of live GO,
-        built on first use and cached; see :func:`retrieval.indexing.default_index`) and optionally a
-        homology reference folder (from `prot-retrieve build-reference`)."""
+        built on first use and cached; see :func:`retrieval.indexing.default_index`) and optionally
+        homology reference folders (from `prot-retrieve build-reference`), one path or several."""
         from retrieval.indexing import default_index
 
         retrieval_model = RetrievalModel.from_pretrained(model)
         expected = retrieval_model.text_encoder.fingerprint()
         function_index = FunctionIndex.load(index, expected) if index is not None else default_index(retrieval_model)
-        homology = None
-        if reference is not None:
-            homology = HomologySource(Reference.load(reference), function_index.catalogue.ids, settings, diamond,
-                                      retrieval_model.protein_encoder)
-        return cls(retrieval_model, function_index, homology)
+        folders = [reference] if isinstance(reference, (str, os.PathLike)) else list(reference or [])
+        sources = [HomologySource(Reference.load(f), function_index.catalogue.ids, settings, diamond,
+                                  retrieval_model.protein_encoder) for f in folders]
+        return cls(retrieval_model, function_index, sources)
 
     def embed_proteins(self, sequences: Sequences) -> np.ndarray:
         """Unit vectors (n, D) of the protein tower, in input order."""
@@ -145,12 +166,10 @@ class Annotator:
         cand_v = np.broadcast_to(v, (len(u), *v.shape))
         cand_b = np.broadcast_to(b, (len(u), len(b)))
         rows = np.broadcast_to(np.arange(len(catalogue)), (len(u), len(catalogue)))
-        transfer, ref_col = None, None
-        if self.homology is not None:
-            transfer = self.homology.reference.transfer(self.homology.hits(records, u), [r.id for r in records])
-            ref_col = pd.Index(self.homology.reference.terms).get_indexer(catalogue.ids)
-        feats = candidate_features(self.reranker.config.pair_features, u, cand_v, cand_b, self.scale, rows,
-                                   transfer, ref_col)
+        ids = [r.id for r in records]
+        evidence = [Evidence(s.reference.transfer(s.hits(records, u), ids),
+                             pd.Index(s.reference.terms).get_indexer(catalogue.ids)) for s in self.sources]
+        feats = candidate_features(self.reranker.config.pair_features, u, cand_v, cand_b, self.scale, rows, evidence)
         probs = rerank_probabilities(self.reranker, u, np.ascontiguousarray(cand_v), feats)
         return pd.DataFrame(probs, index=[r.id for r in records], columns=catalogue.ids)
 
@@ -168,7 +187,7 @@ class Annotator:
         """
         config = dataclasses.replace(config or AnnotateConfig(), **options)
         config.check()
-        block_size = config.search_block if self.homology is not None else config.batch_size
+        block_size = config.search_block if self.sources else config.batch_size
         block: list[ProteinRecord] = []
         for record in as_records(sequences, skip_invalid=skip_invalid):
             block.append(record)
@@ -180,20 +199,17 @@ class Annotator:
 
     def _annotate_block(self, records: list[ProteinRecord], config: AnnotateConfig) -> Iterator[pd.DataFrame]:
         u = self.model.protein_encoder.encode([r.sequence for r in records], precision=config.precision)
-        hits = self.homology.hits(records, u) if self.homology is not None else None
+        hits = [s.hits(records, u) for s in self.sources]
         for start in range(0, len(records), config.batch_size):
             stop = start + config.batch_size
             yield self._annotate_chunk(records[start:stop], u[start:stop], hits, config)
 
-    def _annotate_chunk(self, records: list[ProteinRecord], u: np.ndarray, hits: pd.DataFrame | None,
+    def _annotate_chunk(self, records: list[ProteinRecord], u: np.ndarray, hits: list[pd.DataFrame],
                         config: AnnotateConfig) -> pd.DataFrame:
         _, rows = self.index.search(query_vectors(u), config.recall)
-        transfer, ref_col = None, None
-        if hits is not None:
-            transfer = self.homology.reference.transfer(hits, [r.id for r in records])
-            rows, ref_col = merge_candidates(rows, self.homology.candidate_rows(transfer)), self.homology.ref_col
+        rows, evidence = homology_candidates(rows, self.sources, hits, [r.id for r in records])
         v, b = split_index_vectors(self.index.vectors(np.clip(rows, 0, None)), self.scale)
-        feats = candidate_features(self.reranker.config.pair_features, u, v, b, self.scale, rows, transfer, ref_col)
+        feats = candidate_features(self.reranker.config.pair_features, u, v, b, self.scale, rows, evidence)
         probs = rerank_probabilities(self.reranker, u, np.ascontiguousarray(v, dtype=np.float32), feats)
         items = np.repeat(np.arange(len(records)), rows.shape[1])
         valid = rows.ravel() >= 0  # padding: FAISS when the catalogue is smaller than k, or merged candidates

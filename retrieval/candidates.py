@@ -4,10 +4,21 @@ Shared by the annotator and by re-ranker training, so both see candidates built 
 """
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass
 
-from retrieval.homology import HOMOLOGY_FEATURES, Transfer
+import numpy as np
+import pandas as pd
+
+from retrieval.homology import HomologySource, Transfer, homology_feature_names
 from retrieval.scoring import pair_features
+
+
+@dataclass
+class Evidence:
+    """One reference's label-transfer evidence for a chunk of queries."""
+
+    transfer: Transfer
+    ref_col: np.ndarray  # catalogue row -> reference term column (-1: the reference lacks the term)
 
 
 def merge_candidates(recall_rows: np.ndarray, extra: list[np.ndarray] | None) -> np.ndarray:
@@ -25,14 +36,28 @@ def merge_candidates(recall_rows: np.ndarray, extra: list[np.ndarray] | None) ->
     return out
 
 
+def homology_candidates(recall_rows: np.ndarray, sources: list[HomologySource], hits: list[pd.DataFrame],
+                        queries: list[str]) -> tuple[np.ndarray, list[Evidence]]:
+    """Recall rows plus every term any source transfers from its hits, and each source's evidence."""
+    transfers = [s.reference.transfer(h, queries) for s, h in zip(sources, hits)]
+    per_source = [s.candidate_rows(t) for s, t in zip(sources, transfers)]
+    extra = [np.concatenate(rows) for rows in zip(*per_source)] if per_source else None
+    return merge_candidates(recall_rows, extra), [Evidence(t, s.ref_col) for s, t in zip(sources, transfers)]
+
+
 def candidate_features(names, u: np.ndarray, v: np.ndarray, bias: np.ndarray, scale: float, rows: np.ndarray,
-                       transfer: Transfer | None = None, ref_col: np.ndarray | None = None) -> np.ndarray:
-    """(B, K, F) features of candidate rows; homology features are zero when there is no transfer."""
-    extra = None
-    if any(n in HOMOLOGY_FEATURES for n in names):
-        if transfer is None:
-            extra = {n: np.zeros(rows.shape, dtype=np.float32) for n in HOMOLOGY_FEATURES}
+                       evidence: list[Evidence] = ()) -> np.ndarray:
+    """(B, K, F) features of candidate rows; a source's features are zero when it gives no evidence."""
+    extra = {}
+    source = 0
+    while any(n in names for n in homology_feature_names(source)):
+        own = homology_feature_names(source)
+        if source < len(evidence):
+            found = evidence[source]
+            cols = np.where(rows >= 0, found.ref_col[np.clip(rows, 0, None)], -1)
+            values = found.transfer.features(cols, np.arange(len(rows)))
+            extra.update(zip(own, (values[n] for n in homology_feature_names(0))))
         else:
-            cols = np.where(rows >= 0, ref_col[np.clip(rows, 0, None)], -1)
-            extra = transfer.features(cols, np.arange(len(rows)))
+            extra.update((n, np.zeros(rows.shape, dtype=np.float32)) for n in own)
+        source += 1
     return pair_features(names, u, v, bias, scale, extra)

@@ -181,8 +181,9 @@ def _annotate_command():
     @click.option("-o", "--output", default="-", show_default=True, help="Output file ('-': stdout).")
     @click.option("--taxon", default="1", show_default=True, help="NCBI taxon for GAF rows when the FASTA has no taxon= tag.")
     @click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
-    @click.option("--reference", type=click.Path(exists=True, file_okay=False),
-                  help="Homology reference folder (build-reference): adds DIAMOND label transfer.")
+    @click.option("--reference", type=click.Path(exists=True, file_okay=False), multiple=True,
+                  help="Homology reference folder (build-reference): adds DIAMOND label transfer. Repeatable, "
+                       "in the order the model's homology re-ranker was trained with.")
     @click.option("--diamond", help="DIAMOND executable (default: on PATH; without it, embedding neighbours).")
     @click.option("--sensitivity", type=click.Choice(["fast", "sensitive", "more-sensitive", "very-sensitive"]),
                   default="more-sensitive", show_default=True, help="DIAMOND sensitivity mode.")

@@ -11,9 +11,14 @@ reference/
 Transfer score of term t for query q (bitscore-weighted kNN, as DeepGOPlus and the CAFA
 baselines): sum of bitscores of q's hits annotated with t / sum of bitscores of q's hits annotated
 in t's aspect.
+
+Several references can feed one re-ranker (e.g. a small experimental one and a larger one with
+electronic labels): each is a *source* with its own block of features, named by
+:func:`homology_feature_names`.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -31,8 +36,21 @@ from index.errors import InputError
 from retrieval.io.fasta import ProteinRecord, read_fasta
 
 LOG = logging.getLogger(__name__)
-#: Per-pair features this module provides to the re-ranker (see retrieval.scoring.PAIR_FEATURES).
+#: Per-pair features one reference provides to the re-ranker (see retrieval.scoring.PAIR_FEATURES).
 HOMOLOGY_FEATURES = ("knn_score", "max_identity", "hit_fraction", "top_identity", "has_hits")
+
+
+def homology_feature_names(source: int) -> tuple[str, ...]:
+    """Feature names of the ``source``-th reference (0-based): plain for the first, ``_2``... after."""
+    return HOMOLOGY_FEATURES if source == 0 else tuple(f"{n}_{source + 1}" for n in HOMOLOGY_FEATURES)
+
+
+def n_homology_sources(pair_features) -> int:
+    """How many references a re-ranker with these pair features reads."""
+    n = 0
+    while set(homology_feature_names(n)) <= set(pair_features):
+        n += 1
+    return n
 
 
 @dataclass
@@ -96,6 +114,13 @@ class Reference:
         labels = sp.csr_matrix((np.ones(len(z["indices"]), dtype=bool), z["indices"], z["indptr"]),
                                shape=(len(z["ids"]), len(z["terms"])))
         return cls(folder, z["ids"].astype(object), z["terms"].astype(object), labels, z["aspects"].astype(object))
+
+    def fingerprint(self) -> str:
+        """Hash of the proteins, terms and labels: the same inputs give the same reference."""
+        digest = hashlib.sha256()
+        for part in (self.ids, self.terms, self.labels.indptr, self.labels.indices):
+            digest.update(np.asarray(part).astype(str if part.dtype == object else part.dtype).tobytes())
+        return digest.hexdigest()[:16]
 
     def records(self) -> list[ProteinRecord]:
         return read_fasta(self.folder / "sequences.fasta")

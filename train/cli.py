@@ -29,8 +29,9 @@ def train_cmd(config_file, **options) -> None:
 @main.command(name="train-reranker")
 @click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), required=True,
               help="Trained model whose towers are kept.")
-@click.option("--reference", type=click.Path(exists=True, file_okay=False), required=True,
-              help="Reference folder (build-reference) of the model's training proteins.")
+@click.option("--reference", type=click.Path(exists=True, file_okay=False), required=True, multiple=True,
+              help="Reference folder (build-reference) holding the model's training proteins. Repeatable: "
+                   "each adds its own block of features; annotate must be given them in the same order.")
 @click.option("-o", "--output", required=True, help="Run folder; the new model goes to OUTPUT/model.")
 @click.option("--epochs", type=int, help="Re-ranker epochs (default: as recorded in the model).")
 @click.option("--diamond", help="DIAMOND executable (default: on PATH; else the embedding fallback).")
@@ -40,5 +41,5 @@ def train_reranker_cmd(model_dir, reference, output, epochs, diamond, max_identi
     """Retrain only the fusion re-ranker, adding homology transfer features (the hybrid model)."""
     from train.loop import retrain_reranker
 
-    folder = retrain_reranker(model_dir, reference, output, diamond, epochs, max_identity)
+    folder = retrain_reranker(model_dir, list(reference), output, diamond, epochs, max_identity)
     click.echo(f"model written to {folder}", err=True)

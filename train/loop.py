@@ -148,9 +148,10 @@ def train(config: TrainConfig) -> Path:
     return model.save_pretrained(out / "model")
 
 
-def retrain_reranker(model_dir: str, reference_dir: str, output: str, diamond: str | None = None,
+def retrain_reranker(model_dir: str, reference_dirs: list[str], output: str, diamond: str | None = None,
                      epochs: int | None = None, max_identity: float = 100.0) -> Path:
-    """Stage 4 again on a trained model: a second re-ranker that also reads homology transfer features.
+    """Stage 4 again on a trained model: a second re-ranker that also reads homology transfer features,
+    one block of features per reference (in the given order, which serving must repeat).
 
     The proteins, splits and catalogue are rebuilt from the model's recorded training config, so the
     re-ranker is trained on the same held-out proteins; the towers and the plain re-ranker are kept,
@@ -158,7 +159,7 @@ def retrain_reranker(model_dir: str, reference_dir: str, output: str, diamond: s
     """
     import dataclasses
 
-    from retrieval.homology import HOMOLOGY_FEATURES, HomologySource, Reference
+    from retrieval.homology import HomologySource, Reference, homology_feature_names
     from retrieval.scoring import PAIR_FEATURES
 
     model = RetrievalModel.from_pretrained(model_dir)
@@ -175,13 +176,17 @@ def retrain_reranker(model_dir: str, reference_dir: str, output: str, diamond: s
     text, protein = model.text_encoder, model.protein_encoder
     texts = data.catalogue.texts()
     features = text_features(text, texts, config.precision)
-    homology = HomologySource(Reference.load(reference_dir), data.term_ids, diamond=diamond, protein_encoder=protein)
+    references = [Reference.load(folder) for folder in reference_dirs]
+    sources = [HomologySource(r, data.term_ids, diamond=diamond, protein_encoder=protein) for r in references]
+    names = PAIR_FEATURES + tuple(n for i in range(len(sources)) for n in homology_feature_names(i))
     reranker = FusionReranker(RerankerConfig(embed_dim=config.embed_dim, use_product=config.reranker_product,
-                                             pair_features=PAIR_FEATURES + HOMOLOGY_FEATURES))
+                                             pair_features=names))
     record = train_reranker(reranker, protein, text, data, features, texts, config, rng,
-                            Validator(data, data.splits["val"]), homology, max_identity)
-    info = {**model.info, "homology_reranker": record, "homology_reference": str(reference_dir),
-            "towers_from": str(model_dir)}
+                            Validator(data, data.splits["val"]), sources, max_identity)
+    info = {**model.info, "homology_reranker": record, "towers_from": str(model_dir),
+            "homology_references": [{"folder": str(r.folder), "fingerprint": r.fingerprint(),
+                                     "n_proteins": len(r.ids), "n_terms": len(r.terms)} for r in references]}
+    info.pop("homology_reference", None)  # the single-reference record of earlier versions
     return RetrievalModel(protein, text, model.reranker, reranker, info=info).save_pretrained(out / "model")
 
 

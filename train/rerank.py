@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from index.vector_index import FunctionIndex
-from retrieval.candidates import candidate_features, merge_candidates
+from retrieval.candidates import candidate_features, homology_candidates
 from retrieval.evaluation import expected_calibration_error
 from retrieval.scoring import index_vectors, query_vectors, rerank_probabilities, split_index_vectors
 from train.validation import catalogue_vectors
@@ -23,31 +23,28 @@ LOG = logging.getLogger(__name__)
 
 
 def candidate_set(protein, index: FunctionIndex, scale: float, data, proteins, k: int, names, precision: str,
-                  homology=None, max_identity: float = 100.0) -> dict[str, np.ndarray]:
+                  sources=(), max_identity: float = 100.0) -> dict[str, np.ndarray]:
     """u, candidate rows (-1 padded), their v, features, labels and tower scores for some proteins.
 
-    Hits above ``max_identity`` percent are dropped besides self-hits: training proteins have much
-    closer relatives in the reference than new proteins do, so this keeps the re-ranker from
-    learning an easier problem than the one it serves.
+    ``sources`` are homology sources (one per reference). Hits above ``max_identity`` percent are
+    dropped besides self-hits: training proteins have much closer relatives in the reference than
+    new proteins do, so this keeps the re-ranker from learning an easier problem than the one it serves.
     """
     records = [data.records[i] for i in proteins]
     u = protein.encode([r.sequence for r in records], precision=precision)
     _, rows = index.search(query_vectors(u), k)
-    transfer, ref_col = None, None
-    if homology is not None:
-        hits = homology.hits(records, u)
-        hits = hits[(hits["query"] != hits["target"]) & (hits["identity"] <= max_identity)]  # out-of-fold
-        transfer = homology.reference.transfer(hits, [r.id for r in records])
-        rows, ref_col = merge_candidates(rows, homology.candidate_rows(transfer)), homology.ref_col
+    hits = [h[(h["query"] != h["target"]) & (h["identity"] <= max_identity)]  # out-of-fold
+            for h in (s.hits(records, u) for s in sources)]
+    rows, evidence = homology_candidates(rows, list(sources), hits, [r.id for r in records])
     valid = rows >= 0
     v, b = split_index_vectors(index.vectors(np.clip(rows, 0, None)), scale)
     labels = np.take_along_axis(data.y[proteins].toarray(), np.clip(rows, 0, None), axis=1) * valid
     return {"u": u, "rows": rows, "valid": valid, "v": v.astype(np.float32),
-            "features": candidate_features(names, u, v, b, scale, rows, transfer, ref_col),
+            "features": candidate_features(names, u, v, b, scale, rows, evidence),
             "labels": labels.astype(np.float32), "tower": scale * np.einsum("bd,bkd->bk", u, v) + b}
 
 
-def train_reranker(reranker, protein, text, data, features, texts, config, rng, validator, homology=None,
+def train_reranker(reranker, protein, text, data, features, texts, config, rng, validator, sources=(),
                    max_identity: float = 100.0) -> dict:
     """Fit the re-ranker with BCE on valid candidates; report validation Fmax and calibration.
 
@@ -57,8 +54,8 @@ def train_reranker(reranker, protein, text, data, features, texts, config, rng, 
     index = FunctionIndex.build(index_vectors(v, b, scale), data.catalogue, fingerprint="training")
     names = reranker.config.pair_features
     args = (protein, index, scale, data)
-    fit = candidate_set(*args, data.splits["rerank"], config.recall_k, names, config.precision, homology, max_identity)
-    val = candidate_set(*args, data.splits["val"], config.recall_k, names, config.precision, homology)
+    fit = candidate_set(*args, data.splits["rerank"], config.recall_k, names, config.precision, sources, max_identity)
+    val = candidate_set(*args, data.splits["val"], config.recall_k, names, config.precision, sources)
     optimizer = torch.optim.AdamW(reranker.parameters(), lr=1e-3, weight_decay=1e-2)
     n = len(fit["u"])
     for epoch in range(config.reranker_epochs):
@@ -78,6 +75,6 @@ def train_reranker(reranker, protein, text, data, features, texts, config, rng, 
               "val_fmax_reranked": validator.fmax(rows, probs),
               "val_ece_reranked": round(expected_calibration_error(probs[val["valid"]], val["labels"][val["valid"]]), 4),
               "val_recall_of_candidates": round(float(val["labels"].sum() / max(data.y[data.splits["val"]].sum(), 1)), 4),
-              "pair_features": list(names), "homology": homology is not None, "train_max_identity": max_identity}
+              "pair_features": list(names), "homology": bool(sources), "train_max_identity": max_identity}
     LOG.info("re-ranker: %s", record)
     return record

@@ -25,6 +25,14 @@ def reference(toy_ontology, tmp_path):
                            tmp_path / "ref", diamond=None)
 
 
+def build_index(model, ontology):
+    from index.catalogue import FunctionCatalogue
+    from retrieval.indexing import build_function_index
+
+    return build_function_index(model, FunctionCatalogue.from_ontology(ontology), ontology=ontology, precision="fp32",
+                                progress=False)
+
+
 def test_reference_labels_are_propagated(reference):
     terms = {reference.terms[c] for c in reference.labels[list(reference.ids).index("R1")].indices}
     assert terms == {"GO:0000004", "GO:0000002", "GO:0000003", "GO:0000001"}
@@ -71,14 +79,86 @@ def test_homology_candidates_map_to_index_rows(reference, tiny_model):
 
 
 def test_annotator_with_homology_adds_transferred_terms(reference, tiny_model, toy_ontology):
-    from index.catalogue import FunctionCatalogue
     from retrieval.annotate import Annotator
-    from retrieval.indexing import build_function_index
 
-    index = build_function_index(tiny_model, FunctionCatalogue.from_ontology(toy_ontology), ontology=toy_ontology,
-                                 precision="fp32", progress=False)
+    index = build_index(tiny_model, toy_ontology)
     source = HomologySource(reference, index.catalogue.ids, protein_encoder=tiny_model.protein_encoder)
     annotator = Annotator(tiny_model, index, source)
     table = annotator.annotate({"Q": SEQS["R2"][5:-5]}, top=50, recall=1, propagate=False)
     # recall=1 gives one tower candidate; the homolog R2 adds its catalytic activity (and ancestors).
     assert "GO:0000003" in set(table["term_id"]) and len(table) >= 2
+
+
+def test_feature_names_per_source():
+    from retrieval.homology import HOMOLOGY_FEATURES, homology_feature_names, n_homology_sources
+
+    assert homology_feature_names(0) == HOMOLOGY_FEATURES
+    assert homology_feature_names(1) == tuple(f"{n}_2" for n in HOMOLOGY_FEATURES)
+    names = ("similarity", *homology_feature_names(0), *homology_feature_names(1))
+    assert n_homology_sources(names) == 2 and n_homology_sources(("similarity", "term_bias")) == 0
+
+
+def test_candidate_features_per_source_and_zero_for_a_missing_one(reference):
+    from retrieval.candidates import Evidence, candidate_features
+    from retrieval.homology import homology_feature_names
+
+    hits = pd.DataFrame({"query": ["Q"], "target": ["R1"], "identity": [80.0], "evalue": 0.0, "bitscore": [10.0]})
+    transfer = reference.transfer(hits, ["Q"])
+    catalogue = ["GO:0000004", "GO:0000011"]  # R1 carries GO:4, not GO:11
+    ref_col = pd.Index(reference.terms).get_indexer(catalogue)
+    names = ("similarity", *homology_feature_names(0), *homology_feature_names(1))
+    u, v = np.ones((1, 2), np.float32) / np.sqrt(2), np.ones((1, 2, 2), np.float32) / np.sqrt(2)
+    feats = candidate_features(names, u, v, np.zeros((1, 2)), 1.0, np.array([[0, 1]]), [Evidence(transfer, ref_col)])
+    by_name = dict(zip(names, np.moveaxis(feats[0], -1, 0)))
+    assert by_name["similarity"] == pytest.approx([1.0, 1.0])
+    assert by_name["knn_score"] == pytest.approx([1.0, 0.0]) and by_name["max_identity"] == pytest.approx([0.8, 0.0])
+    assert by_name["top_identity"] == pytest.approx([0.8, 0.8]) and by_name["has_hits"] == pytest.approx([1.0, 1.0])
+    assert all(not by_name[n].any() for n in homology_feature_names(1))  # no second source given
+
+
+def test_two_sources_add_candidates_from_either(reference, tiny_model, toy_ontology, tmp_path):
+    from retrieval.annotate import Annotator
+    from retrieval.candidates import homology_candidates
+
+    index = build_index(tiny_model, toy_ontology)
+    only_bp = pd.DataFrame({"protein": ["S1"], "term": ["GO:0000011"]})
+    other = Reference.build([ProteinRecord("S1", SEQS["R3"])], only_bp, toy_ontology, Propagator.from_ontology(toy_ontology),
+                            tmp_path / "other", diamond=None)
+    sources = [HomologySource(r, index.catalogue.ids, protein_encoder=tiny_model.protein_encoder)
+               for r in (reference, other)]
+    hits = [pd.DataFrame({"query": ["Q"], "target": [t], "identity": [50.0], "evalue": 0.0, "bitscore": [10.0]})
+            for t in ("R2", "S1")]
+    rows, evidence = homology_candidates(np.array([[-1]]), sources, hits, ["Q"])
+    terms = {index.catalogue.ids[r] for r in rows[0] if r >= 0}
+    assert {"GO:0000003", "GO:0000011"} <= terms  # one from each reference
+    assert len(evidence) == 2 and evidence[1].transfer.has_hits.tolist() == [1.0]
+    assert Annotator(tiny_model, index, sources).reranker is tiny_model.reranker  # no homology re-ranker: allowed
+
+
+
+def test_annotator_checks_the_number_and_identity_of_references(reference, model_copy, toy_ontology, tmp_path, caplog):
+    import copy
+
+    from index.errors import InputError
+    from retrieval.annotate import Annotator
+    from retrieval.homology import homology_feature_names
+    from retrieval.reranker import FusionReranker
+
+    config = copy.deepcopy(model_copy.reranker.config)
+    config.pair_features = (*config.pair_features, *homology_feature_names(0), *homology_feature_names(1))
+    model_copy.homology_reranker = FusionReranker(config)
+    model_copy.info["homology_references"] = [{"fingerprint": reference.fingerprint()}, {"fingerprint": "other"}]
+    index = build_index(model_copy, toy_ontology)
+    source = HomologySource(reference, index.catalogue.ids, protein_encoder=model_copy.protein_encoder)
+    with pytest.raises(InputError, match="reads 2 reference"):
+        Annotator(model_copy, index, [source] * 3)
+    with caplog.at_level("WARNING"):
+        annotator = Annotator(model_copy, index, [source])
+    assert "missing ones count as having no hits" in caplog.text and "not the one" not in caplog.text
+    assert annotator.reranker is model_copy.homology_reranker
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        Annotator(model_copy, index, [source, source])
+    assert "reference 2" in caplog.text and "training order" in caplog.text
+    table = annotator.annotate({"Q": SEQS["R2"][5:-5]}, top=5, recall=3)
+    assert len(table) and table["score"].between(0, 1).all()

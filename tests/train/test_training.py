@@ -82,19 +82,25 @@ def test_same_seed_same_model(toy_training, tmp_path):
     assert a.fingerprint() == b.fingerprint()
 
 
-def test_retrain_reranker_with_homology(toy_training, tmp_path):
+def test_retrain_reranker_with_two_references(toy_training, tmp_path):
     from index.ontology import Ontology
     from index.propagation import Propagator
     from retrieval.dataset import AnnotatedProteins
-    from retrieval.homology import HOMOLOGY_FEATURES, Reference
+    from retrieval.homology import HOMOLOGY_FEATURES, Reference, homology_feature_names, n_homology_sources
     from train.loop import retrain_reranker
 
     model_dir = train(toy_training)
     onto = Ontology.from_obo(toy_training.obo)
     data = AnnotatedProteins.load(toy_training.fasta, toy_training.annotations)
-    Reference.build(data.records, data.annotations, onto, Propagator.from_ontology(onto), tmp_path / "ref")
-    hybrid = RetrievalModel.from_pretrained(retrain_reranker(str(model_dir), str(tmp_path / "ref"), str(tmp_path / "h")))
-    assert set(HOMOLOGY_FEATURES) <= set(hybrid.homology_reranker.config.pair_features)
+    refs = [Reference.build(data.records, annotations, onto, Propagator.from_ontology(onto), tmp_path / name)
+            for annotations, name in ((data.annotations, "ref"), (data.annotations.iloc[::2], "ref_half"))]
+    assert refs[0].fingerprint() != refs[1].fingerprint()
+    assert Reference.load(tmp_path / "ref").fingerprint() == refs[0].fingerprint()  # content, not the object
+    folders = [str(r.folder) for r in refs]
+    hybrid = RetrievalModel.from_pretrained(retrain_reranker(str(model_dir), folders, str(tmp_path / "h")))
+    names = hybrid.homology_reranker.config.pair_features
+    assert n_homology_sources(names) == 2 and set(homology_feature_names(1)) <= set(names)
     assert not set(HOMOLOGY_FEATURES) & set(hybrid.reranker.config.pair_features)  # the plain one is kept
     assert hybrid.info["homology_reranker"]["homology"] is True
+    assert [r["fingerprint"] for r in hybrid.info["homology_references"]] == [r.fingerprint() for r in refs]
     assert hybrid.text_encoder.fingerprint() == RetrievalModel.from_pretrained(model_dir).text_encoder.fingerprint()
