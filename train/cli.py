@@ -37,9 +37,13 @@ def train_cmd(config_file, **options) -> None:
 @click.option("--diamond", help="DIAMOND executable (default: on PATH; else the embedding fallback).")
 @click.option("--max-identity", type=float, default=100.0, show_default=True,
               help="Drop hits above this percent identity for the training queries (besides self-hits).")
-def train_reranker_cmd(model_dir, reference, output, epochs, diamond, max_identity) -> None:
+@click.option("--source-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+              help="Chance that a training query loses one reference's hits (robust to a missing reference).")
+def train_reranker_cmd(model_dir, reference, output, epochs, diamond, max_identity, source_dropout) -> None:
     """Retrain only the fusion re-ranker, adding homology transfer features (the hybrid model)."""
     from train.loop import retrain_reranker
+    from train.rerank import HomologyTraining
 
-    folder = retrain_reranker(model_dir, list(reference), output, diamond, epochs, max_identity)
+    folder = retrain_reranker(model_dir, list(reference), output, diamond, epochs,
+                              HomologyTraining(max_identity, source_dropout))
     click.echo(f"model written to {folder}", err=True)

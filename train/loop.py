@@ -30,7 +30,7 @@ from train.config import TrainConfig
 from train.data import TrainingData, load_training_data, protein_batches, random_crop
 from train.lora import attach_lora, freeze
 from train.losses import masked_bce, multi_positive_infonce
-from train.rerank import train_reranker
+from train.rerank import HomologyTraining, train_reranker
 from train.sampling import CandidateSampler
 from train.validation import Validator
 
@@ -149,7 +149,7 @@ def train(config: TrainConfig) -> Path:
 
 
 def retrain_reranker(model_dir: str, reference_dirs: list[str], output: str, diamond: str | None = None,
-                     epochs: int | None = None, max_identity: float = 100.0) -> Path:
+                     epochs: int | None = None, shown: HomologyTraining = HomologyTraining()) -> Path:
     """Stage 4 again on a trained model: a second re-ranker that also reads homology transfer features,
     one block of features per reference (in the given order, which serving must repeat).
 
@@ -182,7 +182,7 @@ def retrain_reranker(model_dir: str, reference_dirs: list[str], output: str, dia
     reranker = FusionReranker(RerankerConfig(embed_dim=config.embed_dim, use_product=config.reranker_product,
                                              pair_features=names))
     record = train_reranker(reranker, protein, text, data, features, texts, config, rng,
-                            Validator(data, data.splits["val"]), sources, max_identity)
+                            Validator(data, data.splits["val"]), sources, shown)
     info = {**model.info, "homology_reranker": record, "towers_from": str(model_dir),
             "homology_references": [{"folder": str(r.folder), "fingerprint": r.fingerprint(),
                                      "n_proteins": len(r.ids), "n_terms": len(r.terms)} for r in references]}

@@ -8,6 +8,7 @@ hit on itself is dropped, so it never finds its own labels.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,20 +23,37 @@ from train.validation import catalogue_vectors
 LOG = logging.getLogger(__name__)
 
 
+@dataclass
+class HomologyTraining:
+    """How homology evidence is shown to the re-ranker's training proteins (validation sees it all)."""
+
+    max_identity: float = 100.0  # drop hits above this percent identity, besides self-hits
+    source_dropout: float = 0.0  # chance that a training protein loses one reference's hits entirely
+
+
 def candidate_set(protein, index: FunctionIndex, scale: float, data, proteins, k: int, names, precision: str,
-                  sources=(), max_identity: float = 100.0) -> dict[str, np.ndarray]:
+                  sources=(), shown: HomologyTraining = HomologyTraining(),
+                  rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
     """u, candidate rows (-1 padded), their v, features, labels and tower scores for some proteins.
 
-    ``sources`` are homology sources (one per reference). Hits above ``max_identity`` percent are
-    dropped besides self-hits: training proteins have much closer relatives in the reference than
-    new proteins do, so this keeps the re-ranker from learning an easier problem than the one it serves.
+    ``sources`` are homology sources (one per reference); self-hits are always dropped (out-of-fold).
+    Hits above ``shown.max_identity`` are dropped too: training proteins have much closer relatives
+    in the reference than new proteins do, so this keeps the re-ranker from learning an easier
+    problem than the one it serves. ``shown.source_dropout`` hides a reference from random proteins,
+    so that a ranker trained on several references still ranks well when one is not given.
     """
     records = [data.records[i] for i in proteins]
+    ids = np.array([r.id for r in records], dtype=object)
     u = protein.encode([r.sequence for r in records], precision=precision)
     _, rows = index.search(query_vectors(u), k)
-    hits = [h[(h["query"] != h["target"]) & (h["identity"] <= max_identity)]  # out-of-fold
-            for h in (s.hits(records, u) for s in sources)]
-    rows, evidence = homology_candidates(rows, list(sources), hits, [r.id for r in records])
+    hits = []
+    for source in sources:
+        found = source.hits(records, u)
+        keep = (found["query"] != found["target"]) & (found["identity"] <= shown.max_identity)
+        if shown.source_dropout:
+            keep &= ~found["query"].isin(ids[rng.random(len(ids)) < shown.source_dropout])
+        hits.append(found[keep])
+    rows, evidence = homology_candidates(rows, list(sources), hits, list(ids))
     valid = rows >= 0
     v, b = split_index_vectors(index.vectors(np.clip(rows, 0, None)), scale)
     labels = np.take_along_axis(data.y[proteins].toarray(), np.clip(rows, 0, None), axis=1) * valid
@@ -45,16 +63,16 @@ def candidate_set(protein, index: FunctionIndex, scale: float, data, proteins, k
 
 
 def train_reranker(reranker, protein, text, data, features, texts, config, rng, validator, sources=(),
-                   max_identity: float = 100.0) -> dict:
+                   shown: HomologyTraining = HomologyTraining()) -> dict:
     """Fit the re-ranker with BCE on valid candidates; report validation Fmax and calibration.
 
-    ``max_identity`` applies to the proteins it trains on; validation keeps every non-self hit.
+    ``shown`` applies to the proteins it trains on; validation keeps every non-self hit.
     """
     v, b, scale = catalogue_vectors(text, features, texts)
     index = FunctionIndex.build(index_vectors(v, b, scale), data.catalogue, fingerprint="training")
     names = reranker.config.pair_features
     args = (protein, index, scale, data)
-    fit = candidate_set(*args, data.splits["rerank"], config.recall_k, names, config.precision, sources, max_identity)
+    fit = candidate_set(*args, data.splits["rerank"], config.recall_k, names, config.precision, sources, shown, rng)
     val = candidate_set(*args, data.splits["val"], config.recall_k, names, config.precision, sources)
     optimizer = torch.optim.AdamW(reranker.parameters(), lr=1e-3, weight_decay=1e-2)
     n = len(fit["u"])
@@ -75,6 +93,7 @@ def train_reranker(reranker, protein, text, data, features, texts, config, rng, 
               "val_fmax_reranked": validator.fmax(rows, probs),
               "val_ece_reranked": round(expected_calibration_error(probs[val["valid"]], val["labels"][val["valid"]]), 4),
               "val_recall_of_candidates": round(float(val["labels"].sum() / max(data.y[data.splits["val"]].sum(), 1)), 4),
-              "pair_features": list(names), "homology": bool(sources), "train_max_identity": max_identity}
+              "pair_features": list(names), "homology": bool(sources),
+              "train_max_identity": shown.max_identity, "train_source_dropout": shown.source_dropout}
     LOG.info("re-ranker: %s", record)
     return record

@@ -104,3 +104,47 @@ def test_retrain_reranker_with_two_references(toy_training, tmp_path):
     assert hybrid.info["homology_reranker"]["homology"] is True
     assert [r["fingerprint"] for r in hybrid.info["homology_references"]] == [r.fingerprint() for r in refs]
     assert hybrid.text_encoder.fingerprint() == RetrievalModel.from_pretrained(model_dir).text_encoder.fingerprint()
+
+
+def test_candidate_set_hides_self_hits_close_hits_and_dropped_sources(toy_training, tmp_path):
+    import pandas as pd
+
+    from index.vector_index import FunctionIndex
+    from retrieval.dataset import AnnotatedProteins
+    from retrieval.homology import HOMOLOGY_FEATURES, HomologySource, Reference
+    from retrieval.scoring import PAIR_FEATURES, index_vectors
+    from train.rerank import HomologyTraining, candidate_set
+    from train.validation import catalogue_vectors
+
+    config = toy_training
+    data = load_training_data(config.fasta, config.annotations, config.obo, min_term_count=1, val_fraction=0.2)
+    protein, text = build_towers(config, data)
+    v, b, scale = catalogue_vectors(text, None, data.catalogue.texts())
+    index = FunctionIndex.build(index_vectors(v, b, scale), data.catalogue, fingerprint="t")
+    table = AnnotatedProteins.load(config.fasta, config.annotations)
+    reference = Reference.build(table.records, table.annotations, data.ontology, data.propagator, tmp_path / "ref")
+    ids = [r.id for r in data.records]
+
+    class FixedHits(HomologySource):
+        """Every protein hits itself (100 %), the next protein at 95 % and the one after at 50 %."""
+
+        def hits(self, records, u=None):
+            pos = {p: i for i, p in enumerate(ids)}
+            rows = [(r.id, ids[(pos[r.id] + step) % len(ids)], pct) for r in records
+                    for step, pct in ((0, 100.0), (1, 95.0), (2, 50.0))]
+            return pd.DataFrame(rows, columns=["query", "target", "identity"]).assign(evalue=0.0, bitscore=50.0)
+
+    source = FixedHits(reference, data.term_ids, protein_encoder=protein)
+    names = PAIR_FEATURES + HOMOLOGY_FEATURES
+    proteins = np.arange(len(ids))
+
+    def top_identity(shown, seed=0):
+        out = candidate_set(protein, index, scale, data, proteins, 2, names, "fp32", [source], shown,
+                            np.random.default_rng(seed))
+        return out["features"][:, 0, names.index("top_identity")]
+
+    assert top_identity(HomologyTraining()) == pytest.approx(np.full(len(ids), 0.95))  # self-hit gone
+    assert top_identity(HomologyTraining(max_identity=90)) == pytest.approx(np.full(len(ids), 0.50))
+    dropped = top_identity(HomologyTraining(source_dropout=0.5))
+    hidden = dropped == 0
+    assert np.allclose(dropped[~hidden], 0.95) and 0 < hidden.sum() < len(ids)
