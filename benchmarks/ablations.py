@@ -6,6 +6,7 @@ Variants (everything else as the default recipe):
   default        BCE + multi-positive InfoNCE, random + GO-sibling negatives, open-world mask, u*v
   bce-random     BCE only over the batch's positives + random terms (no InfoNCE, no siblings)
   no-product     the re-ranker without u*v (inputs [u, v, |u - v|] + pair features)
+  go-context     the text tower also reads each GO term's parents' names (the GO graph as context)
 Validation: held-out training proteins (the "val" split), Fmax per aspect of the towers alone and
 after re-ranking, with the project's evaluator.
 """
@@ -27,6 +28,7 @@ VARIANTS = {
     "default": {},
     "bce-random": {"infonce_weight": 0.0, "sibling_negatives": 0},
     "no-product": {"reranker_product": False},
+    "go-context": {"graph_context": True},
 }
 
 

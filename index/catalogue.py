@@ -70,9 +70,16 @@ class FunctionCatalogue:
         fh.write("\t".join(COLUMNS) + "\n")
         fh.writelines("\t".join(row) + "\n" for row in self.table.itertuples(index=False))
 
-    def texts(self) -> list[str]:
-        """What the text tower reads per function: ``name: description`` (or just the name)."""
+    def texts(self, ontology=None) -> list[str]:
+        """What the text tower reads per function: ``name: description`` (or just the name).
+
+        With an :class:`index.ontology.Ontology`, terms it knows also carry their parents' names,
+        ``name (parent; parent): description``: the GO graph as context for the text tower.
+        """
         name, desc = self.table["name"], self.table["description"]
+        if ontology is not None:
+            context = ["; ".join(ontology.parent_names(t)) for t in self.table["term_id"]]
+            name = [f"{n} ({c})" if c else n for n, c in zip(name, context)]
         return [f"{n}: {d}" if d else n for n, d in zip(name, desc)]
 
     def sha256(self) -> str:

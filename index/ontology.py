@@ -132,6 +132,14 @@ class Ontology:
         has_parent[self.edges[0]] = True
         return np.flatnonzero(~has_parent)
 
+    def parent_names(self, term_id: str) -> list[str]:
+        """Names of a live term's is_a and part_of parents in its namespace (empty for unknown ids)."""
+        i = self.index.get(term_id)
+        if i is None:
+            return []
+        child, parent = self.edges
+        return [self.terms[self.live_ids[j]].name for j in parent[child == i]]
+
     def resolve(self, term_id: str, follow_replaced_by: bool = True) -> str | None:
         """Map an id to a live primary id.
 

@@ -162,7 +162,7 @@ class Annotator:
         records = list(as_records(sequences))
         catalogue = functions if isinstance(functions, FunctionCatalogue) else FunctionCatalogue.from_texts(functions)
         u = self.model.protein_encoder.encode([r.sequence for r in records])
-        v, b = self.model.text_encoder.encode(catalogue.texts(), catalogue.ids)
+        v, b = self.model.text_encoder.encode(self.model.text_encoder.function_texts(catalogue), catalogue.ids)
         cand_v = np.broadcast_to(v, (len(u), *v.shape))
         cand_b = np.broadcast_to(b, (len(u), len(b)))
         rows = np.broadcast_to(np.arange(len(catalogue)), (len(u), len(catalogue)))

@@ -42,7 +42,8 @@ def build_function_index(model: RetrievalModel, catalogue: FunctionCatalogue, fa
             embedded once per backbone, whatever model heads come later).
     """
     start = time.perf_counter()
-    vectors, bias = model.text_encoder.encode(catalogue.texts(), catalogue.ids, precision=precision, progress=progress,
+    texts = model.text_encoder.function_texts(catalogue, ontology)
+    vectors, bias = model.text_encoder.encode(texts, catalogue.ids, precision=precision, progress=progress,
                                               cache_dir=cache_dir() / "features" if use_cache else None)
     embed_seconds = time.perf_counter() - start
     edges = catalogue_edges(ontology, Propagator.from_ontology(ontology), catalogue.ids) if ontology else None

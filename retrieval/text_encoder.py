@@ -36,6 +36,7 @@ class TextEncoderConfig:
     quantization: str = "none"  # none | 8bit | 4bit (bitsandbytes)
     adapter: bool = False  # a LoRA adapter (peft format) is stored in the adapter/ subfolder
     dropout: float = 0.1
+    graph_context: bool = False  # GO terms' texts also carry their parents' names (index.catalogue)
 
 
 class TextEncoder(nn.Module):
@@ -74,6 +75,11 @@ class TextEncoder(nn.Module):
     def rows(self, term_ids: list[str]) -> torch.Tensor:
         """Row of each term in the id tables, -1 for terms not seen in training."""
         return torch.tensor([self._row.get(t, -1) for t in term_ids], dtype=torch.long)
+
+    def function_texts(self, catalogue, ontology=None) -> list[str]:
+        """The texts this tower reads for a catalogue: with ``graph_context``, GO terms carry their
+        parents' names (when an ontology is given; free-text functions never do)."""
+        return catalogue.texts(ontology if self.config.graph_context else None)
 
     def backbone_features(self, texts: list[str], max_tokens_per_batch: int = 8192, precision: str = "bf16",
                           progress: bool = False, cache_dir: str | Path | None = None) -> torch.Tensor:

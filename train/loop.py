@@ -48,8 +48,8 @@ def build_towers(config: TrainConfig, data: TrainingData) -> tuple[ProteinEncode
     protein = ProteinEncoder(ProteinEncoderConfig(backbone=config.protein_backbone, embed_dim=config.embed_dim,
                                                   quantization=config.quantization))
     text = TextEncoder(TextEncoderConfig(backbone=config.text_backbone, embed_dim=config.embed_dim,
-                                         n_known_terms=len(data.terms), quantization=config.quantization),
-                       known_terms=data.term_ids)
+                                         n_known_terms=len(data.terms), quantization=config.quantization,
+                                         graph_context=config.graph_context), known_terms=data.term_ids)
     freeze(text.backbone)
     if not protein.is_compact:
         freeze(protein.backbone)
@@ -95,7 +95,7 @@ def train(config: TrainConfig) -> Path:
     protein, text = build_towers(config, data)
     protein.to(device)
     text.to(device)
-    texts = data.catalogue.texts()
+    texts = text.function_texts(data.catalogue, data.ontology)
     features = text_features(text, texts, config.precision).to(device) if text.freeze_backbone else None
     text.set_standardisation(features if features is not None else text.backbone_features(texts).to(device))
     sampler = CandidateSampler(data.y, data.leaves, data.terms, data.propagator.ancestors, *data.ontology.edges,
@@ -174,7 +174,7 @@ def retrain_reranker(model_dir: str, reference_dirs: list[str], output: str, dia
     data = load_training_data(config.fasta, config.annotations, config.obo, config.exclude_tag,
                               config.min_term_count, config.val_fraction, config.seed)
     text, protein = model.text_encoder, model.protein_encoder
-    texts = data.catalogue.texts()
+    texts = text.function_texts(data.catalogue, data.ontology)
     features = text_features(text, texts, config.precision)
     references = [Reference.load(folder) for folder in reference_dirs]
     sources = [HomologySource(r, data.term_ids, diamond=diamond, protein_encoder=protein) for r in references]

@@ -1,3 +1,4 @@
+import pandas as pd
 import pytest
 
 from index.catalogue import FunctionCatalogue
@@ -33,3 +34,17 @@ def test_catalogue_from_ontology_has_live_terms_only(toy_ontology):
     row = cat.table.set_index("term_id").loc["GO:0000003"]
     assert (row["name"], row["description"], row["aspect"]) == ("catalytic activity", "Catalysis of a reaction.", "MFO")
     assert cat.sha256() != FunctionCatalogue(cat.table.iloc[:6]).sha256()
+
+
+def test_graph_context_adds_parent_names_to_go_terms_only(toy_ontology):
+    assert toy_ontology.parent_names("GO:0000004") == ["binding", "catalytic activity"]
+    # part_of within the namespace counts; the regulates edge and the cross-namespace part_of do not
+    assert toy_ontology.parent_names("GO:0000012") == ["process a"]
+    assert toy_ontology.parent_names("GO:0000001") == [] and toy_ontology.parent_names("my:text") == []
+    table = FunctionCatalogue.from_ontology(toy_ontology).table.set_index("term_id").loc[["GO:0000001", "GO:0000004"]]
+    extra = pd.DataFrame({"term_id": ["my:text"], "name": ["glows"], "description": [""], "aspect": [""]})
+    cat = FunctionCatalogue(pd.concat([table.reset_index(), extra]))
+    plain, context = cat.texts(), cat.texts(toy_ontology)
+    assert context[0] == plain[0]  # a root has no parents
+    assert context[1] == plain[1].replace("protein binding:", "protein binding (binding; catalytic activity):", 1)
+    assert context[2] == plain[2] == "glows"

@@ -96,3 +96,23 @@ def test_feature_cache_returns_the_same_vectors(tiny_model, tmp_path):
     np.testing.assert_allclose(first, plain[:2], atol=1e-6)
     np.testing.assert_allclose(mixed, plain, atol=1e-6)
     assert len(list(tmp_path.glob("*.npz"))) == 1
+
+
+def test_graph_context_model_indexes_go_terms_with_their_parents(model_copy, toy_ontology, tmp_path):
+    from index.catalogue import FunctionCatalogue
+    from retrieval.indexing import build_function_index
+    from retrieval.text_encoder import TextEncoder
+
+    catalogue = FunctionCatalogue.from_ontology(toy_ontology)
+    plain = build_function_index(model_copy, catalogue, ontology=toy_ontology, precision="fp32", progress=False)
+    model_copy.text_encoder.config.graph_context = True
+    assert model_copy.text_encoder.function_texts(catalogue) == catalogue.texts()  # no ontology: no context
+    with_context = build_function_index(model_copy, catalogue, ontology=toy_ontology, precision="fp32", progress=False)
+    expected = model_copy.text_encoder.encode(catalogue.texts(toy_ontology), catalogue.ids, precision="fp32")[0]
+    stored = with_context.vectors(np.arange(len(catalogue))[None])[0]
+    np.testing.assert_allclose(stored[:, :-1] / model_copy.text_encoder.scale, expected, atol=1e-5)
+    changed = ~np.isclose(stored, plain.vectors(np.arange(len(catalogue))[None])[0], atol=1e-6).all(axis=1)
+    roots = {"GO:0000001", "GO:0000010"}
+    assert changed.tolist() == [t not in roots for t in catalogue.ids]  # roots have no parents to add
+    model_copy.text_encoder.save_pretrained(tmp_path / "text")
+    assert TextEncoder.from_pretrained(tmp_path / "text").config.graph_context is True
