@@ -171,7 +171,7 @@ class Annotator:
                              pd.Index(s.reference.terms).get_indexer(catalogue.ids)) for s in self.sources]
         feats = candidate_features(self.reranker.config.pair_features, u, cand_v, cand_b, self.scale, rows, evidence)
         probs = rerank_probabilities(self.reranker, u, np.ascontiguousarray(cand_v), feats)
-        return pd.DataFrame(probs, index=[r.id for r in records], columns=catalogue.ids)
+        return pd.DataFrame(probs, index=ids, columns=catalogue.ids)
 
     def annotate(self, sequences: Sequences, config: AnnotateConfig | None = None, **options) -> pd.DataFrame:
         """Top functions per protein as one DataFrame (protein_id, term_id, score, aspect, name)."""

@@ -186,7 +186,6 @@ def retrain_reranker(model_dir: str, reference_dirs: list[str], output: str, dia
     info = {**model.info, "homology_reranker": record, "towers_from": str(model_dir),
             "homology_references": [{"folder": str(r.folder), "fingerprint": r.fingerprint(),
                                      "n_proteins": len(r.ids), "n_terms": len(r.terms)} for r in references]}
-    info.pop("homology_reference", None)  # the single-reference record of earlier versions
     return RetrievalModel(protein, text, model.reranker, reranker, info=info).save_pretrained(out / "model")
 
 

@@ -23,7 +23,7 @@ from train.validation import catalogue_vectors
 LOG = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class HomologyTraining:
     """How homology evidence is shown to the re-ranker's training proteins (validation sees it all)."""
 

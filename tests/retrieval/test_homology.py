@@ -135,7 +135,6 @@ def test_two_sources_add_candidates_from_either(reference, tiny_model, toy_ontol
     assert Annotator(tiny_model, index, sources).reranker is tiny_model.reranker  # no homology re-ranker: allowed
 
 
-
 def test_annotator_checks_the_number_and_identity_of_references(reference, model_copy, toy_ontology, tmp_path, caplog):
     import copy
 
