@@ -122,11 +122,12 @@ class Annotator:
             LOG.warning("this model's homology re-ranker reads %d references, %d given: the missing ones "
                         "count as having no hits (accuracy is lower)", wanted, given)
         trained = [r.get("fingerprint") for r in self.model.info.get("homology_references", [])]
-        for i, source in enumerate(self.sources[: len(trained)]):
-            if source.reference.fingerprint() != trained[i]:
+        for i, (source, expected) in enumerate(zip(self.sources, trained)):
+            found = source.reference.fingerprint()
+            if found != expected:
                 LOG.warning("reference %d (%s) is not the one the homology re-ranker was trained with "
                             "(fingerprint %s, expected %s): give references in the training order",
-                            i + 1, source.reference.folder, source.reference.fingerprint(), trained[i])
+                            i + 1, source.reference.folder, found, expected)
 
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike | None = None, index: str | os.PathLike | None = None,
