@@ -26,10 +26,16 @@ from index.propagation import Propagator
 from retrieval.baselines import NaivePredictor, knn_transfer, top_hit_transfer
 from retrieval.dataset import AnnotatedProteins
 from retrieval.evaluation import Evaluator
-from retrieval.io.fasta import read_fasta
+from retrieval.io.fasta import ProteinRecord, read_fasta
 from retrieval.io.tables import read_annotations, read_id_list, read_predictions
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def with_cafa_taxa(records: list[ProteinRecord]) -> list[ProteinRecord]:
+    """Tag CAFA targets with their NCBI taxon, which the target id encodes (T, taxon, 7-digit serial),
+    as a proteome's UniProt FASTA would carry it in OX=."""
+    return [ProteinRecord(r.id, r.sequence, r.description, {**r.tags, "taxon": r.id[1:-7]}) for r in records]
 
 
 def annotate_all(model: str, records, reference: tuple[str, ...]) -> pd.DataFrame:
@@ -61,7 +67,7 @@ def main(data, model, hybrid_model, reference, predictions, time_split) -> None:
     ia = information_accretion(labels, *onto.edges)
     bench = data / "test_cafa3_benchmark"
     truth = read_annotations(bench / "ground_truth_isa_propagated.tsv")
-    sets = {"CAFA3": (read_fasta(bench / "targets.fasta"), [
+    sets = {"CAFA3": (with_cafa_taxa(read_fasta(bench / "targets.fasta")), [
         ("NK", Evaluator(onto, truth, ia=ia, targets=read_id_list(bench / "all_type1.txt"), propagator=prop)),
         ("LK", Evaluator(onto, truth, ia=ia, targets=read_id_list(bench / "all_type2.txt"), propagator=prop))])}
     if time_split:

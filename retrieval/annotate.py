@@ -41,6 +41,8 @@ class AnnotateConfig:
     recall: int = _f(300, "Candidates recalled from the index per protein before re-ranking.")
     min_score: float = _f(0.0, "Drop predictions scoring below this probability.")
     aspect: str = _f("", "Only report this aspect (MFO, BPO or CCO); empty: all.")
+    taxon: str = _f("", "NCBI taxon of proteins whose FASTA header has no taxon= or OX= tag (species prior of the "
+                        "homology re-ranker, GAF taxon column); empty: unknown.")
     per_aspect: bool = _f(False, "Report the top N of each aspect instead of the top N overall.")
     propagate: bool = _f(True, "Make scores consistent with the ontology (parent >= child).")
     include_roots: bool = _f(False, "Also report the ontology roots (true of every protein, so left out).")
@@ -59,6 +61,8 @@ class AnnotateConfig:
             raise InputError(f"--aspect must be one of {', '.join(ASPECT_CODES)} (got {self.aspect!r})")
         if not 0 <= self.min_score <= 1:
             raise InputError(f"--min-score must be in [0, 1] (got {self.min_score})")
+        if self.taxon and not self.taxon.isdigit():
+            raise InputError(f"--taxon must be an NCBI taxon id such as 9606 (got {self.taxon!r})")
 
 
 def as_records(sequences: Sequences, skip_invalid: bool = False) -> Iterable[ProteinRecord]:
@@ -154,8 +158,10 @@ class Annotator:
         """Unit vectors (n, D) of the function tower for free-text functions (text only)."""
         return self.model.text_encoder.encode(texts)[0]
 
-    def score(self, sequences: Sequences, functions: FunctionCatalogue | list[str]) -> pd.DataFrame:
+    def score(self, sequences: Sequences, functions: FunctionCatalogue | list[str], taxon: str = "") -> pd.DataFrame:
         """Probability of every (protein, function) pair; functions may be free text not in any index.
+
+        ``taxon`` stands in for records without a taxon tag (see :attr:`AnnotateConfig.taxon`).
 
         Returns:
             DataFrame indexed by protein id, one column per function id.
@@ -168,7 +174,8 @@ class Annotator:
         cand_b = np.broadcast_to(b, (len(u), len(b)))
         rows = np.broadcast_to(np.arange(len(catalogue)), (len(u), len(catalogue)))
         ids = [r.id for r in records]
-        evidence = [Evidence(s.reference.transfer(s.hits(records, u), ids),
+        taxa = [r.taxon or taxon for r in records]
+        evidence = [Evidence(s.reference.transfer(s.hits(records, u), ids, taxa),
                              pd.Index(s.reference.terms).get_indexer(catalogue.ids)) for s in self.sources]
         feats = candidate_features(self.reranker.config.pair_features, u, cand_v, cand_b, self.scale, rows, evidence)
         probs = rerank_probabilities(self.reranker, u, np.ascontiguousarray(cand_v), feats)
@@ -208,7 +215,8 @@ class Annotator:
     def _annotate_chunk(self, records: list[ProteinRecord], u: np.ndarray, hits: list[pd.DataFrame],
                         config: AnnotateConfig) -> pd.DataFrame:
         _, rows = self.index.search(query_vectors(u), config.recall)
-        rows, evidence = homology_candidates(rows, self.sources, hits, [r.id for r in records])
+        rows, evidence = homology_candidates(rows, self.sources, hits, [r.id for r in records],
+                                             [r.taxon or config.taxon for r in records])
         v, b = split_index_vectors(self.index.vectors(np.clip(rows, 0, None)), self.scale)
         feats = candidate_features(self.reranker.config.pair_features, u, v, b, self.scale, rows, evidence)
         probs = rerank_probabilities(self.reranker, u, np.ascontiguousarray(v, dtype=np.float32), feats)

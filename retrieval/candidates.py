@@ -37,9 +37,10 @@ def merge_candidates(recall_rows: np.ndarray, extra: list[np.ndarray] | None) ->
 
 
 def homology_candidates(recall_rows: np.ndarray, sources: list[HomologySource], hits: list[pd.DataFrame],
-                        queries: list[str]) -> tuple[np.ndarray, list[Evidence]]:
-    """Recall rows plus every term any source transfers from its hits, and each source's evidence."""
-    transfers = [s.reference.transfer(h, queries) for s, h in zip(sources, hits)]
+                        queries: list[str], taxa: list[str] | None = None) -> tuple[np.ndarray, list[Evidence]]:
+    """Recall rows plus every term any source transfers from its hits, and each source's evidence
+    (``taxa``: the queries' NCBI taxa for the species prior; None or "": unknown)."""
+    transfers = [s.reference.transfer(h, queries, taxa) for s, h in zip(sources, hits)]
     per_source = [s.candidate_rows(t) for s, t in zip(sources, transfers)]
     extra = [np.concatenate(rows) for rows in zip(*per_source)] if per_source else None
     return merge_candidates(recall_rows, extra), [Evidence(t, s.ref_col) for s, t in zip(sources, transfers)]

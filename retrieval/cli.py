@@ -179,7 +179,6 @@ def _annotate_command():
                   help="Index folder from build-index (default: all live GO, built on first use and cached).")
     @click.option("--format", "fmt", type=click.Choice(FORMATS), default="tsv", show_default=True)
     @click.option("-o", "--output", default="-", show_default=True, help="Output file ('-': stdout).")
-    @click.option("--taxon", default="1", show_default=True, help="NCBI taxon for GAF rows when the FASTA has no taxon= tag.")
     @click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
     @click.option("--reference", type=click.Path(exists=True, file_okay=False), multiple=True,
                   help="Homology reference folder (build-reference): adds DIAMOND label transfer. Repeatable, "
@@ -188,7 +187,7 @@ def _annotate_command():
     @click.option("--sensitivity", type=click.Choice(["fast", "sensitive", "more-sensitive", "very-sensitive"]),
                   default="more-sensitive", show_default=True, help="DIAMOND sensitivity mode.")
     @dataclass_options(AnnotateConfig)
-    def annotate_cmd(fasta, model, index_dir, fmt, output, taxon, skip_invalid, reference, diamond, sensitivity,
+    def annotate_cmd(fasta, model, index_dir, fmt, output, skip_invalid, reference, diamond, sensitivity,
                      **options) -> None:
         """Predict GO functions for every protein of FASTA: top N per protein with probabilities."""
         from tqdm.auto import tqdm
@@ -210,13 +209,13 @@ def _annotate_command():
 
             def counted():
                 for r in as_records(fasta, skip_invalid=skip_invalid):
-                    if "taxon" in r.tags or "OX" in r.tags:
-                        taxa[r.id] = r.tags.get("taxon") or r.tags["OX"]
+                    if r.taxon:
+                        taxa[r.id] = r.taxon
                     count[0] += 1
                     bar.update(1)
                     yield r
 
-            writer = PredictionWriter(fh, fmt, provenance, taxa, taxon)
+            writer = PredictionWriter(fh, fmt, provenance, taxa, config.taxon or "1")
             for chunk in annotator.iter_annotate(counted(), config):
                 writer.write(chunk)
             writer.close()

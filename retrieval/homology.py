@@ -6,11 +6,12 @@ reference/
   reference.json   counts, sources, ontology release, searcher settings
   sequences.fasta  the reference proteins
   reference.dmnd   DIAMOND database (when DIAMOND was found at build time; rebuilt on demand)
-  labels.npz       propagated labels: CSR (proteins x terms) + protein and term ids
+  labels.npz       propagated labels: CSR (proteins x terms) + protein ids, taxa and term ids
 ```
 Transfer score of term t for query q (bitscore-weighted kNN, as DeepGOPlus and the CAFA
 baselines): sum of bitscores of q's hits annotated with t / sum of bitscores of q's hits annotated
-in t's aspect.
+in t's aspect. Beside it, the reference gives a species prior: how often t is annotated among the
+reference proteins of q's taxon (GO usage differs between organisms and their curation projects).
 
 Several references can feed one re-ranker (e.g. a small experimental one and a larger one with
 electronic labels): each is a *source* with its own block of features, named by
@@ -37,7 +38,11 @@ from retrieval.io.fasta import ProteinRecord, read_fasta
 
 LOG = logging.getLogger(__name__)
 #: Per-pair features one reference provides to the re-ranker (see retrieval.scoring.PAIR_FEATURES).
-HOMOLOGY_FEATURES = ("knn_score", "max_identity", "hit_fraction", "top_identity", "has_hits")
+HOMOLOGY_FEATURES = ("knn_score", "max_identity", "hit_fraction", "top_identity", "has_hits", "taxon_frequency")
+#: A taxon needs this many reference proteins annotated in an aspect to get its own term frequencies
+#: (else the whole reference's count). At 500, a training query's own labels, which are in the
+#: reference, move its species' frequencies by at most 0.2 %.
+MIN_TAXON_PROTEINS = 500
 
 
 def homology_feature_names(source: int) -> tuple[str, ...]:
@@ -73,10 +78,14 @@ class Reference:
         terms: term ids (column order of ``labels``).
         labels: boolean CSR (proteins x terms), propagated.
         aspects: aspect of each term (MFO/BPO/CCO or "").
+        taxa: NCBI taxon of each protein ("" unknown).
     """
 
-    def __init__(self, folder: Path, ids: np.ndarray, terms: np.ndarray, labels: sp.csr_matrix, aspects: np.ndarray):
+    def __init__(self, folder: Path, ids: np.ndarray, terms: np.ndarray, labels: sp.csr_matrix, aspects: np.ndarray,
+                 taxa: np.ndarray):
         self.folder, self.ids, self.terms, self.labels, self.aspects = folder, ids, terms, labels, aspects
+        self.taxa = taxa
+        self._frequencies: dict[str, np.ndarray] = {}
 
     @classmethod
     def build(cls, records: list[ProteinRecord], annotations: pd.DataFrame, ontology, propagator, folder: str | Path,
@@ -97,7 +106,8 @@ class Reference:
         with open(folder / "sequences.fasta", "w") as fh:
             fh.writelines(f">{r.id}\n{r.sequence}\n" for r in records)
         np.savez_compressed(folder / "labels.npz", indptr=labels[keep].indptr, indices=labels[keep].indices,
-                            ids=np.array([r.id for r in records]), terms=terms.astype(str), aspects=aspects.astype(str))
+                            ids=np.array([r.id for r in records]), taxa=np.array([r.taxon for r in records]),
+                            terms=terms.astype(str), aspects=aspects.astype(str))
         meta = {"n_proteins": len(records), "n_terms": len(terms), "ontology_release": ontology.release}
         (folder / "reference.json").write_text(json.dumps(meta, indent=2))
         reference = cls.load(folder)
@@ -113,14 +123,33 @@ class Reference:
         z = np.load(folder / "labels.npz", allow_pickle=False)
         labels = sp.csr_matrix((np.ones(len(z["indices"]), dtype=bool), z["indices"], z["indptr"]),
                                shape=(len(z["ids"]), len(z["terms"])))
-        return cls(folder, z["ids"].astype(object), z["terms"].astype(object), labels, z["aspects"].astype(object))
+        return cls(folder, z["ids"].astype(object), z["terms"].astype(object), labels, z["aspects"].astype(object),
+                   z["taxa"].astype(object))
 
     def fingerprint(self) -> str:
-        """Hash of the proteins, terms and labels: the same inputs give the same reference."""
+        """Hash of the proteins, taxa, terms and labels: the same inputs give the same reference."""
         digest = hashlib.sha256()
-        for part in (self.ids, self.terms, self.labels.indptr, self.labels.indices):
+        for part in (self.ids, self.taxa, self.terms, self.labels.indptr, self.labels.indices):
             digest.update(np.asarray(part).astype(str if part.dtype == object else part.dtype).tobytes())
         return digest.hexdigest()[:16]
+
+    def term_frequencies(self, taxon: str = "") -> np.ndarray:
+        """Per term, the share of reference proteins annotated in its aspect that carry it.
+
+        Counted within ``taxon`` for each aspect where the taxon has at least
+        :data:`MIN_TAXON_PROTEINS` annotated proteins, over the whole reference otherwise.
+        """
+        if taxon not in self._frequencies:
+            freq = np.zeros(len(self.terms), dtype=np.float32)
+            of_taxon = self.taxa == taxon
+            for aspect in pd.unique(self.aspects):
+                cols = self.aspects == aspect
+                in_aspect = self.labels[:, cols]
+                annotated = in_aspect.getnnz(axis=1) > 0
+                rows = annotated & of_taxon if (annotated & of_taxon).sum() >= MIN_TAXON_PROTEINS else annotated
+                freq[cols] = np.asarray(in_aspect[rows].sum(axis=0)).ravel() / max(int(rows.sum()), 1)
+            self._frequencies[taxon] = freq
+        return self._frequencies[taxon]
 
     def records(self) -> list[ProteinRecord]:
         return read_fasta(self.folder / "sequences.fasta")
@@ -133,9 +162,10 @@ class Reference:
                   "--quiet"])
         return db
 
-    def transfer(self, hits: pd.DataFrame, queries: list[str]) -> "Transfer":
-        """Label-transfer evidence of hits (query, target, identity, bitscore) for the given queries."""
-        return Transfer.from_hits(self, hits, queries)
+    def transfer(self, hits: pd.DataFrame, queries: list[str], taxa: list[str] | None = None) -> "Transfer":
+        """Label-transfer evidence of hits (query, target, identity, bitscore) for the given queries,
+        with the species prior of each query's taxon (``taxa``; None or "": unknown)."""
+        return Transfer.from_hits(self, hits, queries, taxa)
 
 
 def find_diamond(path: str | None = None, required: bool = True) -> str | None:
@@ -170,7 +200,7 @@ def diamond_search(reference: Reference, records: list[ProteinRecord], settings:
               "--threads", str(settings.threads), "--outfmt", "6", "qseqid", "sseqid", "pident", "evalue", "bitscore",
               "--quiet"])
         hits = pd.read_csv(out, sep="\t", header=None, names=["query", "target", "identity", "evalue", "bitscore"],
-                           dtype={"query": str, "target": str})
+                           dtype={"query": str, "target": str, "identity": float, "evalue": float, "bitscore": float})
     LOG.info("DIAMOND: %d queries, %d hits in %.1f s", len(records), len(hits), time.perf_counter() - start)
     return hits[hits["identity"] >= settings.min_identity]
 
@@ -202,15 +232,19 @@ class Transfer:
     hit_fraction: sp.csr_matrix
     top_identity: np.ndarray  # best hit identity per query (fraction), 0 without hits
     has_hits: np.ndarray  # 1.0 when the query has any hit
+    taxon_frequency: np.ndarray  # (taxa, terms) term frequencies of the queries' taxa in the reference
+    taxon_row: np.ndarray  # row of taxon_frequency for each query
 
     @classmethod
-    def from_hits(cls, reference: Reference, hits: pd.DataFrame, queries: list[str]) -> "Transfer":
+    def from_hits(cls, reference: Reference, hits: pd.DataFrame, queries: list[str],
+                  taxa: list[str] | None = None) -> "Transfer":
         q_index = pd.Index(queries)
         qi = q_index.get_indexer(hits["query"].to_numpy())
         ti = pd.Index(reference.ids).get_indexer(hits["target"].to_numpy())
         ok = (qi >= 0) & (ti >= 0)
         qi, ti = qi[ok], ti[ok]
-        bits, ident = hits["bitscore"].to_numpy()[ok], hits["identity"].to_numpy()[ok] / 100.0
+        bits = hits["bitscore"].to_numpy(dtype=np.float64)[ok]
+        ident = hits["identity"].to_numpy(dtype=np.float64)[ok] / 100.0
         n_q, n_t = len(queries), len(reference.terms)
         weights = sp.csr_matrix((bits, (qi, ti)), shape=(n_q, len(reference.ids)))
         counts = sp.csr_matrix((np.ones(len(qi)), (qi, ti)), shape=(n_q, len(reference.ids)))
@@ -229,7 +263,10 @@ class Transfer:
         np.maximum.at(top, qi, ident)
         has = np.zeros(n_q)
         has[qi] = 1.0
-        return cls(knn, max_ident, fraction, top, has)
+        groups, taxon_row = np.unique(np.asarray(taxa if taxa is not None else [""] * n_q, dtype=str),
+                                      return_inverse=True)
+        frequency = np.stack([reference.term_frequencies(t) for t in groups]) if n_q else np.zeros((0, n_t))
+        return cls(knn, max_ident, fraction, top, has, frequency.astype(np.float32), taxon_row.reshape(-1))
 
     def features(self, rows_terms: np.ndarray, query_rows: np.ndarray) -> dict[str, np.ndarray]:
         """Dense (B, K) feature arrays for candidate terms given as reference-term columns (-1: absent)."""
@@ -244,6 +281,9 @@ class Transfer:
             out[name] = values
         out["top_identity"] = np.repeat(self.top_identity[query_rows], k).reshape(b, k).astype(np.float32)
         out["has_hits"] = np.repeat(self.has_hits[query_rows], k).reshape(b, k).astype(np.float32)
+        prior = np.zeros((b, k), dtype=np.float32)
+        prior[valid] = self.taxon_frequency[self.taxon_row[qq[valid]], rows_terms[valid]]
+        out["taxon_frequency"] = prior
         return out
 
 

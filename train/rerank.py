@@ -29,6 +29,7 @@ class HomologyTraining:
 
     max_identity: float = 100.0  # drop hits above this percent identity, besides self-hits
     source_dropout: float = 0.0  # chance that a training protein loses one reference's hits entirely
+    taxon_dropout: float = 0.0  # chance that a training protein's taxon is hidden (FASTA without taxon tags)
 
 
 def candidate_set(protein, index: FunctionIndex, scale: float, data, proteins, k: int, names, precision: str,
@@ -40,7 +41,8 @@ def candidate_set(protein, index: FunctionIndex, scale: float, data, proteins, k
     Hits above ``shown.max_identity`` are dropped too: training proteins have much closer relatives
     in the reference than new proteins do, so this keeps the re-ranker from learning an easier
     problem than the one it serves. ``shown.source_dropout`` hides a reference from random proteins,
-    so that a ranker trained on several references still ranks well when one is not given.
+    so that a ranker trained on several references still ranks well when one is not given, and
+    ``shown.taxon_dropout`` hides their taxon, for FASTA files without taxon tags.
     """
     records = [data.records[i] for i in proteins]
     ids = np.array([r.id for r in records], dtype=object)
@@ -53,7 +55,10 @@ def candidate_set(protein, index: FunctionIndex, scale: float, data, proteins, k
         if shown.source_dropout:
             keep &= ~found["query"].isin(ids[rng.random(len(ids)) < shown.source_dropout])
         hits.append(found[keep])
-    rows, evidence = homology_candidates(rows, list(sources), hits, list(ids))
+    taxa = [r.taxon for r in records]
+    if shown.taxon_dropout:
+        taxa = ["" if hide else t for t, hide in zip(taxa, rng.random(len(taxa)) < shown.taxon_dropout)]
+    rows, evidence = homology_candidates(rows, list(sources), hits, list(ids), taxa)
     valid = rows >= 0
     v, b = split_index_vectors(index.vectors(np.clip(rows, 0, None)), scale)
     labels = np.take_along_axis(data.y[proteins].toarray(), np.clip(rows, 0, None), axis=1) * valid
@@ -94,6 +99,7 @@ def train_reranker(reranker, protein, text, data, features, texts, config, rng, 
               "val_ece_reranked": round(expected_calibration_error(probs[val["valid"]], val["labels"][val["valid"]]), 4),
               "val_recall_of_candidates": round(float(val["labels"].sum() / max(data.y[data.splits["val"]].sum(), 1)), 4),
               "pair_features": list(names), "homology": bool(sources),
-              "train_max_identity": shown.max_identity, "train_source_dropout": shown.source_dropout}
+              "train_max_identity": shown.max_identity, "train_source_dropout": shown.source_dropout,
+              "train_taxon_dropout": shown.taxon_dropout}
     LOG.info("re-ranker: %s", record)
     return record

@@ -15,6 +15,7 @@ from retrieval.alphabet import first_invalid, normalize
 LOG = logging.getLogger(__name__)
 
 _UNIPROT = re.compile(r"^(?:sp|tr)\|([^|]+)\|")
+_TAXON = re.compile(r"\d+")
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,15 @@ class ProteinRecord:
     sequence: str
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def taxon(self) -> str:
+        """NCBI taxon id from a ``taxon=`` or UniProt ``OX=`` tag ("" when absent).
+
+        Only the leading digits count, so a malformed value like ``9606|taxon`` still reads 9606.
+        """
+        match = _TAXON.match(self.tags.get("taxon") or self.tags.get("OX") or "")
+        return match.group(0) if match else ""
 
 
 def check_sequence(raw: str) -> tuple[str, str | None]:

@@ -18,6 +18,16 @@ def test_reads_multiline_gzip_with_normalisation(tmp_path):
     records = read_fasta(path)
     assert [(r.id, r.sequence) for r in records] == [("P1", "MKXXV"), ("P2", "ACD")]
     assert records[1].tags == {"taxon": "9606"}
+    assert (records[0].taxon, records[1].taxon) == ("", "9606")
+
+
+@pytest.mark.parametrize("header, taxon", [("sp|P1|A_HUMAN Name OS=Homo sapiens OX=9606 GN=X", "9606"),
+                                           ("P1 taxon=10090|taxon", "10090"), ("P1 taxon=unknown", ""), ("P1", "")])
+def test_taxon_from_tags(header, taxon):
+    from retrieval.io.fasta import ProteinRecord
+
+    _, description, tags = parse_header(header)
+    assert ProteinRecord("P1", "M", description, tags).taxon == taxon
 
 
 @pytest.mark.parametrize("text, message", [

@@ -56,11 +56,40 @@ def test_knn_transfer_by_hand(reference):
     assert top["GO:0000004"] == pytest.approx(0.9) and top["GO:0000011"] == pytest.approx(0.6)
 
 
+def test_species_prior_counts_within_a_well_covered_taxon(toy_ontology, tmp_path, monkeypatch):
+    monkeypatch.setattr("retrieval.homology.MIN_TAXON_PROTEINS", 2)
+    records = [ProteinRecord(p, SEQS["R1"][:40], "", tags) for p, tags in
+               (("A1", {"taxon": "1"}), ("A2", {"taxon": "1|taxon"}), ("A3", {"OX": "1"}), ("B1", {"taxon": "2"}))]
+    leaves = {"A1": "GO:0000004", "A2": "GO:0000003", "A3": "GO:0000003", "B1": "GO:0000004"}
+    annotations = pd.DataFrame(list(leaves.items()), columns=["protein", "term"])
+    ref = Reference.build(records, annotations, toy_ontology, Propagator.from_ontology(toy_ontology), tmp_path / "r")
+    ref = Reference.load(ref.folder)
+    assert ref.taxa.tolist() == ["1", "1", "1", "2"]
+    col = {t: i for i, t in enumerate(ref.terms)}
+    # GO:4 is under GO:3, so every protein carries GO:3; GO:4: 1 of taxon 1's three, 2 of all four.
+    assert ref.term_frequencies("1")[[col["GO:0000004"], col["GO:0000003"]]] == pytest.approx([1 / 3, 1.0])
+    for fallback in ("2", "", "999"):  # one protein of taxon 2 is too few; unknown taxa
+        assert ref.term_frequencies(fallback)[col["GO:0000004"]] == pytest.approx(0.5)
+    transfer = ref.transfer(pd.DataFrame(columns=["query", "target", "identity", "evalue", "bitscore"]),
+                            ["q1", "q2", "q3"], ["1", "", "2"])
+    feature = transfer.features(np.array([[col["GO:0000004"], -1]] * 3), np.arange(3))["taxon_frequency"]
+    assert feature == pytest.approx(np.array([[1 / 3, 0], [0.5, 0], [0.5, 0]]))
+    other = Reference(ref.folder, ref.ids, ref.terms, ref.labels, ref.aspects, np.array(["1"] * 4, dtype=object))
+    assert other.fingerprint() != ref.fingerprint()  # taxa are part of what the re-ranker was trained on
+
+
 @pytest.mark.skipif(shutil.which("diamond") is None, reason="DIAMOND not installed (apt-get install diamond-aligner)")
 def test_diamond_finds_the_homolog(reference):
     query = ProteinRecord("Q", SEQS["R2"][5:-5])
     hits = diamond_search(reference, [query], SearchSettings(sensitivity="fast", threads=1))
     assert hits.iloc[0]["target"] == "R2" and hits.iloc[0]["identity"] == pytest.approx(100.0)
+
+
+@pytest.mark.skipif(shutil.which("diamond") is None, reason="DIAMOND not installed (apt-get install diamond-aligner)")
+def test_a_search_without_any_hit_gives_empty_evidence(reference):
+    hits = diamond_search(reference, [ProteinRecord("Q", "W" * 60)], SearchSettings(sensitivity="fast", threads=1))
+    transfer = reference.transfer(hits, ["Q"])
+    assert hits.empty and transfer.knn_score.nnz == 0 and transfer.has_hits.tolist() == [0.0]
 
 
 def test_embedding_fallback_finds_nearest_vectors():

@@ -106,7 +106,7 @@ def test_retrain_reranker_with_two_references(toy_training, tmp_path):
     assert hybrid.text_encoder.fingerprint() == RetrievalModel.from_pretrained(model_dir).text_encoder.fingerprint()
 
 
-def test_candidate_set_hides_self_hits_close_hits_and_dropped_sources(toy_training, tmp_path):
+def test_candidate_set_hides_self_hits_close_hits_dropped_sources_and_taxa(toy_training, tmp_path, monkeypatch):
     import pandas as pd
 
     from index.vector_index import FunctionIndex
@@ -148,3 +148,17 @@ def test_candidate_set_hides_self_hits_close_hits_and_dropped_sources(toy_traini
     dropped = top_identity(HomologyTraining(source_dropout=0.5))
     hidden = dropped == 0
     assert np.allclose(dropped[~hidden], 0.95) and 0 < hidden.sum() < len(ids)
+
+    from retrieval.candidates import homology_candidates
+
+    seen = []
+
+    def spy(*args):
+        seen.append(list(args[-1]))
+        return homology_candidates(*args)
+
+    monkeypatch.setattr("train.rerank.homology_candidates", spy)
+    top_identity(HomologyTraining())
+    top_identity(HomologyTraining(taxon_dropout=0.5))
+    assert seen[0] == ["1"] * len(ids)  # every toy protein is tagged taxon=1
+    assert set(seen[1]) == {"1", ""}  # some hidden, some kept
