@@ -35,7 +35,9 @@ class TrainConfig:
     infonce_weight: float = _f(1.0, "Weight of the multi-positive InfoNCE loss (BCE weight is 1).")
     lr: float = _f(2e-3, "Peak learning rate (AdamW, linear warm-up then cosine decay).")
     weight_decay: float = _f(1e-2, "AdamW weight decay.")
-    val_fraction: float = _f(0.1, "Proteins held out: half train the re-ranker, half report validation Fmax.")
+    val_fraction: float = _f(0.05, "Proteins held out to report validation Fmax (never trained on).")
+    rerank_fraction: float = _f(0.2, "Proteins held out from the towers to train the re-rankers on the towers' "
+                                     "out-of-sample candidates.")
     recall_k: int = _f(200, "Candidates per protein the re-ranker is trained on (the towers' top-k).")
     reranker_epochs: int = _f(4, "Passes over the held-out candidates for the re-ranker.")
     reranker_product: bool = _f(True, "Give the re-ranker u * v besides [u, v, |u - v|].")
@@ -72,7 +74,10 @@ class TrainConfig:
                 raise InputError(f"training needs --{name}")
             if not Path(getattr(self, name)).is_file():
                 raise InputError(f"--{name} {getattr(self, name)}: no such file")
-        if self.epochs < 1 or self.batch_size < 2 or not 0 < self.val_fraction < 0.5:
-            raise InputError("need epochs >= 1, batch_size >= 2 and 0 < val_fraction < 0.5")
+        if self.epochs < 1 or self.batch_size < 2:
+            raise InputError("need epochs >= 1 and batch_size >= 2")
+        if not (0 < self.val_fraction and 0 < self.rerank_fraction and self.val_fraction + self.rerank_fraction <= 0.5):
+            raise InputError("need 0 < val_fraction, 0 < rerank_fraction and val_fraction + rerank_fraction <= 0.5 "
+                             "(the towers train on the rest)")
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise InputError(f"--precision must be fp32, bf16 or fp16 (got {self.precision})")

@@ -55,7 +55,7 @@ class TrainingData:
 
 
 def load_training_data(fasta: str, annotations: str, obo: str, exclude_tag=(), min_term_count: int = 3,
-                       val_fraction: float = 0.1, seed: int = 0) -> TrainingData:
+                       val_fraction: float = 0.05, rerank_fraction: float = 0.2, seed: int = 0) -> TrainingData:
     """Read, propagate, pick the catalogue terms and split proteins (seeded)."""
     ontology = Ontology.from_obo(obo)
     propagator = Propagator.from_ontology(ontology)
@@ -79,9 +79,9 @@ def load_training_data(fasta: str, annotations: str, obo: str, exclude_tag=(), m
         frequency[cols] = counts[terms[cols]] / max(n_in_aspect, 1)
     keep = np.flatnonzero(y.getnnz(axis=1) > 0)
     order = np.random.default_rng(seed).permutation(keep)
-    n_held = int(len(order) * val_fraction)
-    splits = {"train": np.sort(order[n_held:]), "rerank": np.sort(order[: n_held // 2]),
-              "val": np.sort(order[n_held // 2: n_held])}
+    n_val, n_rerank = int(len(order) * val_fraction), int(len(order) * rerank_fraction)
+    splits = {"val": np.sort(order[:n_val]), "rerank": np.sort(order[n_val: n_val + n_rerank]),
+              "train": np.sort(order[n_val + n_rerank:])}
     LOG.info("training data: %d proteins (%d train / %d rerank / %d val), %d catalogue terms with >= %d proteins",
              len(data.records), *(len(splits[k]) for k in ("train", "rerank", "val")), len(terms), min_term_count)
     return TrainingData(ontology, propagator, data.records, labels, leaves, terms, y, frequency, splits)

@@ -34,8 +34,12 @@ class HomologyTraining:
 
 def candidate_set(protein, index: FunctionIndex, scale: float, data, proteins, k: int, names, precision: str,
                   sources=(), shown: HomologyTraining = HomologyTraining(),
-                  rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
-    """u, candidate rows (-1 padded), their v, features, labels and tower scores for some proteins.
+                  rng: np.random.Generator | None = None, chunk: int = 512) -> dict[str, np.ndarray]:
+    """u, candidate rows (-1 padded), features, labels and tower scores for some proteins.
+
+    The candidates' vectors are not stored (they are rows of the index, gathered per batch), so
+    memory grows with proteins x candidates x features only; features are built ``chunk`` proteins
+    at a time.
 
     ``sources`` are homology sources (one per reference); self-hits are always dropped (out-of-fold).
     Hits above ``shown.max_identity`` are dropped too: training proteins have much closer relatives
@@ -47,7 +51,7 @@ def candidate_set(protein, index: FunctionIndex, scale: float, data, proteins, k
     records = [data.records[i] for i in proteins]
     ids = np.array([r.id for r in records], dtype=object)
     u = protein.encode([r.sequence for r in records], precision=precision)
-    _, rows = index.search(query_vectors(u), k)
+    _, recall = index.search(query_vectors(u), k)
     hits = []
     for source in sources:
         found = source.hits(records, u)
@@ -55,16 +59,38 @@ def candidate_set(protein, index: FunctionIndex, scale: float, data, proteins, k
         if shown.source_dropout:
             keep &= ~found["query"].isin(ids[rng.random(len(ids)) < shown.source_dropout])
         hits.append(found[keep])
-    taxa = [r.taxon for r in records]
+    taxa = np.array([r.taxon for r in records], dtype=object)
     if shown.taxon_dropout:
-        taxa = ["" if hide else t for t, hide in zip(taxa, rng.random(len(taxa)) < shown.taxon_dropout)]
-    rows, evidence = homology_candidates(rows, list(sources), hits, list(ids), taxa)
-    valid = rows >= 0
-    v, b = split_index_vectors(index.vectors(np.clip(rows, 0, None)), scale)
-    labels = np.take_along_axis(data.y[proteins].toarray(), np.clip(rows, 0, None), axis=1) * valid
-    return {"u": u, "rows": rows, "valid": valid, "v": v.astype(np.float32),
-            "features": candidate_features(names, u, v, b, scale, rows, evidence),
-            "labels": labels.astype(np.float32), "tower": scale * np.einsum("bd,bkd->bk", u, v) + b}
+        taxa[rng.random(len(taxa)) < shown.taxon_dropout] = ""
+    parts = []
+    for start in range(0, len(records), chunk):
+        part = slice(start, start + chunk)
+        in_part = [h[h["query"].isin(set(ids[part]))] for h in hits]
+        rows, evidence = homology_candidates(recall[part], list(sources), in_part, list(ids[part]), list(taxa[part]))
+        v, b = split_index_vectors(index.vectors(np.clip(rows, 0, None)), scale)
+        valid = rows >= 0
+        labels = np.take_along_axis(data.y[proteins[part]].toarray(), np.clip(rows, 0, None), axis=1) & valid
+        parts.append({"rows": rows, "features": candidate_features(names, u[part], v, b, scale, rows, evidence),
+                      "labels": labels.astype(np.float32),
+                      "tower": (scale * np.einsum("bd,bkd->bk", u[part], v) + b).astype(np.float32)})
+    width = max(p["rows"].shape[1] for p in parts)
+    out = {key: np.concatenate([_pad(p[key], width, -1 if key == "rows" else 0) for p in parts])
+           for key in parts[0]}
+    return {"u": u, "valid": out["rows"] >= 0, **out}
+
+
+def _pad(array: np.ndarray, width: int, value) -> np.ndarray:
+    """Pad axis 1 of ``array`` to ``width`` with ``value``."""
+    extra = [(0, 0), (0, width - array.shape[1])] + [(0, 0)] * (array.ndim - 2)
+    return np.pad(array, extra, constant_values=value)
+
+
+def _probabilities(reranker, candidates: dict[str, np.ndarray], vectors: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Re-ranker probabilities of every candidate (0 on padding), gathering vectors batch by batch."""
+    rows = np.clip(candidates["rows"], 0, None)
+    out = [rerank_probabilities(reranker, candidates["u"][s: s + batch], vectors[rows[s: s + batch]],
+                                candidates["features"][s: s + batch]) for s in range(0, len(rows), batch)]
+    return np.concatenate(out) * candidates["valid"]
 
 
 def train_reranker(reranker, protein, text, data, features, texts, config, rng, validator, sources=(),
@@ -86,13 +112,14 @@ def train_reranker(reranker, protein, text, data, features, texts, config, rng, 
         order = rng.permutation(n)
         for start in tqdm(range(0, n, 32), desc=f"re-ranker epoch {epoch + 1}/{config.reranker_epochs}", unit="step"):
             idx = order[start: start + 32]
-            logits = reranker(*(torch.from_numpy(fit[key][idx]) for key in ("u", "v", "features")))
+            vectors = torch.from_numpy(v[np.clip(fit["rows"][idx], 0, None)])
+            logits = reranker(torch.from_numpy(fit["u"][idx]), vectors, torch.from_numpy(fit["features"][idx]))
             mask = torch.from_numpy(fit["valid"][idx])
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[mask], torch.from_numpy(fit["labels"][idx])[mask])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-    probs = rerank_probabilities(reranker, val["u"], val["v"], val["features"]) * val["valid"]
+    probs = _probabilities(reranker, val, v)
     rows = np.clip(val["rows"], 0, None)
     record = {"val_fmax_towers": validator.fmax(rows, 1 / (1 + np.exp(-val["tower"])) * val["valid"]),
               "val_fmax_reranked": validator.fmax(rows, probs),

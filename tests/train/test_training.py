@@ -1,9 +1,11 @@
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 import torch
 
+from index.errors import InputError
 from retrieval.model import RetrievalModel
 from train.config import TrainConfig
 from train.data import load_training_data
@@ -28,13 +30,28 @@ def toy_training(tmp_path, toy_obo, tiny_bert_dir):
     (tmp_path / "train.tsv").write_text("\n".join(rows) + "\n")
     return TrainConfig(fasta=str(tmp_path / "train.fa"), annotations=str(tmp_path / "train.tsv"), obo=str(toy_obo),
                        output=str(tmp_path / "run"), text_backbone=str(tiny_bert_dir), embed_dim=16, min_term_count=1,
-                       epochs=2, batch_size=8, val_fraction=0.2, recall_k=4, reranker_epochs=1, random_negatives=3,
+                       epochs=2, batch_size=8, val_fraction=0.1, rerank_fraction=0.1, recall_k=4, reranker_epochs=1, random_negatives=3,
                        precision="fp32", crop=64)
+
+
+def test_splits_are_disjoint_seeded_and_sized_by_fraction(toy_training):
+    config = toy_training
+    data = load_training_data(config.fasta, config.annotations, config.obo, min_term_count=1, val_fraction=0.1,
+                              rerank_fraction=0.2, seed=3)
+    sizes = {k: len(v) for k, v in data.splits.items()}
+    assert sizes == {"val": 3, "rerank": 6, "train": 21}
+    assert sorted(np.concatenate(list(data.splits.values())).tolist()) == list(range(30))
+    again = load_training_data(config.fasta, config.annotations, config.obo, min_term_count=1, val_fraction=0.1,
+                               rerank_fraction=0.2, seed=3)
+    assert all((again.splits[k] == data.splits[k]).all() for k in sizes)
+    with pytest.raises(InputError, match="rerank_fraction"):
+        dataclasses.replace(config, val_fraction=0.3, rerank_fraction=0.3).check()
 
 
 def test_a_few_steps_lower_the_loss(toy_training):
     config = toy_training
-    data = load_training_data(config.fasta, config.annotations, config.obo, min_term_count=1, val_fraction=0.2)
+    data = load_training_data(config.fasta, config.annotations, config.obo, min_term_count=1, val_fraction=0.1,
+                              rerank_fraction=0.1)
     torch.manual_seed(0)
     protein, text = build_towers(config, data)
     texts = data.catalogue.texts()
@@ -65,8 +82,6 @@ def test_train_exports_a_loadable_model_and_resumes(toy_training, tmp_path):
     assert [m["epoch"] for m in metrics] == [1, 2] and "MFO" in metrics[-1]["val_fmax_towers"]
     assert (tmp_path / "run" / "checkpoint.pt").is_file() and (tmp_path / "run" / "train_config.json").is_file()
     # Resuming a finished run with one more epoch trains only that epoch.
-    import dataclasses
-
     train(dataclasses.replace(toy_training, epochs=3, resume=True))
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in metrics] == [1, 2, 3]
@@ -75,8 +90,6 @@ def test_train_exports_a_loadable_model_and_resumes(toy_training, tmp_path):
 
 
 def test_same_seed_same_model(toy_training, tmp_path):
-    import dataclasses
-
     a = RetrievalModel.from_pretrained(train(dataclasses.replace(toy_training, epochs=1, output=str(tmp_path / "a"))))
     b = RetrievalModel.from_pretrained(train(dataclasses.replace(toy_training, epochs=1, output=str(tmp_path / "b"))))
     assert a.fingerprint() == b.fingerprint()
@@ -117,7 +130,8 @@ def test_candidate_set_hides_self_hits_close_hits_dropped_sources_and_taxa(toy_t
     from train.validation import catalogue_vectors
 
     config = toy_training
-    data = load_training_data(config.fasta, config.annotations, config.obo, min_term_count=1, val_fraction=0.2)
+    data = load_training_data(config.fasta, config.annotations, config.obo, min_term_count=1, val_fraction=0.1,
+                              rerank_fraction=0.1)
     protein, text = build_towers(config, data)
     v, b, scale = catalogue_vectors(text, None, data.catalogue.texts())
     index = FunctionIndex.build(index_vectors(v, b, scale), data.catalogue, fingerprint="t")
