@@ -6,7 +6,8 @@
 Training data: train_goa2019exp_7sp minus proteins tagged cafa3_benchmark=1; IA from its
 propagated labels. Methods: naive; DIAMOND top hit and bitscore-weighted kNN on each --reference;
 the two-tower model alone (--model, annotate without homology); the hybrid (--hybrid-model with
-every --reference, in the order its homology re-ranker was trained with). The 2020 split drops its
+every --reference, in the order its homology re-ranker was trained with). CAFA3 targets carry the
+taxon their id encodes (for the species prior); the 2020 split has no taxa. The 2020 split drops its
 accessions that are in the training set.
 Prints one table (Fmax, weighted Fmax, Smin per aspect) and the seconds each predictor took.
 """

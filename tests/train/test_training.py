@@ -163,6 +163,13 @@ def test_candidate_set_hides_self_hits_close_hits_dropped_sources_and_taxa(toy_t
     hidden = dropped == 0
     assert np.allclose(dropped[~hidden], 0.95) and 0 < hidden.sum() < len(ids)
 
+    # Chunked feature building gives the same candidates, padded to one width.
+    whole, chunked = (candidate_set(protein, index, scale, data, proteins, 2, names, "fp32", [source], chunk=c)
+                      for c in (len(ids), 4))
+    assert set(whole) == set(chunked) and whole["rows"].shape == chunked["rows"].shape
+    for key in whole:
+        assert np.allclose(whole[key], chunked[key], atol=1e-6), key
+
     from retrieval.candidates import homology_candidates
 
     seen = []
