@@ -146,7 +146,8 @@ class Reference:
                 cols = self.aspects == aspect
                 in_aspect = self.labels[:, cols]
                 annotated = in_aspect.getnnz(axis=1) > 0
-                rows = annotated & of_taxon if (annotated & of_taxon).sum() >= MIN_TAXON_PROTEINS else annotated
+                mine = annotated & of_taxon
+                rows = mine if mine.sum() >= MIN_TAXON_PROTEINS else annotated
                 freq[cols] = np.asarray(in_aspect[rows].sum(axis=0)).ravel() / max(int(rows.sum()), 1)
             self._frequencies[taxon] = freq
         return self._frequencies[taxon]

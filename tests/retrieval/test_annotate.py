@@ -80,6 +80,7 @@ def test_streaming_chunks(annotator):
 @pytest.mark.parametrize("options, message", [
     ({"top": 0}, "--top must be at least 1"), ({"recall": -1}, "--recall must be at least 1"),
     ({"aspect": "XYZ"}, "--aspect must be one of"), ({"min_score": 2.0}, "--min-score must be in"),
+    ({"taxon": "human"}, "--taxon must be an NCBI taxon id"),
 ])
 def test_bad_options(annotator, options, message):
     with pytest.raises(InputError, match=message):

@@ -118,6 +118,26 @@ def test_annotator_with_homology_adds_transferred_terms(reference, tiny_model, t
     assert "GO:0000003" in set(table["term_id"]) and len(table) >= 2
 
 
+def test_annotator_takes_the_taxon_from_the_header_else_from_the_option(reference, tiny_model, toy_ontology,
+                                                                         monkeypatch):
+    from retrieval import annotate
+    from retrieval.annotate import Annotator
+
+    seen = []
+
+    def spy(*args):
+        seen.extend(args[-1])
+        return homology_candidates(*args)
+
+    homology_candidates = annotate.homology_candidates
+    monkeypatch.setattr(annotate, "homology_candidates", spy)
+    index = build_index(tiny_model, toy_ontology)
+    source = HomologySource(reference, index.catalogue.ids, protein_encoder=tiny_model.protein_encoder)
+    records = [ProteinRecord("A", SEQS["R1"][:50], "", {"OX": "9606"}), ProteinRecord("B", SEQS["R2"][:50])]
+    Annotator(tiny_model, index, source).annotate(records, taxon="10090")
+    assert seen == ["9606", "10090"]
+
+
 def test_feature_names_per_source():
     from retrieval.homology import HOMOLOGY_FEATURES, homology_feature_names, n_homology_sources
 
