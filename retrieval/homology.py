@@ -38,7 +38,8 @@ from retrieval.io.fasta import ProteinRecord, read_fasta
 
 LOG = logging.getLogger(__name__)
 #: Per-pair features one reference provides to the re-ranker (see retrieval.scoring.PAIR_FEATURES).
-HOMOLOGY_FEATURES = ("knn_score", "max_identity", "hit_fraction", "top_identity", "has_hits", "taxon_frequency")
+HOMOLOGY_FEATURES = ("knn_score", "max_identity", "max_coverage", "hit_fraction", "top_identity", "has_hits",
+                     "taxon_frequency", "aspect_hits", "aspect_identity", "ortholog_knn_score")
 #: A taxon needs this many reference proteins annotated in an aspect to get its own term frequencies
 #: (else the whole reference's count). At 500, a training query's own labels, which are in the
 #: reference, move its species' frequencies by at most 0.2 %.
@@ -51,9 +52,10 @@ def homology_feature_names(source: int) -> tuple[str, ...]:
 
 
 def n_homology_sources(pair_features) -> int:
-    """How many references a re-ranker with these pair features reads."""
+    """How many references a re-ranker with these pair features reads (each has its own knn_score;
+    a re-ranker trained before a feature was added reads the ones it knows)."""
     n = 0
-    while set(homology_feature_names(n)) <= set(pair_features):
+    while homology_feature_names(n)[0] in pair_features:
         n += 1
     return n
 
@@ -189,7 +191,9 @@ def diamond_search(reference: Reference, records: list[ProteinRecord], settings:
     """``diamond blastp`` of the records against the reference.
 
     Returns:
-        DataFrame (query, target, identity (percent), evalue, bitscore).
+        DataFrame (query, target, identity, evalue, bitscore, coverage): identity and coverage in
+        percent; coverage is the share of the shorter-covered protein that the alignment spans,
+        min(query coverage, target coverage) (a hit on one domain of a multi-domain protein is low).
     """
     db = reference.diamond_db(diamond)
     with tempfile.TemporaryDirectory() as tmp:
@@ -199,9 +203,12 @@ def diamond_search(reference: Reference, records: list[ProteinRecord], settings:
         _run([find_diamond(diamond), "blastp", "-d", str(db), "-q", str(queries), "-o", str(out),
               f"--{settings.sensitivity}", "-e", str(settings.evalue), "--max-target-seqs", str(settings.max_targets),
               "--threads", str(settings.threads), "--outfmt", "6", "qseqid", "sseqid", "pident", "evalue", "bitscore",
-              "--quiet"])
-        hits = pd.read_csv(out, sep="\t", header=None, names=["query", "target", "identity", "evalue", "bitscore"],
-                           dtype={"query": str, "target": str, "identity": float, "evalue": float, "bitscore": float})
+              "qcovhsp", "scovhsp", "--quiet"])
+        hits = pd.read_csv(out, sep="\t", header=None,
+                           names=["query", "target", "identity", "evalue", "bitscore", "qcov", "scov"],
+                           dtype={"query": str, "target": str, "identity": float, "evalue": float, "bitscore": float,
+                                  "qcov": float, "scov": float})
+    hits = hits.assign(coverage=np.minimum(hits["qcov"], hits["scov"])).drop(columns=["qcov", "scov"])
     LOG.info("DIAMOND: %d queries, %d hits in %.1f s", len(records), len(hits), time.perf_counter() - start)
     return hits[hits["identity"] >= settings.min_identity]
 
@@ -211,7 +218,8 @@ def embedding_search(reference_vectors: np.ndarray, reference_ids: np.ndarray, q
     """Fallback without DIAMOND: nearest reference proteins by protein-tower cosine similarity.
 
     The similarity (x 100) stands in for identity and (x 1000) for the bitscore, so the transfer
-    features keep their meaning, if not their accuracy.
+    features keep their meaning, if not their accuracy; embeddings compare whole proteins, so the
+    coverage is 100.
     """
     import faiss
 
@@ -221,7 +229,7 @@ def embedding_search(reference_vectors: np.ndarray, reference_ids: np.ndarray, q
     q = np.repeat(np.asarray(query_ids, dtype=object), rows.shape[1])
     sim = np.clip(sims.ravel(), 0, 1)
     return pd.DataFrame({"query": q, "target": reference_ids[rows.ravel()], "identity": 100 * sim,
-                         "evalue": 0.0, "bitscore": 1000 * sim})
+                         "evalue": 0.0, "bitscore": 1000 * sim, "coverage": 100.0})
 
 
 @dataclass
@@ -229,10 +237,20 @@ class Transfer:
     """Sparse per-(query, reference term) evidence: (queries x reference terms) CSR matrices."""
 
     knn_score: sp.csr_matrix
+    # The same score over hits from other species than the query's only: orthologs share function
+    # more often than paralogs do (equal to knn_score when the query's taxon is unknown).
+    ortholog_knn_score: sp.csr_matrix
     max_identity: sp.csr_matrix
+    max_coverage: sp.csr_matrix  # best alignment coverage (fraction) among the hits carrying the term
     hit_fraction: sp.csr_matrix
     top_identity: np.ndarray  # best hit identity per query (fraction), 0 without hits
     has_hits: np.ndarray  # 1.0 when the query has any hit
+    # How much evidence the kNN score of a term rests on: per (query, aspect), log(1 + number of hits
+    # annotated in the aspect) and the best identity among them (the best hit overall may carry no
+    # label in that aspect, and a score of 1.0 from one hit means less than from 25).
+    aspect_hits: np.ndarray  # (queries, aspects)
+    aspect_identity: np.ndarray  # (queries, aspects)
+    col_aspect: np.ndarray  # aspect (column of the two above) of each reference term
     taxon_frequency: np.ndarray  # (taxa, terms) term frequencies of the queries' taxa in the reference
     taxon_row: np.ndarray  # row of taxon_frequency for each query
 
@@ -246,7 +264,9 @@ class Transfer:
         qi, ti = qi[ok], ti[ok]
         bits = hits["bitscore"].to_numpy(dtype=np.float64)[ok]
         ident = hits["identity"].to_numpy(dtype=np.float64)[ok] / 100.0
+        cover = hits["coverage"].to_numpy(dtype=np.float64)[ok] / 100.0
         n_q, n_t = len(queries), len(reference.terms)
+        queries_taxa = np.asarray(taxa if taxa is not None else [""] * n_q, dtype=str)
         weights = sp.csr_matrix((bits, (qi, ti)), shape=(n_q, len(reference.ids)))
         counts = sp.csr_matrix((np.ones(len(qi)), (qi, ti)), shape=(n_q, len(reference.ids)))
         y = reference.labels.astype(np.float64)
@@ -254,20 +274,26 @@ class Transfer:
         in_aspect = sp.csr_matrix(np.stack([np.asarray(y[:, reference.aspects == a].sum(axis=1)).ravel() > 0
                                             for a in aspects], axis=1).astype(np.float64))
         col_aspect = pd.Index(aspects).get_indexer(reference.aspects)
-        knn = _divide_by_aspect(weights @ y, (weights @ in_aspect).toarray(), col_aspect)
+        knn, ortholog_knn = (_divide_by_aspect(w @ y, (w @ in_aspect).toarray(), col_aspect)
+                             for w in (weights, _other_species(weights, queries_taxa, reference.taxa)))
         fraction = _divide_by_aspect(counts @ y, (counts @ in_aspect).toarray(), col_aspect)
-        # Max identity per (query, term): expand every hit to its target's terms, keep the max.
+        # Max identity and coverage per (query, term): expand every hit to its target's terms, keep the max.
         per_hit = y[ti].tocoo()
-        max_ident = sp.coo_matrix((ident[per_hit.row], (qi[per_hit.row], per_hit.col)), shape=(n_q, n_t))
-        max_ident = _max_duplicates(max_ident)
+        max_ident, max_cover = (
+            _max_duplicates(sp.coo_matrix((x[per_hit.row], (qi[per_hit.row], per_hit.col)), shape=(n_q, n_t)))
+            for x in (ident, cover))
         top = np.zeros(n_q)
         np.maximum.at(top, qi, ident)
+        aspect_identity = np.zeros((n_q, len(aspects)))
+        for a, annotated in enumerate(in_aspect[ti].toarray().T.astype(bool)):
+            np.maximum.at(aspect_identity[:, a], qi[annotated], ident[annotated])
+        aspect_hits = np.log1p((counts @ in_aspect).toarray())
         has = np.zeros(n_q)
         has[qi] = 1.0
-        groups, taxon_row = np.unique(np.asarray(taxa if taxa is not None else [""] * n_q, dtype=str),
-                                      return_inverse=True)
+        groups, taxon_row = np.unique(queries_taxa, return_inverse=True)
         frequency = np.stack([reference.term_frequencies(t) for t in groups]) if n_q else np.zeros((0, n_t))
-        return cls(knn, max_ident, fraction, top, has, frequency.astype(np.float32), taxon_row.reshape(-1))
+        return cls(knn, ortholog_knn, max_ident, max_cover, fraction, top, has, aspect_hits, aspect_identity,
+                   col_aspect, frequency.astype(np.float32), taxon_row.reshape(-1))
 
     def features(self, rows_terms: np.ndarray, query_rows: np.ndarray) -> dict[str, np.ndarray]:
         """Dense (B, K) feature arrays for candidate terms given as reference-term columns (-1: absent)."""
@@ -275,17 +301,26 @@ class Transfer:
         out = {}
         valid = rows_terms >= 0
         qq = np.repeat(query_rows, k).reshape(b, k)
-        for name in ("knn_score", "max_identity", "hit_fraction"):
+        for name in ("knn_score", "ortholog_knn_score", "max_identity", "max_coverage", "hit_fraction"):
             matrix = getattr(self, name)
             values = np.zeros((b, k), dtype=np.float32)
             values[valid] = np.asarray(matrix[qq[valid], rows_terms[valid]]).ravel()
             out[name] = values
         out["top_identity"] = np.repeat(self.top_identity[query_rows], k).reshape(b, k).astype(np.float32)
         out["has_hits"] = np.repeat(self.has_hits[query_rows], k).reshape(b, k).astype(np.float32)
-        prior = np.zeros((b, k), dtype=np.float32)
-        prior[valid] = self.taxon_frequency[self.taxon_row[qq[valid]], rows_terms[valid]]
-        out["taxon_frequency"] = prior
+        for name, values in (("taxon_frequency", lambda q, c: self.taxon_frequency[self.taxon_row[q], c]),
+                             ("aspect_hits", lambda q, c: self.aspect_hits[q, self.col_aspect[c]]),
+                             ("aspect_identity", lambda q, c: self.aspect_identity[q, self.col_aspect[c]])):
+            out[name] = np.zeros((b, k), dtype=np.float32)
+            out[name][valid] = values(qq[valid], rows_terms[valid])
         return out
+
+
+def _other_species(weights: sp.csr_matrix, query_taxa: np.ndarray, target_taxa: np.ndarray) -> sp.csr_matrix:
+    """``weights`` without the hits whose target has the query's (known) taxon."""
+    coo = weights.tocoo()
+    same = (query_taxa[coo.row] == target_taxa[coo.col]) & (query_taxa[coo.row] != "")
+    return sp.csr_matrix((coo.data[~same], (coo.row[~same], coo.col[~same])), shape=weights.shape)
 
 
 def _divide_by_aspect(numerator: sp.spmatrix, denominator: np.ndarray, col_aspect: np.ndarray) -> sp.csr_matrix:

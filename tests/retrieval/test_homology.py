@@ -43,7 +43,7 @@ def test_reference_labels_are_propagated(reference):
 def test_knn_transfer_by_hand(reference):
     # Q hits R1 (bitscore 30, MF: 1,2,3,4) and R2 (10, MF: 1,3) and R3 (20, BP only).
     hits = pd.DataFrame({"query": ["Q"] * 3, "target": ["R1", "R2", "R3"], "identity": [90.0, 40.0, 60.0],
-                         "evalue": 0.0, "bitscore": [30.0, 10.0, 20.0]})
+                         "evalue": 0.0, "bitscore": [30.0, 10.0, 20.0], "coverage": [50.0, 95.0, 80.0]})
     transfer = reference.transfer(hits, ["Q", "none"])
     scores = knn_transfer(transfer, reference, ["Q", "none"]).set_index("term")["score"]
     assert scores["GO:0000004"] == pytest.approx(30 / 40)  # MF hits weigh 40 in total
@@ -51,7 +51,15 @@ def test_knn_transfer_by_hand(reference):
     assert scores["GO:0000011"] == pytest.approx(1.0)  # the only BP hit
     col = list(reference.terms).index("GO:0000003")
     assert transfer.max_identity[0, col] == pytest.approx(0.9) and transfer.hit_fraction[0, col] == pytest.approx(1.0)
+    assert transfer.max_coverage[0, col] == pytest.approx(0.95)  # R2's alignment covers more than R1's
+    assert transfer.max_coverage[0, list(reference.terms).index("GO:0000004")] == pytest.approx(0.5)  # R1 only
     assert transfer.top_identity.tolist() == [0.9, 0.0] and transfer.has_hits.tolist() == [1.0, 0.0]
+    # Evidence behind each aspect: two MF-annotated hits (best 90 %), one BP hit (60 %); none for "none".
+    cols = [list(reference.terms).index(t) for t in ("GO:0000004", "GO:0000011")]
+    feats = transfer.features(np.array([cols, cols]), np.array([0, 1]))
+    assert feats["aspect_hits"][0] == pytest.approx([np.log(3), np.log(2)])
+    assert feats["aspect_identity"][0] == pytest.approx([0.9, 0.6])
+    assert not feats["aspect_hits"][1].any() and not feats["aspect_identity"][1].any()
     top = top_hit_transfer(hits, reference, ["Q"]).set_index("term")["score"]
     assert top["GO:0000004"] == pytest.approx(0.9) and top["GO:0000011"] == pytest.approx(0.6)
 
@@ -70,12 +78,22 @@ def test_species_prior_counts_within_a_well_covered_taxon(toy_ontology, tmp_path
     assert ref.term_frequencies("1")[[col["GO:0000004"], col["GO:0000003"]]] == pytest.approx([1 / 3, 1.0])
     for fallback in ("2", "", "999"):  # one protein of taxon 2 is too few; unknown taxa
         assert ref.term_frequencies(fallback)[col["GO:0000004"]] == pytest.approx(0.5)
-    transfer = ref.transfer(pd.DataFrame(columns=["query", "target", "identity", "evalue", "bitscore"]),
+    transfer = ref.transfer(pd.DataFrame(columns=["query", "target", "identity", "evalue", "bitscore", "coverage"]),
                             ["q1", "q2", "q3"], ["1", "", "2"])
     feature = transfer.features(np.array([[col["GO:0000004"], -1]] * 3), np.arange(3))["taxon_frequency"]
     assert feature == pytest.approx(np.array([[1 / 3, 0], [0.5, 0], [0.5, 0]]))
     other = Reference(ref.folder, ref.ids, ref.terms, ref.labels, ref.aspects, np.array(["1"] * 4, dtype=object))
     assert other.fingerprint() != ref.fingerprint()  # taxa are part of what the re-ranker was trained on
+
+    # Ortholog kNN: the same three hits seen from queries of taxon 1, of no known taxon and of taxon 2.
+    hits = pd.DataFrame({"query": [q for q in ("q1", "q2", "q3") for _ in range(3)], "target": ["A1", "A2", "B1"] * 3,
+                         "identity": 50.0, "evalue": 0.0, "bitscore": [30.0, 10.0, 10.0] * 3, "coverage": 100.0})
+    transfer = ref.transfer(hits, ["q1", "q2", "q3"], ["1", "", "2"])
+    feats = transfer.features(np.array([[col["GO:0000004"], col["GO:0000003"]]] * 3), np.arange(3))
+    assert feats["knn_score"] == pytest.approx(np.array([[0.8, 1.0]] * 3))  # GO:4 on A1 and B1: 40 of 50
+    assert feats["ortholog_knn_score"] == pytest.approx(np.array([[1.0, 1.0],  # taxon 1: B1 alone
+                                                                  [0.8, 1.0],  # unknown taxon: all hits
+                                                                  [0.75, 1.0]]))  # taxon 2: A1 and A2
 
 
 @pytest.mark.skipif(shutil.which("diamond") is None, reason="DIAMOND not installed (apt-get install diamond-aligner)")
@@ -83,6 +101,9 @@ def test_diamond_finds_the_homolog(reference):
     query = ProteinRecord("Q", SEQS["R2"][5:-5])
     hits = diamond_search(reference, [query], SearchSettings(sensitivity="fast", threads=1))
     assert hits.iloc[0]["target"] == "R2" and hits.iloc[0]["identity"] == pytest.approx(100.0)
+    # The whole query aligns, but only the part of R2 it was cut from: coverage is R2's.
+    n = len(SEQS["R2"])
+    assert hits.iloc[0]["coverage"] == pytest.approx(100 * (n - 10) / n, abs=0.1)
 
 
 @pytest.mark.skipif(shutil.which("diamond") is None, reason="DIAMOND not installed (apt-get install diamond-aligner)")
@@ -102,7 +123,8 @@ def test_embedding_fallback_finds_nearest_vectors():
 def test_homology_candidates_map_to_index_rows(reference, tiny_model):
     catalogue = ["GO:0000011", "GO:0000004", "my:text"]
     source = HomologySource(reference, catalogue, protein_encoder=tiny_model.protein_encoder)
-    hits = pd.DataFrame({"query": ["Q"], "target": ["R1"], "identity": [50.0], "evalue": 0.0, "bitscore": [10.0]})
+    hits = pd.DataFrame({"query": ["Q"], "target": ["R1"], "identity": [50.0], "evalue": 0.0, "bitscore": [10.0],
+                         "coverage": 100.0})
     rows = source.candidate_rows(reference.transfer(hits, ["Q"]))
     assert rows[0].tolist() == [1]  # R1 carries GO:4 (row 1); GO:11 and the free text are not transferred
 
@@ -145,13 +167,16 @@ def test_feature_names_per_source():
     assert homology_feature_names(1) == tuple(f"{n}_2" for n in HOMOLOGY_FEATURES)
     names = ("similarity", *homology_feature_names(0), *homology_feature_names(1))
     assert n_homology_sources(names) == 2 and n_homology_sources(("similarity", "term_bias")) == 0
+    # A re-ranker trained before some features existed still reads both of its references.
+    assert n_homology_sources(("similarity", "knn_score", "has_hits", "knn_score_2", "has_hits_2")) == 2
 
 
 def test_candidate_features_per_source_and_zero_for_a_missing_one(reference):
     from retrieval.candidates import Evidence, candidate_features
     from retrieval.homology import homology_feature_names
 
-    hits = pd.DataFrame({"query": ["Q"], "target": ["R1"], "identity": [80.0], "evalue": 0.0, "bitscore": [10.0]})
+    hits = pd.DataFrame({"query": ["Q"], "target": ["R1"], "identity": [80.0], "evalue": 0.0, "bitscore": [10.0],
+                         "coverage": 100.0})
     transfer = reference.transfer(hits, ["Q"])
     catalogue = ["GO:0000004", "GO:0000011"]  # R1 carries GO:4, not GO:11
     ref_col = pd.Index(reference.terms).get_indexer(catalogue)
@@ -163,6 +188,11 @@ def test_candidate_features_per_source_and_zero_for_a_missing_one(reference):
     assert by_name["knn_score"] == pytest.approx([1.0, 0.0]) and by_name["max_identity"] == pytest.approx([0.8, 0.0])
     assert by_name["top_identity"] == pytest.approx([0.8, 0.8]) and by_name["has_hits"] == pytest.approx([1.0, 1.0])
     assert all(not by_name[n].any() for n in homology_feature_names(1))  # no second source given
+    older = ("similarity", "knn_score", "has_hits")  # a re-ranker that knows fewer features gets just those
+    feats = candidate_features(older, u, v, np.zeros((1, 2)), 1.0, np.array([[0, 1]]), [Evidence(transfer, ref_col)])
+    assert np.allclose(feats[0], [[1.0, 1.0, 1.0], [1.0, 0.0, 1.0]])
+    padded = candidate_features(names, u, v, np.zeros((1, 2)), 1.0, np.array([[0, -1]]), [Evidence(transfer, ref_col)])
+    assert padded[0, 0].any() and not padded[0, 1].any()  # padding has no features
 
 
 def test_two_sources_add_candidates_from_either(reference, tiny_model, toy_ontology, tmp_path):
@@ -175,7 +205,8 @@ def test_two_sources_add_candidates_from_either(reference, tiny_model, toy_ontol
                             tmp_path / "other", diamond=None)
     sources = [HomologySource(r, index.catalogue.ids, protein_encoder=tiny_model.protein_encoder)
                for r in (reference, other)]
-    hits = [pd.DataFrame({"query": ["Q"], "target": [t], "identity": [50.0], "evalue": 0.0, "bitscore": [10.0]})
+    hits = [pd.DataFrame({"query": ["Q"], "target": [t], "identity": [50.0], "evalue": 0.0, "bitscore": [10.0],
+                          "coverage": 100.0})
             for t in ("R2", "S1")]
     rows, evidence = homology_candidates(np.array([[-1]]), sources, hits, ["Q"])
     terms = {index.catalogue.ids[r] for r in rows[0] if r >= 0}
