@@ -177,8 +177,7 @@ class Annotator:
         taxa = [r.taxon or taxon for r in records]
         evidence = [Evidence(s.reference.transfer(s.hits(records, u), ids, taxa),
                              pd.Index(s.reference.terms).get_indexer(catalogue.ids)) for s in self.sources]
-        feats = candidate_features(self.reranker.config.pair_features, u, cand_v, cand_b, self.scale, rows, evidence,
-                                   [r.sequence for r in records])
+        feats = candidate_features(self.reranker.config.pair_features, u, cand_v, cand_b, self.scale, rows, evidence)
         probs = rerank_probabilities(self.reranker, u, np.ascontiguousarray(cand_v), feats)
         return pd.DataFrame(probs, index=ids, columns=catalogue.ids)
 
@@ -219,8 +218,7 @@ class Annotator:
         rows, evidence = homology_candidates(rows, self.sources, hits, [r.id for r in records],
                                              [r.taxon or config.taxon for r in records])
         v, b = split_index_vectors(self.index.vectors(np.clip(rows, 0, None)), self.scale)
-        feats = candidate_features(self.reranker.config.pair_features, u, v, b, self.scale, rows, evidence,
-                                   [r.sequence for r in records])
+        feats = candidate_features(self.reranker.config.pair_features, u, v, b, self.scale, rows, evidence)
         probs = rerank_probabilities(self.reranker, u, np.ascontiguousarray(v, dtype=np.float32), feats)
         items = np.repeat(np.arange(len(records)), rows.shape[1])
         valid = rows.ravel() >= 0  # padding: FAISS when the catalogue is smaller than k, or merged candidates

@@ -11,7 +11,6 @@ import pandas as pd
 
 from retrieval.homology import HomologySource, Transfer, homology_feature_names
 from retrieval.scoring import pair_features
-from retrieval.sequence_features import SEQUENCE_FEATURES, sequence_features
 
 
 @dataclass
@@ -48,16 +47,10 @@ def homology_candidates(recall_rows: np.ndarray, sources: list[HomologySource], 
 
 
 def candidate_features(names, u: np.ndarray, v: np.ndarray, bias: np.ndarray, scale: float, rows: np.ndarray,
-                       evidence: list[Evidence] = (), sequences: list[str] | None = None) -> np.ndarray:
+                       evidence: list[Evidence] = ()) -> np.ndarray:
     """(B, K, F) features of candidate rows (-1: padding, all features zero); a source's features are
-    zero when it gives no evidence. ``sequences`` (the B proteins') are needed by re-rankers that
-    read whole-sequence features."""
+    zero when it gives no evidence."""
     extra = {}
-    if any(n in names for n in SEQUENCE_FEATURES):
-        if sequences is None:
-            raise ValueError("this re-ranker reads whole-sequence features: pass the proteins' sequences")
-        per_protein = sequence_features(sequences)
-        extra.update((n, np.broadcast_to(per_protein[:, j, None], rows.shape)) for j, n in enumerate(SEQUENCE_FEATURES))
     source = 0
     while any(n in names for n in homology_feature_names(source)):
         own = homology_feature_names(source)

@@ -41,15 +41,12 @@ def train_cmd(config_file, **options) -> None:
               help="Chance that a training query loses one reference's hits (robust to a missing reference).")
 @click.option("--taxon-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
               help="Chance that a training query's taxon is hidden (robust to FASTA without taxon tags).")
-@click.option("--sequence-features/--no-sequence-features", default=True, show_default=True,
-              help="Also show the re-ranker whole-sequence features: composition, length, TM-like segments, "
-                   "N-terminal hydrophobicity and charge.")
 def train_reranker_cmd(model_dir, reference, output, epochs, diamond, max_identity, source_dropout,
-                       taxon_dropout, sequence_features) -> None:
+                       taxon_dropout) -> None:
     """Retrain only the fusion re-ranker, adding homology transfer features (the hybrid model)."""
     from train.loop import retrain_reranker
     from train.rerank import HomologyTraining
 
     folder = retrain_reranker(model_dir, list(reference), output, diamond, epochs,
-                              HomologyTraining(max_identity, source_dropout, taxon_dropout), sequence_features)
+                              HomologyTraining(max_identity, source_dropout, taxon_dropout))
     click.echo(f"model written to {folder}", err=True)

@@ -149,11 +149,9 @@ def train(config: TrainConfig) -> Path:
 
 
 def retrain_reranker(model_dir: str, reference_dirs: list[str], output: str, diamond: str | None = None,
-                     epochs: int | None = None, shown: HomologyTraining = HomologyTraining(),
-                     with_sequence_features: bool = True) -> Path:
+                     epochs: int | None = None, shown: HomologyTraining = HomologyTraining()) -> Path:
     """Stage 4 again on a trained model: a second re-ranker that also reads homology transfer features,
-    one block of features per reference (in the given order, which serving must repeat), and, with
-    ``with_sequence_features``, whole-sequence features (retrieval.sequence_features).
+    one block of features per reference (in the given order, which serving must repeat).
 
     The proteins, splits and catalogue are rebuilt from the model's recorded training config, so the
     re-ranker is trained on the same held-out proteins; the towers and the plain re-ranker are kept,
@@ -163,7 +161,6 @@ def retrain_reranker(model_dir: str, reference_dirs: list[str], output: str, dia
 
     from retrieval.homology import HomologySource, Reference, homology_feature_names
     from retrieval.scoring import PAIR_FEATURES
-    from retrieval.sequence_features import SEQUENCE_FEATURES
 
     model = RetrievalModel.from_pretrained(model_dir)
     recorded = dict(model.info["train_config"])
@@ -182,7 +179,6 @@ def retrain_reranker(model_dir: str, reference_dirs: list[str], output: str, dia
     references = [Reference.load(folder) for folder in reference_dirs]
     sources = [HomologySource(r, data.term_ids, diamond=diamond, protein_encoder=protein) for r in references]
     names = PAIR_FEATURES + tuple(n for i in range(len(sources)) for n in homology_feature_names(i))
-    names += SEQUENCE_FEATURES if with_sequence_features else ()
     reranker = FusionReranker(RerankerConfig(embed_dim=config.embed_dim, use_product=config.reranker_product,
                                              pair_features=names))
     record = train_reranker(reranker, protein, text, data, features, texts, config, rng,

@@ -70,8 +70,7 @@ def candidate_set(protein, index: FunctionIndex, scale: float, data, proteins, k
         v, b = split_index_vectors(index.vectors(np.clip(rows, 0, None)), scale)
         valid = rows >= 0
         labels = np.take_along_axis(data.y[proteins[part]].toarray(), np.clip(rows, 0, None), axis=1) & valid
-        features = candidate_features(names, u[part], v, b, scale, rows, evidence, [r.sequence for r in records[part]])
-        parts.append({"rows": rows, "features": features,
+        parts.append({"rows": rows, "features": candidate_features(names, u[part], v, b, scale, rows, evidence),
                       "labels": labels.astype(np.float32),
                       "tower": np.where(valid, scale * np.einsum("bd,bkd->bk", u[part], v) + b, 0).astype(np.float32)})
     width = max(p["rows"].shape[1] for p in parts)

@@ -104,7 +104,6 @@ def test_retrain_reranker_with_two_references(toy_training, tmp_path):
     from retrieval.homology import (HOMOLOGY_FEATURES, HomologySource, Reference, homology_feature_names,
                                     n_homology_sources)
     from retrieval.indexing import build_function_index
-    from retrieval.sequence_features import SEQUENCE_FEATURES
     from train.loop import retrain_reranker
 
     model_dir = train(toy_training)
@@ -118,15 +117,12 @@ def test_retrain_reranker_with_two_references(toy_training, tmp_path):
     hybrid = RetrievalModel.from_pretrained(retrain_reranker(str(model_dir), folders, str(tmp_path / "h")))
     names = hybrid.homology_reranker.config.pair_features
     assert n_homology_sources(names) == 2 and set(homology_feature_names(1)) <= set(names)
-    assert set(SEQUENCE_FEATURES) <= set(names)
     assert not set(HOMOLOGY_FEATURES) & set(hybrid.reranker.config.pair_features)  # the plain one is kept
-    # It serves: the annotator computes every feature it was trained with, sequence features included.
+    # It serves: the annotator computes every feature it was trained with.
     index = build_function_index(hybrid, FunctionCatalogue.from_ontology(onto), ontology=onto, precision="fp32",
                                  progress=False)
     table = Annotator(hybrid, index, [HomologySource(r, index.catalogue.ids) for r in refs]).annotate(data.records[:3])
     assert set(table["protein_id"]) == {r.id for r in data.records[:3]}
-    plain = retrain_reranker(str(model_dir), folders[:1], str(tmp_path / "p"), with_sequence_features=False)
-    assert not set(SEQUENCE_FEATURES) & set(RetrievalModel.from_pretrained(plain).homology_reranker.config.pair_features)
     assert hybrid.info["homology_reranker"]["homology"] is True
     assert [r["fingerprint"] for r in hybrid.info["homology_references"]] == [r.fingerprint() for r in refs]
     assert hybrid.text_encoder.fingerprint() == RetrievalModel.from_pretrained(model_dir).text_encoder.fingerprint()
