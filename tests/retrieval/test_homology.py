@@ -85,15 +85,16 @@ def test_species_prior_counts_within_a_well_covered_taxon(toy_ontology, tmp_path
     other = Reference(ref.folder, ref.ids, ref.terms, ref.labels, ref.aspects, np.array(["1"] * 4, dtype=object))
     assert other.fingerprint() != ref.fingerprint()  # taxa are part of what the re-ranker was trained on
 
-    # Ortholog kNN: the same three hits seen from queries of taxon 1, of no known taxon and of taxon 2.
+    # Ortholog kNN: hits of other species only. The same hits seen from queries of taxon 1, of no
+    # known taxon and of taxon 2: A1 (taxon 1, GO:4), A2 (taxon 1, GO:3 only), B1 (taxon 2, GO:4).
     hits = pd.DataFrame({"query": [q for q in ("q1", "q2", "q3") for _ in range(3)], "target": ["A1", "A2", "B1"] * 3,
-                         "identity": 50.0, "evalue": 0.0, "bitscore": [30.0, 10.0, 10.0] * 3, "coverage": 100.0})
+                         "identity": 50.0, "evalue": 0.0, "bitscore": [30.0, 40.0, 10.0] * 3, "coverage": 100.0})
     transfer = ref.transfer(hits, ["q1", "q2", "q3"], ["1", "", "2"])
     feats = transfer.features(np.array([[col["GO:0000004"], col["GO:0000003"]]] * 3), np.arange(3))
-    assert feats["knn_score"] == pytest.approx(np.array([[0.8, 1.0]] * 3))  # GO:4 on A1 and B1: 40 of 50
+    assert feats["knn_score"] == pytest.approx(np.array([[0.5, 1.0]] * 3))  # GO:4 on A1 and B1: 40 of 80
     assert feats["ortholog_knn_score"] == pytest.approx(np.array([[1.0, 1.0],  # taxon 1: B1 alone
-                                                                  [0.8, 1.0],  # unknown taxon: all hits
-                                                                  [0.75, 1.0]]))  # taxon 2: A1 and A2
+                                                                  [0.5, 1.0],  # unknown taxon: all hits
+                                                                  [30 / 70, 1.0]]))  # taxon 2: A1 and A2
 
 
 @pytest.mark.skipif(shutil.which("diamond") is None, reason="DIAMOND not installed (apt-get install diamond-aligner)")
