@@ -80,7 +80,9 @@ class Evaluator:
 
         Returns:
             One row per aspect: n_truth, n_predicted, fmax, threshold, coverage, precision, recall,
-            aupr and, when IA was given, wfmax, wthreshold, smin, sthreshold.
+            aupr, ece and, when IA was given, wfmax, wthreshold, smin, sthreshold. ``ece`` is the
+            expected calibration error of the propagated scores of the proteins with truth in the
+            aspect, each (protein, term) score judged against the propagated truth.
         """
         scores = self._propagated_scores(predictions)
         rows = []
@@ -91,6 +93,7 @@ class Evaluator:
                    "n_truth": len(proteins), "n_predicted": int((pred.getnnz(axis=1) > 0).sum())}
             plain = _curves(pred, truth, None)
             row.update(_summarise(plain))
+            row["ece"] = _calibration_error(pred, truth)
             if self.ia is not None:
                 row.update(_summarise_weighted(_curves(pred, truth, self.ia[terms]), plain.coverage))
             rows.append(row)
@@ -137,6 +140,14 @@ def _curves(pred: sp.csr_matrix, truth: sp.csr_matrix, weights: np.ndarray | Non
     recall = np.divide(n_tp, n_gt, out=np.zeros_like(n_tp), where=n_gt > 0).sum(axis=0) / n_prot
     return _Curves(precision=precision, recall=recall, coverage=n_covered / n_prot,
                    remaining=(n_gt - n_tp).sum(axis=0) / n_prot, misinformation=(n_pred - n_tp).sum(axis=0) / n_prot)
+
+
+def _calibration_error(pred: sp.csr_matrix, truth: sp.csr_matrix) -> float:
+    """ECE of every stored score of ``pred`` against ``truth`` (0 when nothing is predicted)."""
+    scores = pred.tocoo()
+    if scores.nnz == 0:
+        return 0.0
+    return expected_calibration_error(scores.data, np.asarray(truth[scores.row, scores.col]).ravel() > 0)
 
 
 def _summarise(curves: _Curves) -> dict:

@@ -29,6 +29,10 @@ def test_fmax_by_hand(toy_ontology):
     assert (mf["precision"], mf["recall"]) == (pytest.approx(0.5), pytest.approx(1 / 3))
     bp = result.loc["BPO"]
     assert bp["n_truth"] == 1 and bp["n_predicted"] == 0 and bp["fmax"] == 0
+    # Calibration of the four propagated MF scores: .5 (true) and .5 (true) in one bin, .8 (true),
+    # .9 (false: P2's truth is GO:3) -> (|2 - 1.0| + |1 - .8| + |0 - .9|) / 4.
+    assert mf["ece"] == pytest.approx((1.0 + 0.2 + 0.9) / 4)
+    assert bp["ece"] == 0
 
 
 def test_weighted_fmax_and_smin_by_hand(toy_ontology):
