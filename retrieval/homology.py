@@ -10,8 +10,10 @@ reference/
 ```
 Transfer score of term t for query q (bitscore-weighted kNN, as DeepGOPlus and the CAFA
 baselines): sum of bitscores of q's hits annotated with t / sum of bitscores of q's hits annotated
-in t's aspect. Beside it, the reference gives a species prior: how often t is annotated among the
-reference proteins of q's taxon (GO usage differs between organisms and their curation projects).
+in t's aspect; the same over q's hits in other species than its own (orthologs share function more
+often than paralogs). Beside them, the reference gives a species prior: how often t is annotated
+among the reference proteins of q's taxon (GO usage differs between organisms and their curation
+projects), and identity, coverage and amount of evidence per term and per aspect.
 
 Several references can feed one re-ranker (e.g. a small experimental one and a larger one with
 electronic labels): each is a *source* with its own block of features, named by
@@ -276,7 +278,8 @@ class Transfer:
         col_aspect = pd.Index(aspects).get_indexer(reference.aspects)
         knn, ortholog_knn = (_divide_by_aspect(w @ y, (w @ in_aspect).toarray(), col_aspect)
                              for w in (weights, _other_species(weights, queries_taxa, reference.taxa)))
-        fraction = _divide_by_aspect(counts @ y, (counts @ in_aspect).toarray(), col_aspect)
+        hits_in_aspect = (counts @ in_aspect).toarray()
+        fraction = _divide_by_aspect(counts @ y, hits_in_aspect, col_aspect)
         # Max identity and coverage per (query, term): expand every hit to its target's terms, keep the max.
         per_hit = y[ti].tocoo()
         max_ident, max_cover = (
@@ -287,7 +290,7 @@ class Transfer:
         aspect_identity = np.zeros((n_q, len(aspects)))
         for a, annotated in enumerate(in_aspect[ti].toarray().T.astype(bool)):
             np.maximum.at(aspect_identity[:, a], qi[annotated], ident[annotated])
-        aspect_hits = np.log1p((counts @ in_aspect).toarray())
+        aspect_hits = np.log1p(hits_in_aspect)
         has = np.zeros(n_q)
         has[qi] = 1.0
         groups, taxon_row = np.unique(queries_taxa, return_inverse=True)
