@@ -29,6 +29,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +157,16 @@ class Reference:
             self._frequencies[taxon] = freq
         return self._frequencies[taxon]
 
+    @cached_property
+    def aspect_labels(self) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+        """What every transfer needs, computed once per reference: the labels as float64, which
+        aspects each protein is annotated in (proteins x aspects) and each term's aspect column."""
+        y = self.labels.astype(np.float64)
+        aspects = pd.unique(self.aspects)
+        in_aspect = sp.csr_matrix(np.stack([np.asarray(y[:, self.aspects == a].sum(axis=1)).ravel() > 0
+                                            for a in aspects], axis=1).astype(np.float64))
+        return y, in_aspect, pd.Index(aspects).get_indexer(self.aspects)
+
     def records(self) -> list[ProteinRecord]:
         return read_fasta(self.folder / "sequences.fasta")
 
@@ -271,11 +282,7 @@ class Transfer:
         queries_taxa = np.asarray(taxa if taxa is not None else [""] * n_q, dtype=str)
         weights = sp.csr_matrix((bits, (qi, ti)), shape=(n_q, len(reference.ids)))
         counts = sp.csr_matrix((np.ones(len(qi)), (qi, ti)), shape=(n_q, len(reference.ids)))
-        y = reference.labels.astype(np.float64)
-        aspects = pd.unique(reference.aspects)
-        in_aspect = sp.csr_matrix(np.stack([np.asarray(y[:, reference.aspects == a].sum(axis=1)).ravel() > 0
-                                            for a in aspects], axis=1).astype(np.float64))
-        col_aspect = pd.Index(aspects).get_indexer(reference.aspects)
+        y, in_aspect, col_aspect = reference.aspect_labels
         knn, ortholog_knn = (_divide_by_aspect(w @ y, (w @ in_aspect).toarray(), col_aspect)
                              for w in (weights, _other_species(weights, queries_taxa, reference.taxa)))
         hits_in_aspect = (counts @ in_aspect).toarray()
@@ -287,7 +294,7 @@ class Transfer:
             for x in (ident, cover))
         top = np.zeros(n_q)
         np.maximum.at(top, qi, ident)
-        aspect_identity = np.zeros((n_q, len(aspects)))
+        aspect_identity = np.zeros((n_q, in_aspect.shape[1]))
         for a, annotated in enumerate(in_aspect[ti].toarray().T.astype(bool)):
             np.maximum.at(aspect_identity[:, a], qi[annotated], ident[annotated])
         aspect_hits = np.log1p(hits_in_aspect)
