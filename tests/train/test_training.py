@@ -1,5 +1,6 @@
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,22 +37,50 @@ def toy_training(tmp_path, toy_obo, tiny_bert_dir):
 
 def test_splits_are_disjoint_seeded_and_sized_by_fraction(toy_training):
     config = toy_training
-    data = load_training_data(config.fasta, config.annotations, config.obo, min_term_count=1, val_fraction=0.1,
-                              rerank_fraction=0.2, seed=3)
+    config = dataclasses.replace(config, rerank_fraction=0.2, seed=3)
+    data = load_training_data(config)
     sizes = {k: len(v) for k, v in data.splits.items()}
     assert sizes == {"val": 3, "rerank": 6, "train": 21}
     assert sorted(np.concatenate(list(data.splits.values())).tolist()) == list(range(30))
-    again = load_training_data(config.fasta, config.annotations, config.obo, min_term_count=1, val_fraction=0.1,
-                               rerank_fraction=0.2, seed=3)
+    again = load_training_data(config)
     assert all((again.splits[k] == data.splits[k]).all() for k in sizes)
     with pytest.raises(InputError, match="rerank_fraction"):
         dataclasses.replace(config, val_fraction=0.3, rerank_fraction=0.3).check()
 
 
+def test_extra_proteins_only_train_the_towers(toy_training, tmp_path):
+    config = dataclasses.replace(toy_training, rerank_fraction=0.2, seed=3)
+    alone = load_training_data(config)
+    # P0 repeats a main protein (skipped), X0 is tagged out like a benchmark protein would be,
+    # X1..X3 are new; X3 has no annotation.
+    (tmp_path / "main.fa").write_text(Path(config.fasta).read_text().replace(">P29 taxon=1", ">P29 taxon=1 hold=1"))
+    (tmp_path / "extra.fa").write_text(">P0\nAAAA\n>P29\nAAAA\n>X0 hold=1\nCCCC\n>X1\nDDDD\n>X2\nEEEE\n>X3\nFFFF\n")
+    (tmp_path / "extra.tsv").write_text("EntryID\tterm\taspect\nP0\tGO:0000003\tMFO\nP29\tGO:0000003\tMFO\n"
+                                        "X0\tGO:0000002\tMFO\nX1\tGO:0000002\tMFO\nX2\tGO:0000004\tMFO\n")
+    config = dataclasses.replace(config, fasta=str(tmp_path / "main.fa"), extra_fasta=str(tmp_path / "extra.fa"),
+                                 extra_annotations=str(tmp_path / "extra.tsv"), exclude_tag=("hold=1",))
+    data = load_training_data(config)
+    ids = [r.id for r in data.records]
+    assert ids == [r.id for r in alone.records if r.id != "P29"] + ["X1", "X2"]  # P29 is held out everywhere
+    extra_rows = {ids.index("X1"), ids.index("X2")}
+    assert extra_rows <= set(data.splits["train"].tolist())
+    assert not extra_rows & set(np.concatenate([data.splits["val"], data.splits["rerank"]]).tolist())
+    assert data.labels[ids.index("P0")].sum() == alone.labels[0].sum()  # P0 keeps only its main labels
+    # X1 and X2 (protein binding is_a binding) add two binders; the held-out P29 (a process) was none.
+    binding = alone.term_ids.index("GO:0000002")
+    assert data.term_ids == alone.term_ids and data.y[:, binding].sum() == alone.y[:, binding].sum() + 2
+    # The extra set never changes which main proteins the re-ranker and validation get.
+    same_main = load_training_data(dataclasses.replace(config, fasta=toy_training.fasta, exclude_tag=()))
+    assert all((same_main.splits[k] == alone.splits[k]).all() for k in ("val", "rerank"))
+    with pytest.raises(InputError, match="go together"):
+        dataclasses.replace(config, extra_annotations="").check()
+    with pytest.raises(InputError, match="--extra-fasta .*no such file"):
+        dataclasses.replace(config, extra_fasta=str(tmp_path / "missing.fa")).check()
+
+
 def test_a_few_steps_lower_the_loss(toy_training):
     config = toy_training
-    data = load_training_data(config.fasta, config.annotations, config.obo, min_term_count=1, val_fraction=0.1,
-                              rerank_fraction=0.1)
+    data = load_training_data(config)
     torch.manual_seed(0)
     protein, text = build_towers(config, data)
     texts = data.catalogue.texts()
@@ -139,8 +168,7 @@ def test_candidate_set_hides_self_hits_close_hits_dropped_sources_and_taxa(toy_t
     from train.validation import catalogue_vectors
 
     config = toy_training
-    data = load_training_data(config.fasta, config.annotations, config.obo, min_term_count=1, val_fraction=0.1,
-                              rerank_fraction=0.1)
+    data = load_training_data(config)
     protein, text = build_towers(config, data)
     v, b, scale = catalogue_vectors(text, None, data.catalogue.texts())
     index = FunctionIndex.build(index_vectors(v, b, scale), data.catalogue, fingerprint="t")
