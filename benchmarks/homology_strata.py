@@ -5,8 +5,9 @@
 
 Per aspect, each NK target with truth in that aspect falls in one stratum: the best identity of its
 DIAMOND hits (over every --reference) among reference proteins annotated in the aspect: >= 60 %,
-30-60 %, < 30 %, or no such hit. Prints Fmax per stratum for the hybrid (--model with every --reference; default the shipped model), DIAMOND kNN on each reference
-and any --predictions file. Shows where accuracy is lost, and how much homology a target needs.
+30-60 %, < 30 %, or no such hit. Prints Fmax per stratum for the hybrid (--model with every
+--reference; default the shipped model), DIAMOND kNN on each reference and any --predictions file.
+Shows where accuracy is lost, and how much homology a target needs.
 """
 from __future__ import annotations
 
