@@ -35,7 +35,7 @@ def best_identity_per_aspect(reference: Reference, hits: pd.DataFrame) -> pd.Dat
     """(query x aspect) best identity among the hits annotated in the aspect; NaN without such a hit."""
     _, in_aspect, _ = reference.aspect_labels
     rows = pd.Index(reference.ids).get_indexer(hits["target"].to_numpy())
-    annotated = in_aspect.toarray()[rows].astype(bool)
+    annotated = in_aspect[rows].toarray().astype(bool)
     aspects = pd.unique(reference.aspects)
     identity = pd.DataFrame(np.where(annotated, hits["identity"].to_numpy()[:, None], np.nan), columns=aspects)
     return identity.groupby(hits["query"].to_numpy()).max()
