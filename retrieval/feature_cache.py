@@ -1,14 +1,17 @@
-"""A disk cache of frozen-backbone features, keyed by content hash, so a text is embedded once.
+"""A disk cache of features keyed by content hash, so a text (or a sequence) is embedded once.
 
 Building an index of all 44k GO terms spends nearly all its time in the text backbone; when the
 backbone is frozen its output for a given text never changes, whatever heads are trained on top.
-One ``.npz`` per backbone setting (name, token limit, precision) holds the keys and features.
+Likewise a protein tower's embedding of a sequence never changes for one model fingerprint.
+One ``.npz`` per setting (backbone or model fingerprint, token limit, precision) holds the keys and
+features.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -40,15 +43,34 @@ class FeatureCache:
         found = rows >= 0
         return found, (self._features[rows[found]] if self._features is not None and found.any() else None)
 
+    def get_or_compute(self, texts: list[str], compute: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+        """Features of ``texts`` in order: cached ones are read, the others computed once and stored."""
+        found, cached = self.lookup(texts)
+        missing = np.flatnonzero(~found)
+        if len(missing) == len(texts):
+            fresh = np.asarray(compute(list(texts)), dtype=np.float32)
+            self.add(list(texts), fresh)
+            return fresh
+        out = np.empty((len(texts), cached.shape[1]), dtype=np.float32)
+        out[found] = cached
+        if len(missing):
+            fresh = np.asarray(compute([texts[i] for i in missing]), dtype=np.float32)
+            out[missing] = fresh
+            self.add([texts[i] for i in missing], fresh)
+        return out
+
     def add(self, texts: list[str], features: np.ndarray) -> None:
         """Store new features and write the cache file atomically."""
-        new = [(content_key(t), i) for i, t in enumerate(texts) if content_key(t) not in self._keys]
+        new: dict[str, int] = {}  # key -> first row; a text given twice is stored once
+        for i, t in enumerate(texts):
+            k = content_key(t)
+            if k not in self._keys and k not in new:
+                new[k] = i
         if not new:
             return
-        keys = [k for k, _ in new]
-        block = np.asarray(features, dtype=np.float32)[[i for _, i in new]]
+        block = np.asarray(features, dtype=np.float32)[list(new.values())]
         self._features = block if self._features is None else np.vstack([self._features, block])
-        for k in keys:
+        for k in new:
             self._keys[k] = len(self._keys)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(f".tmp{os.getpid()}.npz")

@@ -372,7 +372,11 @@ class HomologySource:
                 raise InputError("DIAMOND not found and no protein tower for the embedding fallback")
             LOG.warning("DIAMOND not found: using nearest reference proteins by embedding (lower accuracy; "
                         "apt-get install diamond-aligner)")
-            self._ref_vectors = protein_encoder.encode([r.sequence for r in reference.records()], progress=True)
+            from retrieval.indexing import cache_dir
+
+            # Cached per model: embedding a 60k-protein reference on 2 cores takes minutes.
+            self._ref_vectors = protein_encoder.encode([r.sequence for r in reference.records()], progress=True,
+                                                       cache_dir=cache_dir() / "embeddings")
         self.ref_col = pd.Index(reference.terms).get_indexer(list(catalogue_ids))  # catalogue row -> ref column
         self.row_of_col = np.full(len(reference.terms), -1, dtype=np.int64)
         present = self.ref_col >= 0

@@ -106,9 +106,8 @@ class ProteinEncoder(nn.Module):
         starts = list(range(0, len(sequence) - size, step)) + [len(sequence) - size]
         return [sequence[s: s + size] for s in starts]
 
-    @torch.inference_mode()
     def encode(self, sequences: list[str], max_tokens: int = 32768, precision: str = "bf16",
-               progress: bool = False) -> np.ndarray:
+               progress: bool = False, cache_dir: str | Path | None = None) -> np.ndarray:
         """Embed sequences (any length) -> float32 array (n, embed_dim), rows L2-normalised.
 
         Args:
@@ -116,7 +115,18 @@ class ProteinEncoder(nn.Module):
             max_tokens: padded residues per batch (memory bound).
             precision: fp32 | bf16 | fp16 (autocast; see :func:`retrieval.batching.autocast`).
             progress: show a progress bar.
+            cache_dir: read / add embeddings in a :class:`retrieval.feature_cache.FeatureCache` keyed
+                by sequence and by this tower's fingerprint (a sequence is embedded once per model).
         """
+        if cache_dir is None:
+            return self._encode(sequences, max_tokens, precision, progress)
+        from retrieval.feature_cache import FeatureCache
+
+        cache = FeatureCache(cache_dir, f"protein|{self.fingerprint()}|{precision}")
+        return cache.get_or_compute(sequences, lambda todo: self._encode(todo, max_tokens, precision, progress))
+
+    @torch.inference_mode()
+    def _encode(self, sequences: list[str], max_tokens: int, precision: str, progress: bool) -> np.ndarray:
         self.eval()
         device = next(self.parameters()).device
         pieces, owners = [], []

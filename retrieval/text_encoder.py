@@ -92,16 +92,8 @@ class TextEncoder(nn.Module):
             from retrieval.feature_cache import FeatureCache
 
             cache = FeatureCache(cache_dir, f"{self.config.backbone}|{self.config.max_tokens}|{precision}")
-            found, cached = cache.lookup(texts)
-            out = torch.zeros(len(texts), self.backbone.config.hidden_size)
-            if cached is not None:
-                out[torch.from_numpy(found)] = torch.from_numpy(cached)
-            missing = np.flatnonzero(~found)
-            if len(missing):
-                fresh = self.backbone_features([texts[i] for i in missing], max_tokens_per_batch, precision, progress)
-                out[torch.from_numpy(missing)] = fresh
-                cache.add([texts[i] for i in missing], fresh.numpy())
-            return out
+            return torch.from_numpy(cache.get_or_compute(
+                texts, lambda todo: self.backbone_features(todo, max_tokens_per_batch, precision, progress).numpy()))
         device = next(self.backbone.parameters()).device
         lengths = [min(len(t) // 4 + 2, self.config.max_tokens) for t in texts]  # cheap token estimate
         out = torch.zeros(len(texts), self.backbone.config.hidden_size)

@@ -121,6 +121,30 @@ def test_embedding_fallback_finds_nearest_vectors():
     assert hits["target"].tolist() == ["b", "a"] and hits["bitscore"].iloc[0] == pytest.approx(900, rel=1e-5)
 
 
+def test_without_diamond_the_nearest_reference_proteins_by_embedding_are_the_hits(reference, tiny_model, caplog,
+                                                                                monkeypatch, tmp_path):
+    from index.errors import InputError
+
+    monkeypatch.setattr("retrieval.homology.shutil.which", lambda name: None)
+    monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(InputError, match="no protein tower"):
+        HomologySource(reference, ["GO:0000004"])
+    protein = tiny_model.protein_encoder
+    embedded = []
+    original = type(protein)._encode
+    monkeypatch.setattr(type(protein), "_encode",
+                        lambda self, todo, *a: embedded.append(len(todo)) or original(self, todo, *a))
+    with caplog.at_level("WARNING"):
+        source = HomologySource(reference, ["GO:0000004"], protein_encoder=protein)
+    assert "DIAMOND not found" in caplog.text and embedded == [3]
+    HomologySource(reference, ["GO:0000004"], protein_encoder=protein)  # the reference's vectors are cached
+    assert embedded == [3]
+    query = ProteinRecord("Q", SEQS["R2"])
+    hits = source.hits([query], protein.encode([query.sequence]))
+    assert hits["target"].iloc[0] == "R2" and hits["identity"].iloc[0] == pytest.approx(100, abs=0.01)
+    assert len(hits) == 3  # every reference protein is a neighbour of a 3-protein reference
+
+
 def test_homology_candidates_map_to_index_rows(reference, tiny_model):
     catalogue = ["GO:0000011", "GO:0000004", "my:text"]
     source = HomologySource(reference, catalogue, protein_encoder=tiny_model.protein_encoder)

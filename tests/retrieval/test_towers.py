@@ -98,6 +98,23 @@ def test_feature_cache_returns_the_same_vectors(tiny_model, tmp_path):
     assert len(list(tmp_path.glob("*.npz"))) == 1
 
 
+def test_protein_embedding_cache_is_keyed_by_sequence_and_model(tiny_model, model_copy, tmp_path, monkeypatch):
+    seqs = ["MKTAYIAKQR", "MSDNGPQNQRNAPR", "MKTAYIAKQR"]
+    protein = tiny_model.protein_encoder
+    plain = protein.encode(seqs, precision="fp32")
+    np.testing.assert_allclose(protein.encode(seqs[:1], precision="fp32", cache_dir=tmp_path), plain[:1], atol=1e-6)
+    embedded = []
+    original = type(protein)._encode
+    monkeypatch.setattr(type(protein), "_encode",
+                        lambda self, todo, *a: embedded.append(list(todo)) or original(self, todo, *a))
+    np.testing.assert_allclose(protein.encode(seqs, precision="fp32", cache_dir=tmp_path), plain, atol=1e-6)
+    assert embedded == [["MSDNGPQNQRNAPR"]]  # the cached sequence (given twice) is not embedded again
+    with torch.no_grad():  # another model (other weights) must not read the first one's vectors
+        next(model_copy.protein_encoder.parameters()).add_(1.0)
+    model_copy.protein_encoder.encode(seqs[:1], precision="fp32", cache_dir=tmp_path)
+    assert embedded[-1] == ["MKTAYIAKQR"] and len(list(tmp_path.glob("*.npz"))) == 2
+
+
 def test_graph_context_model_indexes_go_terms_with_their_parents(model_copy, toy_ontology, tmp_path):
     from index.catalogue import FunctionCatalogue
     from retrieval.indexing import build_function_index
