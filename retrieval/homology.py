@@ -370,8 +370,9 @@ class HomologySource:
         if self.diamond is None:
             if protein_encoder is None:
                 raise InputError("DIAMOND not found and no protein tower for the embedding fallback")
-            LOG.warning("DIAMOND not found: using nearest reference proteins by embedding (lower accuracy; "
-                        "apt-get install diamond-aligner)")
+            LOG.warning("DIAMOND not found: using the nearest reference proteins by protein-tower embedding, "
+                        "which is about as accurate as the towers alone, far below DIAMOND (see README); "
+                        "apt-get install diamond-aligner")
             from retrieval.indexing import cache_dir
 
             # Cached per model: embedding a 60k-protein reference on 2 cores takes minutes.
