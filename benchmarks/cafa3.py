@@ -1,12 +1,13 @@
 """Score predictors on CAFA3 (no-knowledge and limited-knowledge targets) and the 2020 time split.
 
     python benchmarks/cafa3.py [--data ../shared/data] [--model DIR] [--hybrid-model DIR]
-                               [--reference DIR ...] [--predictions NAME=FILE ...]
+                               [--reference DIR ...] [--embedding-search] [--predictions NAME=FILE ...]
 
 Training data: train_goa2019exp_7sp minus proteins tagged cafa3_benchmark=1; IA from its
 propagated labels. Methods: naive; DIAMOND top hit and bitscore-weighted kNN on each --reference;
 the two-tower model alone (--model, annotate without homology); the hybrid (--hybrid-model with
-every --reference, in the order its homology re-ranker was trained with). CAFA3 targets carry the
+every --reference, in the order its homology re-ranker was trained with; with --embedding-search
+also searched by protein-tower embedding instead of DIAMOND, as without DIAMOND). CAFA3 targets carry the
 taxon their id encodes (for the species prior); the 2020 split has no taxa. The 2020 split drops its
 accessions that are in the training set.
 Prints one table (Fmax, weighted Fmax, Smin per aspect) and the seconds each predictor took.
@@ -39,11 +40,12 @@ def with_cafa_taxa(records: list[ProteinRecord]) -> list[ProteinRecord]:
     return [ProteinRecord(r.id, r.sequence, r.description, {**r.tags, "taxon": r.id[1:-7]}) for r in records]
 
 
-def annotate_all(model: str, records, reference: tuple[str, ...]) -> pd.DataFrame:
+def annotate_all(model: str, records, reference: tuple[str, ...], searcher: str = "diamond") -> pd.DataFrame:
     """Every propagated score of the annotator (top large enough for Fmax over all thresholds)."""
     from retrieval.annotate import Annotator
+    from retrieval.homology import SearchSettings
 
-    annotator = Annotator.from_pretrained(model, reference=reference)
+    annotator = Annotator.from_pretrained(model, reference=reference, settings=SearchSettings(searcher=searcher))
     table = annotator.annotate(records, top=1500, min_score=0.01)
     return table.rename(columns={"protein_id": "protein", "term_id": "term"})[["protein", "term", "score"]]
 
@@ -54,9 +56,11 @@ def annotate_all(model: str, records, reference: tuple[str, ...]) -> pd.DataFram
 @click.option("--hybrid-model", type=click.Path(exists=True, file_okay=False), help="Model trained with homology.")
 @click.option("--reference", type=click.Path(exists=True, file_okay=False), multiple=True,
               help="build-reference folder. Repeatable.")
+@click.option("--embedding-search", is_flag=True,
+              help="Also score the hybrid with references searched by embedding (the DIAMOND-less fallback).")
 @click.option("--predictions", multiple=True, metavar="NAME=FILE", help="Extra CAFA3 prediction files to score.")
 @click.option("--time-split/--no-time-split", default=True, show_default=True, help="Also score the 2020 split.")
-def main(data, model, hybrid_model, reference, predictions, time_split) -> None:
+def main(data, model, hybrid_model, reference, embedding_search, predictions, time_split) -> None:
     logging.basicConfig(level=logging.WARNING)
     data = Path(data)
     onto = Ontology.from_obo(data / "go" / "go-basic_2021-12-15.obo.gz")
@@ -80,7 +84,7 @@ def main(data, model, hybrid_model, reference, predictions, time_split) -> None:
     rows = []
     for name, (records, evaluators) in sets.items():
         ids = [r.id for r in records]
-        runs = _predict(records, ids, onto, labels, model, hybrid_model, reference)
+        runs = _predict(records, ids, onto, labels, model, hybrid_model, reference, embedding_search)
         if name == "CAFA3":
             runs.update({n: (read_predictions(p), 0.0) for n, p in (s.split("=", 1) for s in predictions)})
         for split, evaluator in evaluators:
@@ -96,7 +100,8 @@ def main(data, model, hybrid_model, reference, predictions, time_split) -> None:
     click.echo(wide.to_string(float_format=lambda x: f"{x:.3f}"))
 
 
-def _predict(records, ids, onto, labels, model, hybrid_model, reference) -> dict[str, tuple[pd.DataFrame, float]]:
+def _predict(records, ids, onto, labels, model, hybrid_model, reference,
+             embedding_search) -> dict[str, tuple[pd.DataFrame, float]]:
     runs = {}
 
     def timed(name, fn):
@@ -122,6 +127,8 @@ def _predict(records, ids, onto, labels, model, hybrid_model, reference) -> dict
         timed("hybrid, no reference", lambda: annotate_all(hybrid_model, records, ()))
     if hybrid_model and reference:
         timed("hybrid", lambda: annotate_all(hybrid_model, records, reference))
+        if embedding_search:
+            timed("hybrid, embedding search", lambda: annotate_all(hybrid_model, records, reference, "embedding"))
     return runs
 
 

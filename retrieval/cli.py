@@ -183,11 +183,16 @@ def _annotate_command():
     @click.option("--reference", type=click.Path(exists=True, file_okay=False), multiple=True,
                   help="Homology reference folder (build-reference): adds DIAMOND label transfer. Repeatable, "
                        "in the order the model's homology re-ranker was trained with.")
+    @click.option("--search", "searcher", type=click.Choice(["diamond", "embedding"]), default="diamond",
+                  show_default=True,
+                  help="How --reference is searched: DIAMOND, or the nearest reference proteins by protein-tower "
+                       "embedding (what a missing DIAMOND falls back to; far less accurate with the shipped "
+                       "tower, see README).")
     @click.option("--diamond", help="DIAMOND executable (default: on PATH; without it, embedding neighbours).")
     @click.option("--sensitivity", type=click.Choice(["fast", "sensitive", "more-sensitive", "very-sensitive"]),
                   default="more-sensitive", show_default=True, help="DIAMOND sensitivity mode.")
     @dataclass_options(AnnotateConfig)
-    def annotate_cmd(fasta, model, index_dir, fmt, output, skip_invalid, reference, diamond, sensitivity,
+    def annotate_cmd(fasta, model, index_dir, fmt, output, skip_invalid, reference, searcher, diamond, sensitivity,
                      **options) -> None:
         """Predict GO functions for every protein of FASTA: top N per protein with probabilities."""
         from tqdm.auto import tqdm
@@ -199,7 +204,8 @@ def _annotate_command():
         config.check()
         from retrieval.homology import SearchSettings
 
-        annotator = Annotator.from_pretrained(model, index_dir, reference, diamond, SearchSettings(sensitivity=sensitivity))
+        annotator = Annotator.from_pretrained(model, index_dir, reference, diamond,
+                                              SearchSettings(searcher=searcher, sensitivity=sensitivity))
         provenance = {"model": annotator.model.fingerprint(), "index": annotator.index.fingerprint,
                       "ontology": annotator.index.config["build"].get("ontology_release", "")}
         taxa: dict[str, str] = {}

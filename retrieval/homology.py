@@ -63,15 +63,25 @@ def n_homology_sources(pair_features) -> int:
     return n
 
 
+SEARCHERS = ("diamond", "embedding")
+
+
 @dataclass
 class SearchSettings:
-    """DIAMOND settings (also used to describe the search in reference.json)."""
+    """How a query is searched against a reference."""
 
-    sensitivity: str = "more-sensitive"  # fast | sensitive | more-sensitive | very-sensitive
-    evalue: float = 1e-3  # hits above this e-value are ignored
+    # diamond, or embedding: the nearest reference proteins by protein-tower embedding (what DIAMOND's
+    # absence falls back to; with a protein language model tower, goPredSim-style transfer).
+    searcher: str = "diamond"
+    sensitivity: str = "more-sensitive"  # DIAMOND: fast | sensitive | more-sensitive | very-sensitive
+    evalue: float = 1e-3  # DIAMOND hits above this e-value are ignored
     max_targets: int = 25  # hits kept per query
-    min_identity: float = 0.0  # percent identity below which hits are ignored
+    min_identity: float = 0.0  # percent identity below which DIAMOND hits are ignored
     threads: int = 2
+
+    def __post_init__(self):
+        if self.searcher not in SEARCHERS:
+            raise InputError(f"unknown searcher {self.searcher!r} (one of {', '.join(SEARCHERS)})")
 
 
 class Reference:
@@ -357,22 +367,25 @@ class HomologySource:
     Args:
         reference: the annotated reference proteins.
         catalogue_ids: the index's function ids (row order).
-        settings: DIAMOND settings.
+        settings: search settings (the searcher, DIAMOND's parameters).
         diamond: DIAMOND executable (None: look on PATH; when absent, fall back to embeddings).
-        protein_encoder: needed for the embedding fallback.
+        protein_encoder: needed for the embedding search.
     """
 
     def __init__(self, reference: Reference, catalogue_ids, settings: SearchSettings | None = None,
                  diamond: str | None = None, protein_encoder=None):
         self.reference, self.settings = reference, settings or SearchSettings()
-        self.diamond = find_diamond(diamond, required=diamond is not None)
+        by_embedding = self.settings.searcher == "embedding"
+        self.diamond = None if by_embedding else find_diamond(diamond, required=diamond is not None)
         self.protein_encoder = protein_encoder
         if self.diamond is None:
             if protein_encoder is None:
-                raise InputError("DIAMOND not found and no protein tower for the embedding fallback")
-            LOG.warning("DIAMOND not found: using the nearest reference proteins by protein-tower embedding, "
-                        "which is about as accurate as the towers alone, far below DIAMOND (see README); "
-                        "apt-get install diamond-aligner")
+                raise InputError("no protein tower for the embedding search" if by_embedding else
+                                 "DIAMOND not found and no protein tower for the embedding fallback")
+            if not by_embedding:
+                LOG.warning("DIAMOND not found: using the nearest reference proteins by protein-tower embedding, "
+                            "which is about as accurate as the towers alone, far below DIAMOND (see README); "
+                            "apt-get install diamond-aligner")
             from retrieval.indexing import cache_dir
 
             # Cached per model: embedding a 60k-protein reference on 2 cores takes minutes.

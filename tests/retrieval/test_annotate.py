@@ -166,3 +166,19 @@ def test_cli_no_partial_file_on_failure(saved, tmp_path):
     result = CliRunner().invoke(main, ["annotate", str(bad), "--model", str(saved / "model"),
                                        "--index", str(saved / "index"), "-o", str(out)])
     assert result.exit_code == 2 and not out.exists() and list(tmp_path.iterdir()) == [bad]
+
+
+def test_cli_searches_references_by_embedding_on_request(saved, toy_obo, tmp_path, monkeypatch):
+    monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "ref.fa").write_text(">R1\nMKVLAAGIVWACDEFGHIK\n>R2\nMMMKKKVVVLLLAA\n")
+    (tmp_path / "ref.tsv").write_text("EntryID\tterm\nR1\tGO:0000004\nR2\tGO:0000003\n")
+    result = CliRunner().invoke(main, ["build-reference", str(tmp_path / "ref.fa"), str(tmp_path / "ref.tsv"),
+                                       "-o", str(tmp_path / "ref"), "--obo", str(toy_obo)])
+    assert result.exit_code == 0, result.output
+    result = annotate_cli(saved, "--reference", tmp_path / "ref", "--search", "embedding", "--top", 3)
+    assert result.exit_code == 0, result.output
+    assert "DIAMOND not found" not in result.output  # asked for, not a fallback: no warning
+    assert len(list((tmp_path / "cache" / "embeddings").glob("*.npz"))) == 1  # the reference was embedded
+    assert result.stdout.count("\n") == 1 + 3 * len(PROTEINS)
+    result = annotate_cli(saved, "--reference", tmp_path / "ref", "--search", "blast")
+    assert result.exit_code == 2 and "Invalid value for '--search'" in result.output

@@ -145,6 +145,23 @@ def test_without_diamond_the_nearest_reference_proteins_by_embedding_are_the_hit
     assert len(hits) == 3  # every reference protein is a neighbour of a 3-protein reference
 
 
+def test_embedding_search_on_request_skips_diamond_without_a_warning(reference, tiny_model, caplog, monkeypatch,
+                                                                     tmp_path):
+    from index.errors import InputError
+
+    monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("retrieval.homology.shutil.which", lambda name: "/usr/bin/diamond")  # as if installed
+    settings = SearchSettings(searcher="embedding")
+    with pytest.raises(InputError, match="no protein tower for the embedding search"):
+        HomologySource(reference, ["GO:0000004"], settings)
+    with caplog.at_level("WARNING"):
+        source = HomologySource(reference, ["GO:0000004"], settings, protein_encoder=tiny_model.protein_encoder)
+    assert source.diamond is None and "DIAMOND not found" not in caplog.text
+    assert HomologySource(reference, ["GO:0000004"], protein_encoder=tiny_model.protein_encoder).diamond
+    with pytest.raises(InputError, match="unknown searcher 'blast'"):
+        SearchSettings(searcher="blast")
+
+
 def test_homology_candidates_map_to_index_rows(reference, tiny_model):
     catalogue = ["GO:0000011", "GO:0000004", "my:text"]
     source = HomologySource(reference, catalogue, protein_encoder=tiny_model.protein_encoder)
