@@ -14,6 +14,7 @@ import click
 import pandas as pd
 
 from index.errors import InputError
+from retrieval.homology import SEARCHERS
 
 LOG = logging.getLogger("retrieval")
 
@@ -183,7 +184,7 @@ def _annotate_command():
     @click.option("--reference", type=click.Path(exists=True, file_okay=False), multiple=True,
                   help="Homology reference folder (build-reference): adds DIAMOND label transfer. Repeatable, "
                        "in the order the model's homology re-ranker was trained with.")
-    @click.option("--search", "searcher", type=click.Choice(["diamond", "embedding"]), default="diamond",
+    @click.option("--search", "searcher", type=click.Choice(SEARCHERS), default="diamond",
                   show_default=True,
                   help="How --reference is searched: DIAMOND, or the nearest reference proteins by protein-tower "
                        "embedding (what a missing DIAMOND falls back to; far less accurate with the shipped "

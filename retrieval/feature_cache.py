@@ -46,17 +46,16 @@ class FeatureCache:
     def get_or_compute(self, texts: list[str], compute: Callable[[list[str]], np.ndarray]) -> np.ndarray:
         """Features of ``texts`` in order: cached ones are read, the others computed once and stored."""
         found, cached = self.lookup(texts)
-        missing = np.flatnonzero(~found)
-        if len(missing) == len(texts):
-            fresh = np.asarray(compute(list(texts)), dtype=np.float32)
-            self.add(list(texts), fresh)
+        missing = [texts[i] for i in np.flatnonzero(~found)]
+        if not found.any():  # nothing to merge (or no texts at all)
+            fresh = np.asarray(compute(missing), dtype=np.float32)
+            self.add(missing, fresh)
             return fresh
         out = np.empty((len(texts), cached.shape[1]), dtype=np.float32)
         out[found] = cached
-        if len(missing):
-            fresh = np.asarray(compute([texts[i] for i in missing]), dtype=np.float32)
-            out[missing] = fresh
-            self.add([texts[i] for i in missing], fresh)
+        if missing:
+            out[~found] = fresh = np.asarray(compute(missing), dtype=np.float32)
+            self.add(missing, fresh)
         return out
 
     def add(self, texts: list[str], features: np.ndarray) -> None:
