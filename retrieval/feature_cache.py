@@ -16,6 +16,14 @@ from typing import Callable
 import numpy as np
 
 
+CACHE_ENV = "PROT_RETRIEVE_CACHE"
+
+
+def cache_dir() -> Path:
+    """Where generated artefacts are cached: $PROT_RETRIEVE_CACHE, else ~/.cache/prot-retrieve."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "prot-retrieve")
+
+
 def content_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 

@@ -37,6 +37,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from index.errors import InputError
+from retrieval.feature_cache import cache_dir
 from retrieval.io.fasta import ProteinRecord, read_fasta
 
 LOG = logging.getLogger(__name__)
@@ -386,8 +387,6 @@ class HomologySource:
                 LOG.warning("DIAMOND not found: using the nearest reference proteins by protein-tower embedding, "
                             "which is about as accurate as the towers alone, far below DIAMOND (see README); "
                             "apt-get install diamond-aligner")
-            from retrieval.indexing import cache_dir
-
             # Cached per model: embedding a 60k-protein reference on 2 cores takes minutes.
             self._ref_vectors = protein_encoder.encode([r.sequence for r in reference.records()], progress=True,
                                                        cache_dir=cache_dir() / "embeddings")

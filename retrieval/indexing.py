@@ -11,18 +11,13 @@ from index.catalogue import FunctionCatalogue
 from index.ontology import Ontology
 from index.propagation import Propagator, catalogue_edges
 from index.vector_index import FunctionIndex
+from retrieval.feature_cache import cache_dir
 from retrieval.model import RetrievalModel
 from retrieval.scoring import index_vectors
 
 LOG = logging.getLogger(__name__)
 #: The GO release shipped with the package; the default index covers all its live terms.
 DEFAULT_OBO = Path(__file__).parent / "data" / "go-basic_2021-12-15.obo.gz"
-CACHE_ENV = "PROT_RETRIEVE_CACHE"
-
-
-def cache_dir() -> Path:
-    """Where generated artefacts are cached: $PROT_RETRIEVE_CACHE, else ~/.cache/prot-retrieve."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "prot-retrieve")
 
 
 def build_function_index(model: RetrievalModel, catalogue: FunctionCatalogue, factory: str = "Flat",

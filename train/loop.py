@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from retrieval.batching import autocast, pick_device
+from retrieval.feature_cache import cache_dir
 from retrieval.model import RetrievalModel
 from retrieval.protein_encoder import ProteinEncoder, ProteinEncoderConfig
 from retrieval.reranker import FusionReranker, RerankerConfig
@@ -74,8 +75,6 @@ def build_towers(config: TrainConfig, data: TrainingData) -> tuple[ProteinEncode
 
 def text_features(text: TextEncoder, texts: list[str], precision: str) -> torch.Tensor:
     """Frozen text-backbone features of the catalogue, through the shared feature cache."""
-    from retrieval.indexing import cache_dir
-
     return text.backbone_features(texts, precision=precision, progress=True, cache_dir=cache_dir() / "features")
 
 
