@@ -101,9 +101,9 @@ def main(data, model, reference, searcher, threads, factory) -> None:
     sources = [HomologySource(Reference.load(folder), index.catalogue.ids, SearchSettings(searcher=searcher),
                               protein_encoder=retrieval_model.protein_encoder) for folder in reference]
     if sources:
-        proteins = sum(len(source.reference.ids) for source in sources)
-        rows.append({"step": f"load {len(sources)} reference(s), {proteins} proteins", "seconds":
-                     time.perf_counter() - start, "items/s": proteins / (time.perf_counter() - start)})
+        seconds, proteins = time.perf_counter() - start, sum(len(source.reference.ids) for source in sources)
+        rows.append({"step": f"load {len(sources)} reference(s), {proteins} proteins", "seconds": seconds,
+                     "items/s": proteins / seconds})
     annotator = Annotator(retrieval_model, index, sources)
     timer = StageTimer()
     timer.wrap(retrieval_model.protein_encoder, "encode", "protein tower")
