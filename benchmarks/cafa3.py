@@ -1,14 +1,15 @@
 """Score predictors on CAFA3 (no-knowledge and limited-knowledge targets) and the 2020 time split.
 
-    python benchmarks/cafa3.py [--data ../shared/data] [--model DIR] [--hybrid-model DIR]
-                               [--reference DIR ...] [--embedding-search] [--predictions NAME=FILE ...]
+    python benchmarks/cafa3.py [--data ../shared/data] [--model DIR|shipped] [--hybrid-model DIR|shipped]
+                               [--reference DIR ...] [--search auto|mmseqs|diamond|embedding ...]
+                               [--no-baselines] [--predictions NAME=FILE ...] [--no-time-split]
 
 Training data: train_goa2019exp_7sp minus proteins tagged cafa3_benchmark=1; IA from its
-propagated labels. Methods: naive; DIAMOND top hit and bitscore-weighted kNN on each --reference;
-the two-tower model alone (--model, annotate without homology); the hybrid (--hybrid-model with
-every --reference, in the order its homology re-ranker was trained with; with --embedding-search
-also searched by protein-tower embedding instead of DIAMOND, as without DIAMOND). CAFA3 targets carry the
-taxon their id encodes (for the species prior); the 2020 split has no taxa. The 2020 split drops its
+propagated labels. Methods: naive; top hit and bitscore-weighted kNN on each reference (the shipped
+ones unless --reference), with the hits of each --search tool; the two-tower model alone (--model,
+annotate without homology); the hybrid (--hybrid-model with the references, in the order its
+homology re-ranker was trained with), once per --search tool. CAFA3 targets carry the taxon their
+id encodes (for the species prior); the 2020 split has no taxa. The 2020 split drops its
 accessions that are in the training set.
 Prints one table (Fmax, weighted Fmax, Smin per aspect) and the seconds each predictor took.
 """
@@ -28,10 +29,18 @@ from index.propagation import Propagator
 from retrieval.baselines import NaivePredictor, knn_transfer, top_hit_transfer
 from retrieval.dataset import AnnotatedProteins
 from retrieval.evaluation import Evaluator
+from retrieval.homology.settings import SEARCHERS
 from retrieval.io.fasta import ProteinRecord, read_fasta
 from retrieval.io.tables import read_annotations, read_id_list, read_predictions
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _model(name: str | None) -> str | None:
+    """A model folder, or the shipped one for 'shipped'."""
+    from retrieval.model import DEFAULT_MODEL
+
+    return str(DEFAULT_MODEL) if name == "shipped" else name
 
 
 def with_cafa_taxa(records: list[ProteinRecord]) -> list[ProteinRecord]:
@@ -40,7 +49,7 @@ def with_cafa_taxa(records: list[ProteinRecord]) -> list[ProteinRecord]:
     return [ProteinRecord(r.id, r.sequence, r.description, {**r.tags, "taxon": r.id[1:-7]}) for r in records]
 
 
-def annotate_all(model: str, records, reference: tuple[str, ...], searcher: str = "diamond") -> pd.DataFrame:
+def annotate_all(model: str | None, records, reference, searcher: str = "auto") -> pd.DataFrame:
     """Every propagated score of the annotator (top large enough for Fmax over all thresholds)."""
     from retrieval.annotate import Annotator
     from retrieval.homology import SearchSettings
@@ -52,15 +61,17 @@ def annotate_all(model: str, records, reference: tuple[str, ...], searcher: str 
 
 @click.command()
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=str(DEFAULT_DATA), show_default=True)
-@click.option("--model", type=click.Path(exists=True, file_okay=False), help="Two-tower model (no homology).")
-@click.option("--hybrid-model", type=click.Path(exists=True, file_okay=False), help="Model trained with homology.")
+@click.option("--model", type=click.Path(exists=True, file_okay=False),
+              help="Two-tower model, scored without homology (default: none; 'shipped': the shipped model).")
+@click.option("--hybrid-model", help="Model trained with homology ('shipped': the shipped model).")
 @click.option("--reference", type=click.Path(exists=True, file_okay=False), multiple=True,
-              help="build-reference folder. Repeatable.")
-@click.option("--embedding-search", is_flag=True,
-              help="Also score the hybrid with references searched by embedding (the DIAMOND-less fallback).")
+              help="build-reference folder, repeatable (default: the references shipped with the package).")
+@click.option("--search", "searchers", multiple=True, type=click.Choice(SEARCHERS),
+              help="Searchers to score the hybrid and the kNN baselines with, repeatable (default: auto).")
+@click.option("--baselines/--no-baselines", default=True, show_default=True, help="Top-hit and kNN transfer rows.")
 @click.option("--predictions", multiple=True, metavar="NAME=FILE", help="Extra CAFA3 prediction files to score.")
 @click.option("--time-split/--no-time-split", default=True, show_default=True, help="Also score the 2020 split.")
-def main(data, model, hybrid_model, reference, embedding_search, predictions, time_split) -> None:
+def main(data, model, hybrid_model, reference, searchers, baselines, predictions, time_split) -> None:
     logging.basicConfig(level=logging.WARNING)
     data = Path(data)
     onto = Ontology.from_obo(data / "go" / "go-basic_2021-12-15.obo.gz")
@@ -84,7 +95,8 @@ def main(data, model, hybrid_model, reference, embedding_search, predictions, ti
     rows = []
     for name, (records, evaluators) in sets.items():
         ids = [r.id for r in records]
-        runs = _predict(records, ids, onto, labels, model, hybrid_model, reference, embedding_search)
+        runs = _predict(records, ids, onto, labels, _model(model), _model(hybrid_model), reference,
+                        searchers or ("auto",), baselines)
         if name == "CAFA3":
             runs.update({n: (read_predictions(p), 0.0) for n, p in (s.split("=", 1) for s in predictions)})
         for split, evaluator in evaluators:
@@ -100,8 +112,11 @@ def main(data, model, hybrid_model, reference, embedding_search, predictions, ti
     click.echo(wide.to_string(float_format=lambda x: f"{x:.3f}"))
 
 
-def _predict(records, ids, onto, labels, model, hybrid_model, reference,
-             embedding_search) -> dict[str, tuple[pd.DataFrame, float]]:
+def _predict(records, ids, onto, labels, model, hybrid_model, reference, searchers,
+             baselines: bool) -> dict[str, tuple[pd.DataFrame, float]]:
+    from retrieval.homology import HomologySearch, Reference, SearchSettings
+    from retrieval.homology.shipped import shipped_references
+
     runs = {}
 
     def timed(name, fn):
@@ -109,26 +124,25 @@ def _predict(records, ids, onto, labels, model, hybrid_model, reference,
         runs[name] = (fn(), round(time.perf_counter() - start, 1))
 
     timed("naive", lambda: NaivePredictor(onto, labels).predict(ids))
-    from retrieval.homology import Reference, SearchSettings, diamond_search
-
-    for folder in reference:
-        ref = Reference.load(folder)
+    refs = [Reference.load(f) for f in reference] if reference else shipped_references()
+    names = [Path(r.folder).name for r in refs]
+    for searcher in searchers if baselines else ():
         start = time.perf_counter()
-        hits = diamond_search(ref, records, SearchSettings())
-        search_s = time.perf_counter() - start
-        suffix = f" ({Path(folder).name})" if len(reference) > 1 else ""
-        for name, method in (("DIAMOND top hit", lambda: top_hit_transfer(hits, ref, ids)),
-                             ("DIAMOND kNN", lambda: knn_transfer(ref.transfer(hits, ids), ref, ids))):
-            timed(name + suffix, method)
-            runs[name + suffix] = (runs[name + suffix][0], round(runs[name + suffix][1] + search_s, 1))
+        search = HomologySearch(refs, SearchSettings(searcher=searcher))
+        all_hits = search.hits(records)
+        search_s = round((time.perf_counter() - start) / len(refs), 1)  # one pooled search, shared by the refs
+        for ref, hits, name in zip(refs, all_hits, names):
+            for method, fn in (("top hit", lambda: top_hit_transfer(hits, ref, ids)),
+                               ("kNN", lambda: knn_transfer(ref.transfer(hits, ids), ref, ids))):
+                label = f"{search.searcher} {method}, {name}"
+                timed(label, fn)
+                runs[label] = (runs[label][0], round(runs[label][1] + search_s, 1))
     if model:
-        timed("two-tower", lambda: annotate_all(model, records, ()))
+        timed("two-tower", lambda: annotate_all(model, records, None))
     if hybrid_model:
-        timed("hybrid, no reference", lambda: annotate_all(hybrid_model, records, ()))
-    if hybrid_model and reference:
-        timed("hybrid", lambda: annotate_all(hybrid_model, records, reference))
-        if embedding_search:
-            timed("hybrid, embedding search", lambda: annotate_all(hybrid_model, records, reference, "embedding"))
+        for searcher in searchers:
+            timed(f"hybrid ({searcher})", lambda: annotate_all(hybrid_model, records, reference or "default",
+                                                               searcher))
     return runs
 
 

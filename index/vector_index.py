@@ -139,6 +139,25 @@ class FunctionIndex:
         _tune(index, config.get("hnsw_ef_search", 128), config.get("ivf_nprobe", 32))
         return cls(index, catalogue, config, _read_edges(folder / DAG_FILE, catalogue))
 
+    @classmethod
+    def load_vectors(cls, folder: str | os.PathLike, catalogue: FunctionCatalogue, expected_fingerprint: str,
+                     edges: tuple[np.ndarray, np.ndarray] | None = None) -> "FunctionIndex":
+        """An index whose catalogue and edges are given (e.g. rebuilt from an OBO) and whose vectors are
+        read from ``folder`` (``index.faiss`` + ``index_config.json``, no ``terms.tsv``).
+
+        Raises:
+            InputError: a fingerprint mismatch, or a catalogue that is not the one the vectors were built for.
+        """
+        folder = Path(folder)
+        config = json.loads((folder / CONFIG_FILE).read_text())
+        if config.get("fingerprint") != expected_fingerprint:
+            raise InputError(f"{folder}: vectors of model {config.get('fingerprint')}, not {expected_fingerprint}")
+        if config.get("catalogue_sha256") != catalogue.sha256():
+            raise InputError(f"{folder}: the vectors were built for another catalogue")
+        index = faiss.read_index(str(folder / INDEX_FILE))
+        _tune(index, config.get("hnsw_ef_search", 128), config.get("ivf_nprobe", 32))
+        return cls(index, catalogue, config, edges)
+
 
 def _read_edges(path: Path, catalogue: FunctionCatalogue) -> tuple[np.ndarray, np.ndarray] | None:
     if not path.is_file():

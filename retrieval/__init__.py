@@ -6,13 +6,21 @@ The Python API::
     annotator = Annotator.from_pretrained()          # shipped model, all of live GO
     table = annotator.annotate("proteome.fasta", top=20)
 """
-from retrieval.annotate import AnnotateConfig, Annotator
-from retrieval.indexing import build_function_index, default_index
-from retrieval.model import RetrievalModel
-from retrieval.protein_encoder import ProteinEncoder, ProteinEncoderConfig
-from retrieval.reranker import FusionReranker, RerankerConfig
-from retrieval.text_encoder import TextEncoder, TextEncoderConfig
+from __future__ import annotations
 
-__all__ = ["AnnotateConfig", "Annotator", "FusionReranker", "ProteinEncoder", "ProteinEncoderConfig",
-           "RerankerConfig", "RetrievalModel", "TextEncoder", "TextEncoderConfig", "build_function_index",
-           "default_index"]
+import importlib
+
+_EXPORTS = {"AnnotateConfig": "retrieval.config", "Annotator": "retrieval.annotate",
+            "FusionReranker": "retrieval.reranker", "ProteinEncoder": "retrieval.protein_encoder",
+            "ProteinEncoderConfig": "retrieval.protein_encoder", "RerankerConfig": "retrieval.reranker",
+            "RetrievalModel": "retrieval.model", "TextEncoder": "retrieval.text_encoder",
+            "TextEncoderConfig": "retrieval.text_encoder", "build_function_index": "retrieval.indexing",
+            "default_index": "retrieval.indexing"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    # Names load on first use: the CLI imports a light submodule without paying for torch, transformers and faiss.
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

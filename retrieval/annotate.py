@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence, Union
 
 import numpy as np
@@ -17,52 +16,16 @@ from index.catalogue import FunctionCatalogue
 from index.errors import InputError
 from index.propagation import Propagator
 from index.vector_index import FunctionIndex
+from retrieval.config import AnnotateConfig
 from retrieval.io.fasta import FastaReader, ProteinRecord, check_sequence
 from retrieval.model import RetrievalModel
 from retrieval.candidates import Evidence, candidate_features, homology_candidates
-from retrieval.homology import HomologySource, Reference, SearchSettings, n_homology_sources
+from retrieval.homology import HomologySearch, HomologySource, Reference, SearchSettings, n_homology_sources
 from retrieval.scoring import query_vectors, rerank_probabilities, split_index_vectors
 
 LOG = logging.getLogger(__name__)
-ASPECT_CODES = ("MFO", "BPO", "CCO")
 Sequences = Union[str, os.PathLike, dict, Iterable[ProteinRecord]]
 Paths = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
-
-
-def _f(default, help: str):
-    return field(default=default, metadata={"help": help})
-
-
-@dataclass
-class AnnotateConfig:
-    """Options of `prot-retrieve annotate` and :meth:`Annotator.annotate`."""
-
-    top: int = _f(20, "Functions reported per protein (per aspect with --per-aspect).")
-    recall: int = _f(300, "Candidates recalled from the index per protein before re-ranking.")
-    min_score: float = _f(0.0, "Drop predictions scoring below this probability.")
-    aspect: str = _f("", "Only report this aspect (MFO, BPO or CCO); empty: all.")
-    taxon: str = _f("", "NCBI taxon of proteins whose FASTA header has no taxon= or OX= tag (species prior of the "
-                        "homology re-ranker, GAF taxon column); empty: unknown.")
-    per_aspect: bool = _f(False, "Report the top N of each aspect instead of the top N overall.")
-    propagate: bool = _f(True, "Make scores consistent with the ontology (parent >= child).")
-    include_roots: bool = _f(False, "Also report the ontology roots (true of every protein, so left out).")
-    batch_size: int = _f(256, "Proteins scored per chunk (memory stays flat).")
-    search_block: int = _f(4096, "Proteins per DIAMOND search when a reference is given (larger is faster).")
-    precision: str = _f("bf16", "fp32 | bf16 | fp16 autocast for the protein tower.")
-
-    def check(self) -> None:
-        if self.top < 1:
-            raise InputError(f"--top must be at least 1 (got {self.top})")
-        if self.batch_size < 1 or self.search_block < 1:
-            raise InputError("--batch-size and --search-block must be at least 1")
-        if self.recall < 1:
-            raise InputError(f"--recall must be at least 1 (got {self.recall})")
-        if self.aspect and self.aspect not in ASPECT_CODES:
-            raise InputError(f"--aspect must be one of {', '.join(ASPECT_CODES)} (got {self.aspect!r})")
-        if not 0 <= self.min_score <= 1:
-            raise InputError(f"--min-score must be in [0, 1] (got {self.min_score})")
-        if self.taxon and not self.taxon.isdigit():
-            raise InputError(f"--taxon must be an NCBI taxon id such as 9606 (got {self.taxon!r})")
 
 
 def as_records(sequences: Sequences, skip_invalid: bool = False) -> Iterable[ProteinRecord]:
@@ -86,19 +49,19 @@ class Annotator:
     Args:
         model: the retrieval model.
         index: a function index built by the same model's text tower (checked by fingerprint).
-        homology: optional homology evidence, one source per reference (DIAMOND hits on it), in
-            the order the model's homology re-ranker was trained with: adds the transferred terms
-            to the candidates and each source's transfer features to the re-ranker's input.
+        homology: optional homology search over one or more references, in the order the model's
+            homology re-ranker was trained with: adds the terms transferred from each query's hits
+            to the candidates and each reference's transfer features to the re-ranker's input.
     """
 
-    def __init__(self, model: RetrievalModel, index: FunctionIndex,
-                 homology: HomologySource | Sequence[HomologySource] | None = None):
+    def __init__(self, model: RetrievalModel, index: FunctionIndex, homology: HomologySearch | None = None):
         expected = model.text_encoder.fingerprint()
         if index.fingerprint != expected:
             raise InputError(f"index was built by model {index.fingerprint}, not by this model ({expected}); "
                              "rebuild it with `prot-retrieve build-index`")
-        self.model, self.index = model, index
-        self.sources = [homology] if isinstance(homology, HomologySource) else list(homology or [])
+        self.model, self.index, self.homology = model, index, homology
+        references = homology.references if homology is not None else []
+        self.sources = [HomologySource(r, index.catalogue.ids) for r in references]
         self.reranker = model.homology_reranker if self.sources and model.homology_reranker else model.reranker
         self._check_sources()
         self.scale = model.text_encoder.scale
@@ -135,20 +98,27 @@ class Annotator:
 
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike | None = None, index: str | os.PathLike | None = None,
-                        reference: Paths | None = None, diamond: str | None = None,
+                        reference: Paths | None = "default", executable: str | None = None,
                         settings: SearchSettings | None = None) -> "Annotator":
         """Load a model folder (default: the shipped model), an index folder (default: all of live GO,
-        built on first use and cached; see :func:`retrieval.indexing.default_index`) and optionally
-        homology reference folders (from `prot-retrieve build-reference`), one path or several."""
+        see :func:`retrieval.indexing.default_index`) and homology references.
+
+        Args:
+            reference: ``"default"``: the references shipped with the package when the model's
+                homology re-ranker was trained on them; one reference folder (`prot-retrieve
+                build-reference`) or a list of them; None or []: no homology (the towers alone).
+            executable: path of the search tool (default: found as ``settings.searcher`` says).
+            settings: how the references are searched.
+        """
         from retrieval.indexing import default_index
 
         retrieval_model = RetrievalModel.from_pretrained(model)
         expected = retrieval_model.text_encoder.fingerprint()
         function_index = FunctionIndex.load(index, expected) if index is not None else default_index(retrieval_model)
-        folders = [reference] if isinstance(reference, (str, os.PathLike)) else list(reference or [])
-        sources = [HomologySource(Reference.load(f), function_index.catalogue.ids, settings, diamond,
-                                  retrieval_model.protein_encoder) for f in folders]
-        return cls(retrieval_model, function_index, sources)
+        references = _load_references(reference, retrieval_model)
+        search = HomologySearch(references, settings, executable, retrieval_model.protein_encoder) \
+            if references else None
+        return cls(retrieval_model, function_index, search)
 
     def embed_proteins(self, sequences: Sequences) -> np.ndarray:
         """Unit vectors (n, D) of the protein tower, in input order."""
@@ -175,8 +145,9 @@ class Annotator:
         rows = np.broadcast_to(np.arange(len(catalogue)), (len(u), len(catalogue)))
         ids = [r.id for r in records]
         taxa = [r.taxon or taxon for r in records]
-        evidence = [Evidence(s.reference.transfer(s.hits(records, u), ids, taxa),
-                             pd.Index(s.reference.terms).get_indexer(catalogue.ids)) for s in self.sources]
+        hits = self.homology.hits(records, u) if self.homology else []
+        evidence = [Evidence(s.reference.transfer(h, ids, taxa), pd.Index(s.reference.terms).get_indexer(catalogue.ids))
+                    for s, h in zip(self.sources, hits)]
         feats = candidate_features(self.reranker.config.pair_features, u, cand_v, cand_b, self.scale, rows, evidence)
         probs = rerank_probabilities(self.reranker, u, np.ascontiguousarray(cand_v), feats)
         return pd.DataFrame(probs, index=ids, columns=catalogue.ids)
@@ -191,7 +162,7 @@ class Annotator:
         """Streaming variant: one DataFrame per chunk of ``config.batch_size`` proteins.
 
         With homology, proteins are embedded and searched a block of ``config.search_block`` at a
-        time (one DIAMOND run per block is much faster than one per chunk), then scored chunk by chunk.
+        time (one search per block is much faster than one per chunk), then scored chunk by chunk.
         """
         config = dataclasses.replace(config or AnnotateConfig(), **options)
         config.check()
@@ -207,7 +178,7 @@ class Annotator:
 
     def _annotate_block(self, records: list[ProteinRecord], config: AnnotateConfig) -> Iterator[pd.DataFrame]:
         u = self.model.protein_encoder.encode([r.sequence for r in records], precision=config.precision)
-        hits = [s.hits(records, u) for s in self.sources]
+        hits = self.homology.hits(records, u) if self.homology else []
         for start in range(0, len(records), config.batch_size):
             stop = start + config.batch_size
             yield self._annotate_chunk(records[start:stop], u[start:stop], hits, config)
@@ -239,11 +210,53 @@ class Annotator:
             keep &= table["aspect"] == config.aspect
         table = table[keep].sort_values(["item", "score", "col"], ascending=[True, False, True], kind="stable")
         group = ["item", "aspect"] if config.per_aspect else ["item"]
-        table = table[table.groupby(group, sort=False).cumcount() < config.top]
+        if config.specific and self.propagator is not None:
+            table = table.iloc[_most_specific(table, group, self.propagator.ancestors, config.top)]
+        else:
+            table = table[table.groupby(group, sort=False).cumcount() < config.top]
         ids = np.array([r.id for r in records], dtype=object)
         return pd.DataFrame({"protein_id": ids[table["item"].to_numpy()], "term_id": self._ids[table["col"].to_numpy()],
                              "score": table["score"].to_numpy(dtype=np.float64), "aspect": table["aspect"].to_numpy(),
                              "name": self._names[table["col"].to_numpy()]})
+
+
+def _most_specific(table: pd.DataFrame, group: list[str], ancestors, top: int) -> np.ndarray:
+    """Positions (into ``table``, ranked best first within each group) of up to ``top`` terms per
+    group of which none is an ancestor of another: going down the ranking, a term that is an
+    ancestor of one already taken is skipped, and a term replaces the ancestors of it already taken."""
+    keep = []
+    cols = table["col"].to_numpy()
+    for at in table.groupby(group, sort=False).indices.values():
+        chosen: list[int] = []  # positions
+        covered: set[int] = set()  # the chosen terms and all their ancestors
+        for pos in at:
+            col = int(cols[pos])
+            if col in covered:
+                continue
+            above = set(ancestors.indices[ancestors.indptr[col]: ancestors.indptr[col + 1]].tolist())
+            chosen = [p for p in chosen if int(cols[p]) not in above] + [pos]
+            covered |= above
+            if len(chosen) == top:
+                break
+        keep.extend(chosen)
+    return np.sort(np.asarray(keep, dtype=np.int64))
+
+
+def _load_references(reference: Paths | None, model: RetrievalModel) -> list[Reference]:
+    """The references ``Annotator.from_pretrained`` is asked for (see there)."""
+    if isinstance(reference, str) and reference == "default":
+        from retrieval.homology.shipped import shipped_manifest, shipped_references
+
+        shipped = [r["fingerprint"] for r in shipped_manifest().get("references", [])]
+        trained = [r.get("fingerprint") for r in model.info.get("homology_references", [])]
+        if shipped and shipped == trained:
+            return shipped_references()
+        if trained:
+            LOG.warning("this model's homology re-ranker was trained on references that are not shipped: "
+                        "give them with --reference")
+        return []
+    folders = [reference] if isinstance(reference, (str, os.PathLike)) else list(reference or [])
+    return [Reference.load(f) for f in folders]
 
 
 def _empty() -> pd.DataFrame:

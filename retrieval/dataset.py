@@ -45,7 +45,8 @@ class AnnotatedProteins:
 
     @classmethod
     def load(cls, fasta: str | os.PathLike, annotations: str | os.PathLike,
-             exclude_tags: dict[str, str] | None = None, skip_ids: frozenset[str] = frozenset()) -> "AnnotatedProteins":
+             exclude_tags: dict[str, str] | None = None, skip_ids: frozenset[str] = frozenset(),
+             skip_invalid: bool = False) -> "AnnotatedProteins":
         """Read a FASTA and an annotation table, dropping proteins whose header carries an excluded tag.
 
         Args:
@@ -53,9 +54,10 @@ class AnnotatedProteins:
             annotations: ``EntryID term aspect`` table.
             exclude_tags: e.g. ``{"cafa3_benchmark": "1"}`` to hold benchmark proteins out.
             skip_ids: proteins to drop as well (e.g. those another set already holds).
+            skip_invalid: skip (and count) bad FASTA records instead of failing.
         """
         exclude_tags = exclude_tags or {}
-        records = read_fasta(fasta)
+        records = read_fasta(fasta, skip_invalid=skip_invalid)
         tagged = {r.id for r in records if any(r.tags.get(k) == v for k, v in exclude_tags.items())}
         kept = [r for r in records if r.id not in tagged and r.id not in skip_ids]
         table = read_annotations(annotations)

@@ -1,6 +1,7 @@
 """Building function indexes with a model's text tower, and the cached default index of all live GO."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -18,6 +19,8 @@ from retrieval.scoring import index_vectors
 LOG = logging.getLogger(__name__)
 #: The GO release shipped with the package; the default index covers all its live terms.
 DEFAULT_OBO = Path(__file__).parent / "data" / "go-basic_2021-12-15.obo.gz"
+#: The shipped model's vectors of every live term of DEFAULT_OBO (``python -m train.shipped_data``).
+SHIPPED_INDEX = Path(__file__).parent / "data" / "go_index"
 
 
 def build_function_index(model: RetrievalModel, catalogue: FunctionCatalogue, factory: str = "Flat",
@@ -51,13 +54,24 @@ def build_function_index(model: RetrievalModel, catalogue: FunctionCatalogue, fa
 
 
 def default_index(model: RetrievalModel) -> FunctionIndex:
-    """All live terms of the shipped GO release, built once per model and cached (see :func:`cache_dir`)."""
-    folder = cache_dir() / f"go-index-{model.text_encoder.fingerprint()}"
+    """All live terms of the shipped GO release for this model, cached (see :func:`cache_dir`).
+
+    For the shipped model the vectors come with the package (fp16, see ``train/shipped_data.py``), so
+    only the catalogue and the GO edges are rebuilt from the OBO; other models embed every term once.
+    """
+    fingerprint = model.text_encoder.fingerprint()
+    folder = cache_dir() / f"go-index-{fingerprint}"
     if (folder / "index_config.json").is_file():
-        return FunctionIndex.load(folder, model.text_encoder.fingerprint())
-    LOG.warning("building the default GO index in %s (first use only; a few minutes on a laptop CPU)", folder)
+        return FunctionIndex.load(folder, fingerprint)
     ontology = Ontology.from_obo(DEFAULT_OBO)
-    index = build_function_index(model, FunctionCatalogue.from_ontology(ontology), ontology=ontology)
+    catalogue = FunctionCatalogue.from_ontology(ontology)
+    if _shipped_fingerprint() == fingerprint:
+        LOG.info("assembling the shipped GO index in %s (first use only)", folder)
+        index = FunctionIndex.load_vectors(SHIPPED_INDEX, catalogue, fingerprint,
+                                           catalogue_edges(ontology, Propagator.from_ontology(ontology), catalogue.ids))
+    else:
+        LOG.warning("building the default GO index in %s (first use only; a few minutes on a laptop CPU)", folder)
+        index = build_function_index(model, catalogue, ontology=ontology)
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     index.save(tmp)
     if folder.exists():  # another process finished first; keep its copy
@@ -65,3 +79,8 @@ def default_index(model: RetrievalModel) -> FunctionIndex:
     else:
         tmp.replace(folder)
     return index
+
+
+def _shipped_fingerprint() -> str | None:
+    config = SHIPPED_INDEX / "index_config.json"
+    return json.loads(config.read_text()).get("fingerprint") if config.is_file() else None

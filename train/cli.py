@@ -9,6 +9,7 @@ import click
 
 from retrieval.cli import main
 from retrieval.cli_options import dataclass_options, merge_options
+from retrieval.homology.settings import SEARCHERS, SENSITIVITIES
 from train.config import TrainConfig
 
 __all__ = ["main"]
@@ -34,19 +35,25 @@ def train_cmd(config_file, **options) -> None:
                    "each adds its own block of features; annotate must be given them in the same order.")
 @click.option("-o", "--output", required=True, help="Run folder; the new model goes to OUTPUT/model.")
 @click.option("--epochs", type=int, help="Re-ranker epochs (default: as recorded in the model).")
-@click.option("--diamond", help="DIAMOND executable (default: on PATH; else the embedding fallback).")
+@click.option("--search", "searcher", type=click.Choice(SEARCHERS), default="auto", show_default=True,
+              help="Search tool for the references (auto: MMseqs2 from pip, else DIAMOND, else embeddings).")
+@click.option("--search-tool", help="Path of the search tool's executable (default: found as --search says).")
+@click.option("--sensitivity", type=click.Choice(SENSITIVITIES), default="more-sensitive", show_default=True,
+              help="Search sensitivity (DIAMOND's modes; MMseqs2 -s 4 / 5.7 / 7.5 / 8.5).")
 @click.option("--max-identity", type=float, default=100.0, show_default=True,
               help="Drop hits above this percent identity for the training queries (besides self-hits).")
 @click.option("--source-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
               help="Chance that a training query loses one reference's hits (robust to a missing reference).")
 @click.option("--taxon-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
               help="Chance that a training query's taxon is hidden (robust to FASTA without taxon tags).")
-def train_reranker_cmd(model_dir, reference, output, epochs, diamond, max_identity, source_dropout,
-                       taxon_dropout) -> None:
+def train_reranker_cmd(model_dir, reference, output, epochs, searcher, search_tool, sensitivity, max_identity,
+                       source_dropout, taxon_dropout) -> None:
     """Retrain only the fusion re-ranker, adding homology transfer features (the hybrid model)."""
     from train.loop import retrain_reranker
+    from retrieval.homology import SearchSettings
     from train.rerank import HomologyTraining
 
-    folder = retrain_reranker(model_dir, list(reference), output, diamond, epochs,
-                              HomologyTraining(max_identity, source_dropout, taxon_dropout))
+    folder = retrain_reranker(model_dir, list(reference), output, search_tool, epochs,
+                              HomologyTraining(max_identity, source_dropout, taxon_dropout),
+                              SearchSettings(searcher=searcher, sensitivity=sensitivity))
     click.echo(f"model written to {folder}", err=True)

@@ -146,18 +146,20 @@ def train(config: TrainConfig) -> Path:
     return model.save_pretrained(out / "model")
 
 
-def retrain_reranker(model_dir: str, reference_dirs: list[str], output: str, diamond: str | None = None,
-                     epochs: int | None = None, shown: HomologyTraining = HomologyTraining()) -> Path:
+def retrain_reranker(model_dir: str, reference_dirs: list[str], output: str, executable: str | None = None,
+                     epochs: int | None = None, shown: HomologyTraining = HomologyTraining(),
+                     settings=None) -> Path:
     """Stage 4 again on a trained model: a second re-ranker that also reads homology transfer features,
     one block of features per reference (in the given order, which serving must repeat).
 
     The proteins, splits and catalogue are rebuilt from the model's recorded training config, so the
     re-ranker is trained on the same held-out proteins; the towers and the plain re-ranker are kept,
-    and the new one is saved as the model's ``homology_reranker``.
+    and the new one is saved as the model's ``homology_reranker``. ``settings`` (a
+    :class:`~retrieval.homology.SearchSettings`) and ``executable`` choose the search tool.
     """
     import dataclasses
 
-    from retrieval.homology import HomologySource, Reference, homology_feature_names
+    from retrieval.homology import HomologySearch, Reference, homology_feature_names
     from retrieval.scoring import PAIR_FEATURES
 
     model = RetrievalModel.from_pretrained(model_dir)
@@ -174,12 +176,12 @@ def retrain_reranker(model_dir: str, reference_dirs: list[str], output: str, dia
     texts = text.function_texts(data.catalogue, data.ontology)
     features = text_features(text, texts, config.precision)
     references = [Reference.load(folder) for folder in reference_dirs]
-    sources = [HomologySource(r, data.term_ids, diamond=diamond, protein_encoder=protein) for r in references]
-    names = PAIR_FEATURES + tuple(n for i in range(len(sources)) for n in homology_feature_names(i))
+    homology = HomologySearch(references, settings, executable, protein)
+    names = PAIR_FEATURES + tuple(n for i in range(len(references)) for n in homology_feature_names(i))
     reranker = FusionReranker(RerankerConfig(embed_dim=config.embed_dim, use_product=config.reranker_product,
                                              pair_features=names))
     record = train_reranker(reranker, protein, text, data, features, texts, config, rng,
-                            Validator(data, data.splits["val"]), sources, shown)
+                            Validator(data, data.splits["val"]), homology, shown)
     info = {**model.info, "homology_reranker": record, "towers_from": str(model_dir),
             "homology_references": [{"folder": str(r.folder), "fingerprint": r.fingerprint(),
                                      "n_proteins": len(r.ids), "n_terms": len(r.terms)} for r in references]}

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from index.vector_index import FunctionIndex
 from retrieval.candidates import candidate_features, homology_candidates
 from retrieval.evaluation import expected_calibration_error
+from retrieval.homology import HomologySource
 from retrieval.scoring import index_vectors, query_vectors, rerank_probabilities, split_index_vectors
 from train.validation import catalogue_vectors
 
@@ -33,7 +34,7 @@ class HomologyTraining:
 
 
 def candidate_set(protein, index: FunctionIndex, scale: float, data, proteins, k: int, names, precision: str,
-                  sources=(), shown: HomologyTraining = HomologyTraining(),
+                  homology=None, shown: HomologyTraining = HomologyTraining(),
                   rng: np.random.Generator | None = None, chunk: int = 512) -> dict[str, np.ndarray]:
     """u, candidate rows (-1 padded), features, labels and tower scores for some proteins.
 
@@ -41,7 +42,8 @@ def candidate_set(protein, index: FunctionIndex, scale: float, data, proteins, k
     memory grows with proteins x candidates x features only; features are built ``chunk`` proteins
     at a time.
 
-    ``sources`` are homology sources (one per reference); self-hits are always dropped (out-of-fold).
+    ``homology`` searches the references (a :class:`~retrieval.homology.HomologySearch`, or None);
+    self-hits are always dropped (out-of-fold).
     Hits above ``shown.max_identity`` are dropped too: training proteins have much closer relatives
     in the reference than new proteins do, so this keeps the re-ranker from learning an easier
     problem than the one it serves. ``shown.source_dropout`` hides a reference from random proteins,
@@ -52,9 +54,9 @@ def candidate_set(protein, index: FunctionIndex, scale: float, data, proteins, k
     ids = np.array([r.id for r in records], dtype=object)
     u = protein.encode([r.sequence for r in records], precision=precision)
     _, recall = index.search(query_vectors(u), k)
+    sources = [HomologySource(r, index.catalogue.ids) for r in homology.references] if homology else []
     hits = []
-    for source in sources:
-        found = source.hits(records, u)
+    for found in (homology.hits(records, u) if homology else []):
         keep = (found["query"] != found["target"]) & (found["identity"] <= shown.max_identity)
         if shown.source_dropout:
             keep &= ~found["query"].isin(ids[rng.random(len(ids)) < shown.source_dropout])
@@ -66,7 +68,7 @@ def candidate_set(protein, index: FunctionIndex, scale: float, data, proteins, k
     for start in range(0, len(records), chunk):
         part = slice(start, start + chunk)
         in_part = [h[h["query"].isin(set(ids[part]))] for h in hits]
-        rows, evidence = homology_candidates(recall[part], list(sources), in_part, list(ids[part]), list(taxa[part]))
+        rows, evidence = homology_candidates(recall[part], sources, in_part, list(ids[part]), list(taxa[part]))
         v, b = split_index_vectors(index.vectors(np.clip(rows, 0, None)), scale)
         valid = rows >= 0
         labels = np.take_along_axis(data.y[proteins[part]].toarray(), np.clip(rows, 0, None), axis=1) & valid
@@ -93,7 +95,7 @@ def _probabilities(reranker, candidates: dict[str, np.ndarray], vectors: np.ndar
     return np.concatenate(out) * candidates["valid"]
 
 
-def train_reranker(reranker, protein, text, data, features, texts, config, rng, validator, sources=(),
+def train_reranker(reranker, protein, text, data, features, texts, config, rng, validator, homology=None,
                    shown: HomologyTraining = HomologyTraining()) -> dict:
     """Fit the re-ranker with BCE on valid candidates; report validation Fmax and calibration.
 
@@ -103,8 +105,8 @@ def train_reranker(reranker, protein, text, data, features, texts, config, rng, 
     index = FunctionIndex.build(index_vectors(v, b, scale), data.catalogue, fingerprint="training")
     names = reranker.config.pair_features
     args = (protein, index, scale, data)
-    fit = candidate_set(*args, data.splits["rerank"], config.recall_k, names, config.precision, sources, shown, rng)
-    val = candidate_set(*args, data.splits["val"], config.recall_k, names, config.precision, sources)
+    fit = candidate_set(*args, data.splits["rerank"], config.recall_k, names, config.precision, homology, shown, rng)
+    val = candidate_set(*args, data.splits["val"], config.recall_k, names, config.precision, homology)
     optimizer = torch.optim.AdamW(reranker.parameters(), lr=1e-3, weight_decay=1e-2)
     n = len(fit["u"])
     for epoch in range(config.reranker_epochs):
@@ -125,7 +127,7 @@ def train_reranker(reranker, protein, text, data, features, texts, config, rng, 
               "val_fmax_reranked": validator.fmax(rows, probs),
               "val_ece_reranked": round(expected_calibration_error(probs[val["valid"]], val["labels"][val["valid"]]), 4),
               "val_recall_of_candidates": round(float(val["labels"].sum() / max(data.y[data.splits["val"]].sum(), 1)), 4),
-              "pair_features": list(names), "homology": bool(sources),
+              "pair_features": list(names), "homology": homology.describe() if homology else False,
               "train_max_identity": shown.max_identity, "train_source_dropout": shown.source_dropout,
               "train_taxon_dropout": shown.taxon_dropout}
     LOG.info("re-ranker: %s", record)

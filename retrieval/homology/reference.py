@@ -1,0 +1,151 @@
+"""The reference store: annotated proteins and their propagated labels, as a folder.
+
+```
+reference/
+  reference.json   counts, ontology release; "sequences": where the FASTA is, when not beside it
+  sequences.fasta  the reference proteins (or the shared, gzipped FASTA that reference.json names)
+  labels.npz       propagated labels: CSR (proteins x terms) + protein ids, taxa and term ids
+```
+The search databases are not part of the folder: they are built from its sequences into the cache,
+keyed by content (:mod:`retrieval.homology.search`), so a rebuilt reference never meets a stale one.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from index.errors import InputError
+from retrieval.io.fasta import ProteinRecord, read_fasta
+
+#: A taxon needs this many reference proteins annotated in an aspect to get its own term frequencies
+#: (else the whole reference's count). At 500, a training query's own labels, which are in the
+#: reference, move its species' frequencies by at most 0.2 %.
+MIN_TAXON_PROTEINS = 500
+META = "reference.json"
+
+
+class Reference:
+    """Annotated reference proteins and their propagated labels.
+
+    Args:
+        folder: where the reference lives.
+        ids: reference protein ids (row order of ``labels``).
+        terms: term ids (column order of ``labels``).
+        labels: boolean CSR (proteins x terms), propagated.
+        aspects: aspect of each term (MFO/BPO/CCO or "").
+        taxa: NCBI taxon of each protein ("" unknown).
+        sequences: the FASTA holding the proteins (it may hold more, shared by several references).
+    """
+
+    def __init__(self, folder: Path, ids: np.ndarray, terms: np.ndarray, labels: sp.csr_matrix, aspects: np.ndarray,
+                 taxa: np.ndarray, sequences: Path | None = None):
+        self.folder, self.ids, self.terms, self.labels, self.aspects = folder, ids, terms, labels, aspects
+        self.taxa = taxa
+        self.sequences = sequences or folder / "sequences.fasta"
+        self._frequencies: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def build(cls, records: list[ProteinRecord], annotations: pd.DataFrame, ontology, propagator,
+              folder: str | Path) -> "Reference":
+        """Write a reference folder from proteins and (unpropagated) annotations."""
+        from index.labels import label_matrix
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        index = pd.Index([r.id for r in records])
+        labels, _ = label_matrix(ontology, propagator, annotations["protein"], annotations["term"], index=index)
+        used = np.flatnonzero(np.asarray(labels.sum(axis=0)).ravel() > 0)
+        labels = labels[:, used].tocsr()
+        terms = np.array(ontology.live_ids, dtype=object)[used]
+        aspects = np.array([ontology.terms[t].aspect for t in terms], dtype=object)
+        keep = labels.getnnz(axis=1) > 0
+        records = [r for r, k in zip(records, keep) if k]
+        with open(folder / "sequences.fasta", "w") as fh:
+            fh.writelines(f">{r.id}\n{r.sequence}\n" for r in records)
+        save_labels(folder / "labels.npz", labels[keep], np.array([r.id for r in records]),
+                    np.array([r.taxon for r in records]), terms, aspects)
+        meta = {"n_proteins": len(records), "n_terms": len(terms), "ontology_release": ontology.release}
+        (folder / META).write_text(json.dumps(meta, indent=2))
+        return cls.load(folder)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "Reference":
+        folder = Path(folder)
+        try:
+            meta = json.loads((folder / META).read_text()) if (folder / META).is_file() else {}
+        except ValueError as err:
+            raise InputError(f"{folder / META}: unreadable ({err})") from None
+        sequences = folder / meta.get("sequences", "sequences.fasta")
+        if not (folder / "labels.npz").is_file() or not sequences.is_file():
+            raise InputError(f"{folder}: not a reference folder (build one with `prot-retrieve build-reference`)")
+        z = np.load(folder / "labels.npz", allow_pickle=False)
+        labels = sp.csr_matrix((np.ones(len(z["indices"]), dtype=bool), z["indices"], z["indptr"]),
+                               shape=(len(z["ids"]), len(z["terms"])))
+        return cls(folder, z["ids"].astype(object), z["terms"].astype(object), labels, z["aspects"].astype(object),
+                   z["taxa"].astype(object), sequences)
+
+    def fingerprint(self) -> str:
+        """Hash of the proteins, taxa, terms and labels: the same inputs give the same reference."""
+        digest = hashlib.sha256()
+        for part in (self.ids, self.taxa, self.terms, self.labels.indptr, self.labels.indices):
+            digest.update(np.asarray(part).astype(str if part.dtype == object else part.dtype).tobytes())
+        return digest.hexdigest()[:16]
+
+    def term_frequencies(self, taxon: str = "") -> np.ndarray:
+        """Per term, the share of reference proteins annotated in its aspect that carry it.
+
+        Counted within ``taxon`` for each aspect where the taxon has at least
+        :data:`MIN_TAXON_PROTEINS` annotated proteins, over the whole reference otherwise.
+        """
+        if taxon not in self._frequencies:
+            freq = np.zeros(len(self.terms), dtype=np.float32)
+            of_taxon = self.taxa == taxon
+            for aspect in pd.unique(self.aspects):
+                cols = self.aspects == aspect
+                in_aspect = self.labels[:, cols]
+                annotated = in_aspect.getnnz(axis=1) > 0
+                mine = annotated & of_taxon
+                rows = mine if mine.sum() >= MIN_TAXON_PROTEINS else annotated
+                freq[cols] = np.asarray(in_aspect[rows].sum(axis=0)).ravel() / max(int(rows.sum()), 1)
+            self._frequencies[taxon] = freq
+        return self._frequencies[taxon]
+
+    @cached_property
+    def aspect_labels(self) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+        """What every transfer needs, computed once per reference: the labels as float64, which
+        aspects each protein is annotated in (proteins x aspects) and each term's aspect column."""
+        y = self.labels.astype(np.float64)
+        aspects = pd.unique(self.aspects)
+        in_aspect = sp.csr_matrix(np.stack([np.asarray(y[:, self.aspects == a].sum(axis=1)).ravel() > 0
+                                            for a in aspects], axis=1).astype(np.float64))
+        return y, in_aspect, pd.Index(aspects).get_indexer(self.aspects)
+
+    def records(self) -> list[ProteinRecord]:
+        """The reference proteins, in row order of the labels."""
+        by_id = {r.id: r for r in read_fasta(self.sequences)}
+        missing = [i for i in self.ids if i not in by_id]
+        if missing:
+            raise InputError(f"{self.sequences}: {len(missing)} reference proteins have no sequence "
+                             f"(first: {missing[0]})")
+        return [by_id[i] for i in self.ids]
+
+    def transfer(self, hits: pd.DataFrame, queries: list[str], taxa: list[str] | None = None):
+        """Label-transfer evidence of hits (query, target, identity, bitscore) for the given queries,
+        with the species prior of each query's taxon (``taxa``; None or "": unknown)."""
+        from retrieval.homology.transfer import Transfer
+
+        return Transfer.from_hits(self, hits, queries, taxa)
+
+
+def save_labels(path: Path, labels: sp.csr_matrix, ids: np.ndarray, taxa: np.ndarray, terms: np.ndarray,
+                aspects: np.ndarray) -> None:
+    """Write a reference's propagated labels (the layout :meth:`Reference.load` reads)."""
+    np.savez_compressed(path, indptr=labels.indptr, indices=labels.indices, ids=np.asarray(ids).astype(str),
+                        taxa=np.asarray(taxa).astype(str), terms=np.asarray(terms).astype(str),
+                        aspects=np.asarray(aspects).astype(str))

@@ -1,0 +1,43 @@
+"""How references are searched: the settings, light to import (the CLI reads their choices)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from index.errors import InputError
+
+SEARCHERS = ("auto", "mmseqs", "diamond", "embedding")
+#: What ``auto`` picks: the first tool found. MMseqs2 with its prebuilt index answers a handful of
+#: queries in about 2 s where DIAMOND re-seeds the whole database on every call (about 18 s).
+AUTO_ORDER = ("mmseqs", "diamond")
+SENSITIVITIES = ("fast", "sensitive", "more-sensitive", "very-sensitive")
+#: MMseqs2 ``-s`` for each of DIAMOND's sensitivity modes (one knob for both tools).
+MMSEQS_SENSITIVITY = {"fast": 4.0, "sensitive": 5.7, "more-sensitive": 7.5, "very-sensitive": 8.5}
+
+
+def default_threads() -> int:
+    """Every core this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@dataclass
+class SearchSettings:
+    """How queries are searched against the references."""
+
+    # auto (MMseqs2, else DIAMOND, else embeddings), mmseqs, diamond, or embedding: the nearest
+    # reference proteins by protein-tower embedding (goPredSim-style; far weaker with the shipped CNN).
+    searcher: str = "auto"
+    sensitivity: str = "more-sensitive"  # DIAMOND's mode names; MMseqs2 -s from MMSEQS_SENSITIVITY
+    evalue: float = 1e-3  # hits above this e-value are ignored
+    max_targets: int = 25  # hits kept per query and reference
+    min_identity: float = 0.0  # percent identity below which hits are ignored
+    threads: int = 0  # 0: every core
+
+    def __post_init__(self):
+        if self.searcher not in SEARCHERS:
+            raise InputError(f"unknown searcher {self.searcher!r} (one of {', '.join(SEARCHERS)})")
+        if self.sensitivity not in SENSITIVITIES:
+            raise InputError(f"unknown sensitivity {self.sensitivity!r} (one of {', '.join(SENSITIVITIES)})")
+        if self.threads < 0 or self.max_targets < 1:
+            raise InputError("--threads must be >= 0 and max_targets >= 1")
+        self.threads = self.threads or default_threads()

@@ -1,0 +1,30 @@
+"""One reference as seen by one function index: which catalogue rows its transferred terms are."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from retrieval.homology.reference import Reference
+from retrieval.homology.transfer import Transfer
+
+
+class HomologySource:
+    """Maps a reference's terms onto the rows of an index's catalogue.
+
+    Args:
+        reference: the annotated reference proteins.
+        catalogue_ids: the index's function ids (row order).
+    """
+
+    def __init__(self, reference: Reference, catalogue_ids):
+        self.reference = reference
+        self.ref_col = pd.Index(reference.terms).get_indexer(list(catalogue_ids))  # catalogue row -> ref column
+        self.row_of_col = np.full(len(reference.terms), -1, dtype=np.int64)
+        present = self.ref_col >= 0
+        self.row_of_col[self.ref_col[present]] = np.flatnonzero(present)
+
+    def candidate_rows(self, transfer: Transfer) -> list[np.ndarray]:
+        """Catalogue rows of every term transferred from a hit, per query."""
+        knn = transfer.knn_score
+        rows = [self.row_of_col[knn.indices[knn.indptr[i]: knn.indptr[i + 1]]] for i in range(knn.shape[0])]
+        return [r[r >= 0] for r in rows]
