@@ -229,6 +229,10 @@ def _annotate_command():
                                                              threads=threads))
         provenance = {"model": annotator.model.fingerprint(), "index": annotator.index.fingerprint,
                       "ontology": annotator.index.config["build"].get("ontology_release", "")}
+        if annotator.homology is not None:
+            described = annotator.homology.describe()
+            provenance["references"] = ",".join(r.fingerprint() for r in annotator.homology.references)
+            provenance["search"] = f"{described['searcher']}:{described['version'] or '-'}"
         taxa: dict[str, str] = {}
         count = [0]
         start = time.perf_counter()

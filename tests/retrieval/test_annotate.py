@@ -182,3 +182,37 @@ def test_cli_searches_references_by_embedding_on_request(saved, toy_obo, tmp_pat
     assert result.stdout.count("\n") == 1 + 3 * len(PROTEINS)
     result = annotate_cli(saved, "--reference", tmp_path / "ref", "--search", "blast")
     assert result.exit_code == 2 and "Invalid value for '--search'" in result.output
+
+
+def test_specific_reports_no_term_with_a_reported_descendant(annotator):
+    """Oracle: walk each protein's full ranking by hand and take terms that are not an ancestor of one
+    already taken, replacing the taken ancestors of each new one."""
+    full = annotator.annotate(PROTEINS, top=1000, include_roots=True)
+    specific = annotator.annotate(PROTEINS, top=2, include_roots=True, specific=True)
+    ancestors = annotator.propagator.ancestors
+    row = {t: i for i, t in enumerate(annotator.index.catalogue.ids)}
+
+    def above(term):  # the term and its ancestors
+        r = row[term]
+        return {annotator.index.catalogue.ids[c] for c in ancestors.indices[ancestors.indptr[r]: ancestors.indptr[r + 1]]}
+
+    for protein, ranked in full.groupby("protein_id", sort=False):
+        chosen, covered = [], set()
+        for term in ranked["term_id"]:
+            if term in covered:
+                continue
+            chosen = [c for c in chosen if c not in above(term)] + [term]
+            covered |= above(term)
+            if len(chosen) == 2:
+                break
+        got = specific[specific["protein_id"] == protein]
+        assert set(got["term_id"]) == set(chosen)
+        assert got["score"].is_monotonic_decreasing
+        for a in got["term_id"]:
+            assert not any(a in above(b) for b in got["term_id"] if b != a)  # no ancestor of another
+
+
+def test_specific_per_aspect_keeps_the_top_of_each_aspect(annotator):
+    table = annotator.annotate(PROTEINS, top=1, per_aspect=True, specific=True)
+    assert table.groupby(["protein_id", "aspect"]).size().max() == 1
+    assert set(table["aspect"]) == {"MFO", "BPO"}

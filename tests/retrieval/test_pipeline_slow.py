@@ -32,8 +32,13 @@ def test_reference_annotate_and_evaluate(tmp_path, caplog):
         result = runner.invoke(main, ["annotate", str(subset), "--index", str(tmp_path / "idx"), *references,
                                       "--top", "5", "-o", str(out)])
     assert result.exit_code == 0, result.output
-    # The references rebuilt here are the ones the shipped homology re-ranker was trained with.
+    # The references rebuilt here are the ones the shipped homology re-ranker was trained with, and shipped.
     assert "homology re-ranker" not in caplog.text
+    from retrieval.homology import Reference
+    from retrieval.homology.shipped import shipped_manifest
+
+    assert [Reference.load(tmp_path / n).fingerprint() for n in ("exp7sp", "sp2014")] == \
+        [r["fingerprint"] for r in shipped_manifest()["references"]]
     table = pd.read_csv(out, sep="\t")
     assert table["protein_id"].nunique() == 40 and table["score"].between(0, 1).all()
     result = runner.invoke(main, ["evaluate", str(out), "--truth", str(data / "test_cafa3_benchmark" / "ground_truth_isa_propagated.tsv"),

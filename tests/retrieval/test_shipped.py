@@ -1,0 +1,107 @@
+"""What ships inside the package: the default references, the all-GO vectors, the selftest, fast help."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retrieval.homology.shipped import SHIPPED_REFERENCES, shipped_manifest, shipped_references
+from retrieval.indexing import SHIPPED_INDEX
+from retrieval.model import DEFAULT_MODEL
+
+pytestmark = pytest.mark.skipif(not (SHIPPED_REFERENCES / "references.json").is_file(),
+                                reason="package installed without its data")
+
+
+@pytest.fixture(scope="module")
+def shipped_model():
+    from retrieval.model import RetrievalModel
+
+    return RetrievalModel.from_pretrained()
+
+
+def test_shipped_references_are_the_ones_the_homology_reranker_read(shipped_model):
+    references = shipped_references()
+    trained = shipped_model.info["homology_references"]
+    assert [r.fingerprint() for r in references] == [t["fingerprint"] for t in trained]
+    assert [len(r.ids) for r in references] == [t["n_proteins"] for t in trained]
+    assert "CC BY 4.0" in shipped_manifest()["licence"]
+    # One pooled FASTA holds every protein of both, each once.
+    records = references[1].records()
+    assert [r.id for r in records] == list(references[1].ids) and all(r.sequence for r in records[:100])
+
+
+def test_default_annotator_uses_the_shipped_references_unless_told_otherwise(shipped_model, monkeypatch):
+    from retrieval.annotate import _load_references
+
+    assert [r.fingerprint() for r in _load_references("default", shipped_model)] == \
+        [t["fingerprint"] for t in shipped_model.info["homology_references"]]
+    assert _load_references(None, shipped_model) == [] and _load_references([], shipped_model) == []
+    other = type(shipped_model)(shipped_model.protein_encoder, shipped_model.text_encoder, shipped_model.reranker,
+                                info={"homology_references": [{"fingerprint": "0" * 16}]})
+    assert _load_references("default", other) == []  # its re-ranker read other references
+
+
+def test_shipped_vectors_are_the_models_and_assemble_into_the_go_index(shipped_model, monkeypatch, tmp_path):
+    from index.catalogue import FunctionCatalogue
+    from index.ontology import Ontology
+    from retrieval.indexing import DEFAULT_OBO, default_index
+    from retrieval.scoring import index_vectors
+
+    monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path))
+    text = shipped_model.text_encoder
+    monkeypatch.setattr(type(text), "encode", lambda *a, **k: pytest.fail("the shipped vectors were re-embedded"))
+    index = default_index(shipped_model)
+    config = json.loads((SHIPPED_INDEX / "index_config.json").read_text())
+    assert index.fingerprint == text.fingerprint() == config["fingerprint"]
+    assert len(index.catalogue) == 43789 and index.edges is not None and len(index.edges[0]) > 70000
+    monkeypatch.undo()
+    # A sample of terms embedded now gives the stored vectors, to fp16 precision.
+    onto = Ontology.from_obo(DEFAULT_OBO)
+    sample = FunctionCatalogue(FunctionCatalogue.from_ontology(onto).table.iloc[::997])
+    rows = pd.Index(index.catalogue.ids).get_indexer(sample.ids)
+    v, b = text.encode(text.function_texts(sample), sample.ids, precision="bf16")
+    fresh = index_vectors(v, b, text.scale)
+    assert np.allclose(index.vectors(rows), fresh, atol=2e-2), np.abs(index.vectors(rows) - fresh).max()
+
+
+def test_help_imports_no_heavy_library():
+    code = ("import sys, train.cli; heavy = {'torch', 'pandas', 'faiss', 'transformers', 'scipy'} & set(sys.modules);"
+            "print(sorted(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_selftest_reports_a_changed_score(monkeypatch):
+    from retrieval import selftest
+
+    golden = pd.read_csv(selftest.GOLDEN, sep="\t", comment="#")
+
+    class Fake:
+        homology = None
+        model = type("M", (), {"fingerprint": staticmethod(lambda: "m")})()
+        index = type("I", (), {"config": {"build": {"ontology_release": "r"}}})()
+
+    changed = golden.copy()
+    changed.loc[0, "score"] += 0.05
+    changed = changed.drop(index=1)
+    monkeypatch.setattr(selftest, "default_predictions", lambda top: (changed, Fake()))
+    report = selftest.run_selftest(tolerance=0.01)
+    assert not report.ok and report.checked == len(golden) and len(report.mismatches) == 2
+    assert "not predicted" in report.mismatches[1] and report.facts["search"] == "none"
+    monkeypatch.setattr(selftest, "default_predictions", lambda top: (golden, Fake()))
+    assert selftest.run_selftest().ok
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DEFAULT_MODEL / "retriever.json").is_file(), reason="no shipped default model")
+def test_selftest_passes_end_to_end():
+    from click.testing import CliRunner
+
+    from retrieval.cli import main
+
+    result = CliRunner().invoke(main, ["selftest"])
+    assert result.exit_code == 0, result.output
+    assert "selftest passed" in result.output and "references: 07cef8cc7f09ea48, 416569a7c6d022a7" in result.output
