@@ -1,12 +1,12 @@
 """Fmax on CAFA3 no-knowledge targets by how close their nearest annotated homolog is.
 
-    python benchmarks/homology_strata.py [--data ../shared/data] [--model DIR] --reference DIR ...
-                                         [--predictions NAME=FILE ...]
+    python benchmarks/homology_strata.py [--data ../shared/data] [--model DIR] [--reference DIR ...]
+                                         [--search auto|mmseqs|diamond] [--predictions NAME=FILE ...]
 
 Per aspect, each NK target with truth in that aspect falls in one stratum: the best identity of its
-DIAMOND hits (over every --reference) among reference proteins annotated in the aspect: >= 60 %,
-30-60 %, < 30 %, or no such hit. Prints Fmax per stratum for the hybrid (--model with every
---reference; default the shipped model), DIAMOND kNN on each reference and any --predictions file.
+search hits (over every reference; the shipped ones unless --reference) among reference proteins
+annotated in the aspect: >= 60 %, 30-60 %, < 30 %, or no such hit. Prints Fmax per stratum for the hybrid (--model with every
+--reference; default the shipped model), kNN on each reference and any --predictions file.
 Shows where accuracy is lost, and how much homology a target needs.
 """
 from __future__ import annotations
@@ -22,7 +22,9 @@ from index.ontology import Ontology
 from index.propagation import Propagator
 from retrieval.baselines import knn_transfer
 from retrieval.evaluation import Evaluator
-from retrieval.homology import Reference, SearchSettings, diamond_search
+from retrieval.homology.settings import SEARCHERS
+from retrieval.homology import HomologySearch, Reference, SearchSettings
+from retrieval.homology.shipped import shipped_references
 from retrieval.io.fasta import read_fasta
 from retrieval.io.tables import read_annotations, read_id_list, read_predictions
 
@@ -44,10 +46,11 @@ def best_identity_per_aspect(reference: Reference, hits: pd.DataFrame) -> pd.Dat
 @click.command()
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=str(DEFAULT_DATA), show_default=True)
 @click.option("--model", type=click.Path(exists=True, file_okay=False), help="Hybrid model (default: shipped).")
-@click.option("--reference", type=click.Path(exists=True, file_okay=False), multiple=True, required=True,
-              help="build-reference folder, in the model's training order. Repeatable.")
+@click.option("--reference", type=click.Path(exists=True, file_okay=False), multiple=True,
+              help="build-reference folder, in the model's training order. Repeatable (default: the shipped ones).")
+@click.option("--search", "searcher", type=click.Choice(SEARCHERS), default="auto", show_default=True)
 @click.option("--predictions", multiple=True, metavar="NAME=FILE", help="Extra CAFA3 prediction files to score.")
-def main(data, model, reference, predictions) -> None:
+def main(data, model, reference, searcher, predictions) -> None:
     logging.basicConfig(level=logging.WARNING)
     data = Path(data)
     bench = data / "test_cafa3_benchmark"
@@ -58,12 +61,12 @@ def main(data, model, reference, predictions) -> None:
     records = [r for r in with_cafa_taxa(read_fasta(bench / "targets.fasta")) if r.id in targets]
     ids = [r.id for r in records]
     runs, identities = {}, []
-    for folder in reference:
-        ref = Reference.load(folder)
-        hits = diamond_search(ref, records, SearchSettings())
+    refs = [Reference.load(f) for f in reference] or shipped_references()
+    search = HomologySearch(refs, SearchSettings(searcher=searcher))
+    for ref, hits in zip(refs, search.hits(records)):
         identities.append(best_identity_per_aspect(ref, hits))
-        runs[f"DIAMOND kNN ({Path(folder).name})"] = knn_transfer(ref.transfer(hits, ids), ref, ids)
-    runs["hybrid"] = annotate_all(model, records, tuple(reference))
+        runs[f"{search.searcher} kNN ({Path(ref.folder).name})"] = knn_transfer(ref.transfer(hits, ids), ref, ids)
+    runs["hybrid"] = annotate_all(model, records, reference or "default", searcher)
     runs.update({n: read_predictions(p) for n, p in (s.split("=", 1) for s in predictions)})
     best = pd.concat(identities).groupby(level=0).max().reindex(ids)
     rows = []

@@ -1,13 +1,14 @@
 """Speed and memory of build-index and annotate on this machine; prints a table.
 
-    python benchmarks/speed.py [--data ../shared/data] [--model DIR] [--reference DIR ...]
-                               [--search diamond|embedding] [--threads 2]
+    python benchmarks/speed.py [--data ../shared/data] [--model DIR] [--reference DIR ... | --no-reference]
+                               [--search auto|mmseqs|diamond|embedding] [--threads 2]
 
 Stages timed separately: building the index of all live GO (text tower + FAISS), then annotating
 the 3,329 CAFA3 targets end to end (FASTA -> protein tower -> recall -> [reference search] -> re-rank
--> propagation -> top 20), with the time per stage from a profile of one run. Loading the references
-is timed on its own (with --search embedding it embeds their proteins, unless cached). Peak memory is
-the process's maximum resident set size.
+-> propagation -> top 20), with the time per stage from a profile of one run; the references are the
+shipped ones unless --reference or --no-reference. Loading the references is timed on its own (with
+--search embedding it embeds their proteins, unless cached). Peak memory is the process's maximum
+resident set size.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ import torch
 from index.catalogue import FunctionCatalogue
 from index.ontology import Ontology
 from retrieval.annotate import AnnotateConfig, Annotator
-from retrieval.homology import SEARCHERS, HomologySource, Reference, SearchSettings
+from retrieval.homology import SEARCHERS, HomologySearch, Reference, SearchSettings
+from retrieval.homology.shipped import shipped_references
 from retrieval.indexing import DEFAULT_OBO, build_function_index
 from retrieval.io.fasta import read_fasta
 from index.vector_index import FunctionIndex
@@ -77,12 +79,13 @@ def approximate_recall(model, index: FunctionIndex, records, k: int) -> list[dic
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=str(DEFAULT_DATA), show_default=True)
 @click.option("--model", type=click.Path(exists=True, file_okay=False), help="Model folder (default: shipped model).")
 @click.option("--reference", type=click.Path(exists=True, file_okay=False), multiple=True,
-              help="Add homology (hybrid). Repeatable, in the model's training order.")
-@click.option("--search", "searcher", type=click.Choice(SEARCHERS), default="diamond", show_default=True,
-              help="How the references are searched (embedding: what a missing DIAMOND falls back to).")
+              help="Homology references (default: the shipped ones). Repeatable, in the model's training order.")
+@click.option("--no-reference", is_flag=True, help="The two towers alone.")
+@click.option("--search", "searcher", type=click.Choice(SEARCHERS), default="auto", show_default=True,
+              help="How the references are searched.")
 @click.option("--threads", default=2, show_default=True, help="torch threads.")
 @click.option("--factory", default="Flat", show_default=True, help="FAISS factory string for the index.")
-def main(data, model, reference, searcher, threads, factory) -> None:
+def main(data, model, reference, no_reference, searcher, threads, factory) -> None:
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(threads)
     rows = []
@@ -98,25 +101,27 @@ def main(data, model, reference, searcher, threads, factory) -> None:
         index_mb = sum(f.stat().st_size for f in Path(tmp).iterdir()) / 2**20
     records = read_fasta(Path(data) / "test_cafa3_benchmark" / "targets.fasta")
     start = time.perf_counter()
-    sources = [HomologySource(Reference.load(folder), index.catalogue.ids, SearchSettings(searcher=searcher),
-                              protein_encoder=retrieval_model.protein_encoder) for folder in reference]
-    if sources:
-        seconds, proteins = time.perf_counter() - start, sum(len(source.reference.ids) for source in sources)
-        rows.append({"step": f"load {len(sources)} reference(s), {proteins} proteins", "seconds": seconds,
-                     "items/s": proteins / seconds})
-    annotator = Annotator(retrieval_model, index, sources)
+    references = [] if no_reference else ([Reference.load(f) for f in reference] or shipped_references())
+    search = HomologySearch(references, SearchSettings(searcher=searcher),
+                            protein_encoder=retrieval_model.protein_encoder) if references else None
+    if search is not None:
+        search.hits(records[:1])  # builds the search database if it is not cached yet
+        seconds, proteins = time.perf_counter() - start, sum(len(r.ids) for r in references)
+        rows.append({"step": f"load {len(references)} reference(s), {proteins} proteins (+ database if new)",
+                     "seconds": seconds, "items/s": proteins / seconds})
+    annotator = Annotator(retrieval_model, index, search)
     timer = StageTimer()
     timer.wrap(retrieval_model.protein_encoder, "encode", "protein tower")
     timer.wrap(index, "search", "FAISS recall")
     timer.wrap(index, "vectors", "FAISS recall")
-    for source in sources:
-        timer.wrap(source, "hits", f"{searcher} search")
+    if search is not None:
+        timer.wrap(search, "hits", f"{search.searcher} search")
     if annotator.propagator is not None:
         timer.wrap(annotator.propagator, "max_propagate_pairs", "GO propagation")
     start = time.perf_counter()
     table = annotator.annotate(records, AnnotateConfig(top=20))
     total = time.perf_counter() - start
-    homology = f" + {searcher} search of {len(sources)} reference(s)" if sources else ""
+    homology = f" + {search.searcher} search of {len(references)} reference(s)" if search else ""
     rows.append({"step": f"annotate {len(records)} CAFA3 targets, top 20{homology}",
                  "seconds": total, "items/s": len(records) / total})
     other = total - sum(timer.seconds.values())

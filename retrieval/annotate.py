@@ -199,9 +199,17 @@ class Annotator:
             items, cols, values = scores.row, scores.col, scores.data
         else:
             items, cols, values = items[valid], rows.ravel()[valid], probs.ravel()[valid]
-        return self._top(records, items, cols, values, config)
+        table, items, cols = self._top(records, items, cols, values, config)
+        if config.explain:
+            from retrieval.explain import explanation
 
-    def _top(self, records, items, cols, values, config: AnnotateConfig) -> pd.DataFrame:
+            v, b = split_index_vectors(self.index.vectors(cols), self.scale)
+            table = table.join(explanation(items, cols, u, v, b, self.scale, self.sources, evidence, hits,
+                                           [r.id for r in records]))
+        return table
+
+    def _top(self, records, items, cols, values, config: AnnotateConfig) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """The reported rows as a table, and their query indices and catalogue rows."""
         table = pd.DataFrame({"item": items, "col": cols, "score": values, "aspect": self._aspects[cols]})
         keep = table["score"] >= max(config.min_score, 1e-6)
         if not config.include_roots:
@@ -215,9 +223,10 @@ class Annotator:
         else:
             table = table[table.groupby(group, sort=False).cumcount() < config.top]
         ids = np.array([r.id for r in records], dtype=object)
-        return pd.DataFrame({"protein_id": ids[table["item"].to_numpy()], "term_id": self._ids[table["col"].to_numpy()],
+        items, cols = table["item"].to_numpy(), table["col"].to_numpy()
+        return pd.DataFrame({"protein_id": ids[items], "term_id": self._ids[cols],
                              "score": table["score"].to_numpy(dtype=np.float64), "aspect": table["aspect"].to_numpy(),
-                             "name": self._names[table["col"].to_numpy()]})
+                             "name": self._names[cols]}), items, cols
 
 
 def _most_specific(table: pd.DataFrame, group: list[str], ancestors, top: int) -> np.ndarray:

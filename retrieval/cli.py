@@ -5,6 +5,7 @@ back), which is also the console-script entry point.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -199,13 +200,15 @@ def _annotate_command():
     @click.option("--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default="tsv", show_default=True)
     @click.option("-o", "--output", default="-", show_default=True, help="Output file ('-': stdout).")
     @click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
+    @click.option("--db", default="", help="GAF DB column (e.g. FlyBase) for proteins whose header is not UniProt's "
+                                          "(>sp|ACC|NAME gives UniProtKB).")
     @click.option("--reference", type=click.Path(exists=True, file_okay=False), multiple=True,
                   help="Homology reference folder (build-reference), replacing the shipped references. Repeatable, "
                        "in the order the model's homology re-ranker was trained with.")
     @click.option("--no-reference", is_flag=True, help="No homology: the two towers alone (fast, far less accurate).")
     @_search_options
     @dataclass_options(AnnotateConfig)
-    def annotate_cmd(fasta, model, index_dir, fmt, output, skip_invalid, reference, no_reference, searcher,
+    def annotate_cmd(fasta, model, index_dir, fmt, output, skip_invalid, db, reference, no_reference, searcher,
                      search_tool, sensitivity, threads, **options) -> None:
         """Predict GO functions for every protein of FASTA: top N per protein with probabilities.
 
@@ -220,6 +223,8 @@ def _annotate_command():
         from retrieval.io.writers import PredictionWriter, atomic_output
 
         config = merge_options(AnnotateConfig(), options)
+        if fmt == "gaf":  # GAF's With/From names the supporting protein
+            config = dataclasses.replace(config, explain=True)
         config.check()
         if no_reference and reference:
             raise InputError("--no-reference and --reference exclude each other")
@@ -227,26 +232,27 @@ def _annotate_command():
         annotator = Annotator.from_pretrained(model, index_dir, references, search_tool,
                                               SearchSettings(searcher=searcher, sensitivity=sensitivity,
                                                              threads=threads))
-        provenance = {"model": annotator.model.fingerprint(), "index": annotator.index.fingerprint,
+        from importlib import metadata
+
+        provenance = {"prot-retrieve": metadata.version("prot-retrieve"), "model": annotator.model.fingerprint(),
+                      "index": annotator.index.fingerprint,
                       "ontology": annotator.index.config["build"].get("ontology_release", "")}
         if annotator.homology is not None:
             described = annotator.homology.describe()
             provenance["references"] = ",".join(r.fingerprint() for r in annotator.homology.references)
             provenance["search"] = f"{described['searcher']}:{described['version'] or '-'}"
-        taxa: dict[str, str] = {}
         count = [0]
         start = time.perf_counter()
         with atomic_output(output) as fh, tqdm(unit=" proteins", desc="annotating", disable=None) as bar:
+            writer = PredictionWriter(fh, fmt, provenance, db, config.taxon)
 
             def counted():
                 for r in as_records(fasta, skip_invalid=skip_invalid):
-                    if r.taxon:
-                        taxa[r.id] = r.taxon
+                    writer.note(r)
                     count[0] += 1
                     bar.update(1)
                     yield r
 
-            writer = PredictionWriter(fh, fmt, provenance, taxa, config.taxon or "1")
             for chunk in annotator.iter_annotate(counted(), config):
                 writer.write(chunk)
             writer.close()

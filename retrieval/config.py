@@ -30,6 +30,8 @@ class AnnotateConfig:
     per_aspect: bool = _f(False, "Report the top N of each aspect instead of the top N overall.")
     propagate: bool = _f(True, "Make scores consistent with the ontology (parent >= child).")
     include_roots: bool = _f(False, "Also report the ontology roots (true of every protein, so left out).")
+    explain: bool = _f(False, "Add the evidence behind each score: tower probability, prior, each reference's "
+                              "transfer score, the best supporting reference protein with its identity and bitscore.")
     specific: bool = _f(False, "Report only the most specific terms: a term is dropped when one of its descendants "
                                "is reported (the top N then names functions, not their general ancestors).")
     batch_size: int = _f(256, "Proteins scored per chunk (memory stays flat).")

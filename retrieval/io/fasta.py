@@ -15,6 +15,7 @@ from retrieval.alphabet import first_invalid, normalize
 LOG = logging.getLogger(__name__)
 
 _UNIPROT = re.compile(r"^(?:sp|tr)\|([^|]+)\|")
+_UNIPROT_ENTRY = re.compile(r"^(?:sp|tr)\|[^|]+\|(\S+)")
 _TAXON = re.compile(r"\d+")
 
 
@@ -26,6 +27,13 @@ class ProteinRecord:
     sequence: str
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    db: str = ""  # the id's database when the header says (UniProtKB for sp|...|... and tr|...|...)
+    entry_name: str = ""  # UniProt's entry name (NAME_HUMAN), when the header has one
+
+    @property
+    def symbol(self) -> str:
+        """The gene symbol for GAF: UniProt's ``GN=`` tag, else the entry name, else the id."""
+        return self.tags.get("GN") or self.entry_name or self.id
 
     @property
     def taxon(self) -> str:
@@ -49,6 +57,12 @@ def check_sequence(raw: str) -> tuple[str, str | None]:
     if bad >= 0:
         return sequence, f"invalid residue {sequence[bad]!r} at position {bad + 1}"
     return sequence, None
+
+
+def uniprot_entry(header: str) -> tuple[str, str]:
+    """(database, entry name) of a UniProt header (``sp|P12345|NAME_HUMAN``); ("", "") otherwise."""
+    match = _UNIPROT_ENTRY.match(header.strip())
+    return ("UniProtKB", match.group(1)) if match else ("", "")
 
 
 def parse_header(header: str) -> tuple[str, str, dict[str, str]]:
@@ -125,7 +139,7 @@ class FastaReader:
         if accession in seen:
             return self._reject("duplicate id", f"{self.path}:{header_line}: duplicate id '{accession}'")
         seen.add(accession)
-        return ProteinRecord(accession, sequence, description, tags)
+        return ProteinRecord(accession, sequence, description, tags, *uniprot_entry(header))
 
     def _reject(self, reason: str, message: str) -> None:
         if not self.skip_invalid:

@@ -11,8 +11,10 @@ import pandas as pd
 from index.errors import InputError
 from index.textio import open_text, read_headed_tsv
 
-#: Lines of the CAFA submission format that carry no prediction.
-_CAFA_LINE = re.compile(r"^(?:AUTHOR|MODEL|KEYWORDS|ACCURACY|END)\b.*(?:\n|$)", re.MULTILINE)
+#: Lines of the CAFA submission format that carry no prediction: a keyword, then a space or the line's end.
+_CAFA_LINE = re.compile(r"^(?:AUTHOR|MODEL|KEYWORDS|ACCURACY|END)(?:[ \t]|$)")
+#: A prediction row (protein, term, score), which a protein id such as "MODEL" must still be read as.
+_PREDICTION = re.compile(r"^\S+\s+\S+\s+[-+0-9.eE]+\s*$")
 
 
 def read_annotations(path: str | os.PathLike) -> pd.DataFrame:
@@ -49,7 +51,7 @@ def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
         move scores such as 0.33 across the evaluation thresholds).
     """
     with open_text(path) as fh:
-        text = _CAFA_LINE.sub("", fh.read())
+        text = "".join(line for line in fh if not _is_header_line(line))
     first = text.lstrip("\n").split("\n", 1)[0]
     fields = first.split()
     if not fields:
@@ -72,6 +74,12 @@ def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
                          f"is not a number in [0, 1]")
     return pd.DataFrame({"protein": table["protein"].to_numpy(dtype=str), "term": table["term"].to_numpy(dtype=str),
                          "score": scores.to_numpy(dtype=np.float64)})
+
+
+def _is_header_line(line: str) -> bool:
+    """CAFA keyword lines and ``#`` comments (prot-retrieve's provenance) carry no prediction."""
+    line = line.rstrip("\r\n")
+    return line.startswith("#") or (bool(_CAFA_LINE.match(line)) and not _PREDICTION.match(line))
 
 
 def _is_number(text: str) -> bool:

@@ -5,6 +5,7 @@ import contextlib
 import datetime
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -18,6 +19,8 @@ from retrieval.config import OUTPUT_FORMATS as FORMATS
 _GAF_ASPECT = {"MFO": "F", "BPO": "P", "CCO": "C"}
 #: GAF 2.2 requires a relation in the qualifier column; these are the default gp2term relations.
 _GAF_RELATION = {"MFO": "enables", "BPO": "involved_in", "CCO": "located_in"}
+#: UniProtKB accession syntax (uniprot.org/help/accession_numbers), for GAF With/From.
+_UNIPROT_ACCESSION = re.compile(r"^(?:[OPQ][0-9][A-Z0-9]{3}[0-9]|[A-NR-Z][0-9](?:[A-Z][A-Z0-9]{2}[0-9]){1,2})$")
 
 
 @contextlib.contextmanager
@@ -44,23 +47,33 @@ def atomic_output(path: str | os.PathLike | None) -> Iterator[IO[str]]:
 
 
 class PredictionWriter:
-    """Writes prediction chunks (protein_id, term_id, score[, aspect, name]) in one format.
+    """Writes prediction chunks (protein_id, term_id, score[, aspect, name, evidence...]) in one format.
+
+    Every format that can carry it records the provenance (tool version, model, index, GO release,
+    references, search tool): ``#`` comment lines above the TSV header, a ``provenance`` field in
+    every JSON line, ``!`` header lines in GAF. The CAFA format has no room for it.
 
     Args:
         fh: open text stream.
         fmt: tsv | cafa | gaf | jsonl.
-        provenance: model fingerprint, GO release, ... written in headers where the format has one.
-        taxa: protein id -> NCBI taxon id (GAF column 13; default ``--taxon``).
-        taxon: fallback NCBI taxon id for GAF.
+        provenance: what made the predictions, by name.
+        db: GAF DB column for proteins whose header names no database (UniProt headers do).
+        taxon: GAF taxon for proteins whose header has no ``OX=`` / ``taxon=`` tag.
     """
 
-    def __init__(self, fh: IO[str], fmt: str = "tsv", provenance: dict[str, str] | None = None,
-                 taxa: dict[str, str] | None = None, taxon: str = "1"):
+    def __init__(self, fh: IO[str], fmt: str = "tsv", provenance: dict[str, str] | None = None, db: str = "",
+                 taxon: str = ""):
         if fmt not in FORMATS:
             raise InputError(f"unknown output format {fmt!r} (choose from {', '.join(FORMATS)})")
         self.fh, self.fmt, self.provenance = fh, fmt, provenance or {}
-        self.taxa, self.taxon = (taxa if taxa is not None else {}), taxon  # filled while streaming
+        self.db, self.taxon = db, taxon
+        self._gaf: dict[str, tuple[str, str, str]] = {}  # protein id -> (db, symbol, taxon), filled by note()
         self._started = False
+
+    def note(self, record) -> None:
+        """Remember what GAF needs of a protein's header (its database, symbol and taxon)."""
+        if self.fmt == "gaf":
+            self._gaf[record.id] = (record.db, record.symbol, record.taxon)
 
     def write(self, chunk: pd.DataFrame) -> None:
         if not self._started:
@@ -78,15 +91,14 @@ class PredictionWriter:
         self.fh.flush()
 
     def _header(self, chunk: pd.DataFrame) -> None:
-        meta = " ".join(f"{k}={v}" for k, v in self.provenance.items())
         if self.fmt == "tsv":
+            self.fh.writelines(f"# {k}: {v}\n" for k, v in self.provenance.items())
             self.fh.write("\t".join(chunk.columns) + "\n")
         elif self.fmt == "cafa":
             self.fh.write("AUTHOR\tprot-retrieve\nMODEL\t1\nKEYWORDS\tmachine learning, sequence alignment.\n")
         elif self.fmt == "gaf":
             self.fh.write(f"!gaf-version: 2.2\n!generated-by: prot-retrieve\n!date-generated: {_today('-')}\n")
-            if meta:
-                self.fh.write(f"!provenance: {meta}\n")
+            self.fh.writelines(f"!{k}: {v}\n" for k, v in self.provenance.items())
 
     def _rows_tsv(self, chunk: pd.DataFrame) -> None:
         chunk.to_csv(self.fh, sep="\t", index=False, header=False, float_format="%.4g")
@@ -98,19 +110,29 @@ class PredictionWriter:
 
     def _rows_gaf(self, chunk: pd.DataFrame) -> None:
         reference = "prot-retrieve:" + self.provenance.get("model", "model")
-        for r in chunk.itertuples(index=False):
+        support = chunk["support_protein"] if "support_protein" in chunk else pd.Series("", index=chunk.index)
+        for r, supporter in zip(chunk.itertuples(index=False), support):
             aspect = getattr(r, "aspect", "")
             if aspect not in _GAF_ASPECT:
                 continue  # GAF carries GO terms only
-            taxon = self.taxa.get(r.protein_id, self.taxon)
-            self.fh.write("\t".join(["UniProtKB", r.protein_id, r.protein_id, _GAF_RELATION[aspect], r.term_id,
-                                     reference, "IEA", "", _GAF_ASPECT[aspect], "", "", "protein", f"taxon:{taxon}",
+            db, symbol, taxon = self._gaf.get(r.protein_id, ("", r.protein_id, ""))
+            db, taxon = db or self.db, taxon or self.taxon
+            if not db:
+                raise InputError(f"protein {r.protein_id}: GAF needs its database (DB column): give UniProt headers "
+                                 "(>sp|ACC|NAME) or --db")
+            if not taxon:
+                raise InputError(f"protein {r.protein_id}: GAF needs its taxon: add OX= or taxon= to the FASTA "
+                                 "header, or give --taxon")
+            with_from = f"UniProtKB:{supporter}" if supporter and _UNIPROT_ACCESSION.match(str(supporter)) else ""
+            self.fh.write("\t".join([db, r.protein_id, symbol, _GAF_RELATION[aspect], r.term_id, reference, "IEA",
+                                     with_from, _GAF_ASPECT[aspect], "", "", "protein", f"taxon:{taxon}",
                                      _today(""), "prot-retrieve", "", ""]) + "\n")
 
     def _rows_jsonl(self, chunk: pd.DataFrame) -> None:
         for protein, group in chunk.groupby("protein_id", sort=False):
             preds = group.drop(columns="protein_id").to_dict(orient="records")
-            self.fh.write(json.dumps({"protein_id": protein, "predictions": preds}) + "\n")
+            self.fh.write(json.dumps({"protein_id": protein, "predictions": preds,
+                                      "provenance": self.provenance}) + "\n")
 
 
 def _today(sep: str) -> str:

@@ -121,12 +121,13 @@ def annotate_cli(saved, *extra):
 @pytest.mark.parametrize("fmt", ["tsv", "cafa", "gaf", "jsonl"])
 def test_cli_formats(saved, fmt, tmp_path):
     out = tmp_path / f"out.{fmt}"
-    result = annotate_cli(saved, "--top", 2, "--format", fmt, "-o", out)
+    result = annotate_cli(saved, "--top", 2, "--format", fmt, "-o", out, *(["--db", "TestDB"] if fmt == "gaf" else []))
     assert result.exit_code == 0, result.output
     text = out.read_text()
     if fmt == "tsv":
-        table = pd.read_csv(out, sep="\t")
+        table = pd.read_csv(out, sep="\t", comment="#")
         assert table.columns[:3].tolist() == ["protein_id", "term_id", "score"] and len(table) == 6
+        assert text.startswith("# prot-retrieve: ") and "# model: " in text and "# ontology: " in text
     elif fmt == "cafa":
         assert text.startswith("AUTHOR") and text.rstrip().endswith("END")
     elif fmt == "gaf":
@@ -136,13 +137,15 @@ def test_cli_formats(saved, fmt, tmp_path):
     else:
         lines = [json.loads(line) for line in text.splitlines()]
         assert [line["protein_id"] for line in lines] == ["P1", "P2", "P3"]
+        assert all(line["provenance"]["model"] == lines[0]["provenance"]["model"] != "" for line in lines)
 
 
 def test_cli_stdout_is_clean_and_summary_goes_to_stderr(saved):
     result = CliRunner().invoke(main, ["annotate", str(saved / "in.fa"), "--model", str(saved / "model"),
                                        "--index", str(saved / "index"), "--top", "1"])
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[0] == "protein_id\tterm_id\tscore\taspect\tname"
+    lines = result.stdout.splitlines()
+    assert [line for line in lines if not line.startswith("# ")][0] == "protein_id\tterm_id\tscore\taspect\tname"
     assert "annotated 3 proteins" in result.stderr and "annotated" not in result.stdout
 
 
@@ -179,7 +182,7 @@ def test_cli_searches_references_by_embedding_on_request(saved, toy_obo, tmp_pat
     assert result.exit_code == 0, result.output
     assert "nor DIAMOND found" not in result.output  # asked for, not a fallback: no warning
     assert len(list((tmp_path / "cache" / "embeddings").glob("*.npz"))) == 1  # the reference was embedded
-    assert result.stdout.count("\n") == 1 + 3 * len(PROTEINS)
+    assert len([line for line in result.stdout.splitlines() if not line.startswith("#")]) == 1 + 3 * len(PROTEINS)
     result = annotate_cli(saved, "--reference", tmp_path / "ref", "--search", "blast")
     assert result.exit_code == 2 and "Invalid value for '--search'" in result.output
 

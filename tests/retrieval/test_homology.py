@@ -321,3 +321,28 @@ def test_annotator_checks_the_number_and_identity_of_references(reference, model
     assert "reference 2" in caplog.text and "training order" in caplog.text
     table = annotator.annotate({"Q": SEQS["R2"][5:-5]}, top=5, recall=3)
     assert len(table) and table["score"].between(0, 1).all()
+
+
+def test_explain_names_the_supporting_protein(reference, tiny_model, toy_ontology):
+    """A query cut from R2 has R2 as its only close homolog: R2 supports R2's terms, with R2's hit."""
+    from retrieval.annotate import Annotator
+
+    index = build_index(tiny_model, toy_ontology)
+    annotator = Annotator(tiny_model, index, by_embedding([reference], tiny_model))
+    query = {"Q": SEQS["R2"]}
+    table = annotator.annotate(query, top=50, explain=True, include_roots=True).set_index("term_id")
+    hits = annotator.homology.hits([ProteinRecord("Q", SEQS["R2"])], tiny_model.protein_encoder.encode([SEQS["R2"]]))[0]
+    r2 = hits[hits["target"] == "R2"].iloc[0]
+    assert table.loc["GO:0000003", "support_protein"] == "R2"  # R2 is annotated GO:3
+    assert table.loc["GO:0000003", "support_bitscore"] == pytest.approx(r2["bitscore"])
+    assert table.loc["GO:0000003", "support_identity"] == pytest.approx(r2["identity"])
+    # GO:11 is R3's only: its supporter is R3, whatever its rank; no hit carries a term absent from the reference.
+    if "GO:0000011" in table.index:
+        assert table.loc["GO:0000011", "support_protein"] == "R3"
+    knn = reference.transfer(hits, ["Q"]).knn_score
+    col = list(reference.terms).index("GO:0000003")
+    assert table.loc["GO:0000003", "transfer_ref"] == pytest.approx(knn[0, col])
+    assert table["tower"].between(0, 1).all() and table["prior"].between(0, 1).all()
+    plain = annotator.annotate(query, top=50, include_roots=True)
+    assert plain.columns.tolist() == ["protein_id", "term_id", "score", "aspect", "name"]
+    assert plain.set_index("term_id")["score"].equals(table["score"])  # explaining changes no score
