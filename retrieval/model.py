@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from index.atomic import atomic_folder
 from index.errors import InputError
 from retrieval.pretrained import versions
 from retrieval.protein_encoder import ProteinEncoder
@@ -63,13 +64,14 @@ class RetrievalModel:
         return hashlib.sha256(json.dumps(self.part_fingerprints(), sort_keys=True).encode()).hexdigest()[:16]
 
     def save_pretrained(self, folder: str | Path) -> Path:
-        folder = Path(folder)
-        for name, part in self.parts().items():
-            part.save_pretrained(folder / name)
-        manifest = {"parts": {name: name + "/" for name in self.parts()}, "fingerprint": self.fingerprint(),
-                    "part_fingerprints": self.part_fingerprints(), "versions": versions(), "info": self.info}
-        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        return folder
+        """Write the model folder all or nothing (:func:`index.atomic.atomic_folder`)."""
+        with atomic_folder(folder) as tmp:
+            for name, part in self.parts().items():
+                part.save_pretrained(tmp / name)
+            manifest = {"parts": {name: name + "/" for name in self.parts()}, "fingerprint": self.fingerprint(),
+                        "part_fingerprints": self.part_fingerprints(), "versions": versions(), "info": self.info}
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        return Path(folder)
 
     @classmethod
     def from_pretrained(cls, folder: str | Path | None = None) -> "RetrievalModel":

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from index.atomic import atomic_folder
 from index.errors import InputError
 from retrieval.io.fasta import ProteinRecord, read_fasta
 
@@ -56,8 +57,6 @@ class Reference:
         """Write a reference folder from proteins and (unpropagated) annotations."""
         from index.labels import label_matrix
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         index = pd.Index([r.id for r in records])
         labels, _ = label_matrix(ontology, propagator, annotations["protein"], annotations["term"], index=index)
         used = np.flatnonzero(np.asarray(labels.sum(axis=0)).ravel() > 0)
@@ -66,12 +65,13 @@ class Reference:
         aspects = np.array([ontology.terms[t].aspect for t in terms], dtype=object)
         keep = labels.getnnz(axis=1) > 0
         records = [r for r, k in zip(records, keep) if k]
-        with open(folder / "sequences.fasta", "w") as fh:
-            fh.writelines(f">{r.id}\n{r.sequence}\n" for r in records)
-        save_labels(folder / "labels.npz", labels[keep], np.array([r.id for r in records]),
-                    np.array([r.taxon for r in records]), terms, aspects)
-        meta = {"n_proteins": len(records), "n_terms": len(terms), "ontology_release": ontology.release}
-        (folder / META).write_text(json.dumps(meta, indent=2))
+        with atomic_folder(folder) as tmp:  # all or nothing; a rebuild keeps no file of the previous one
+            with open(tmp / "sequences.fasta", "w") as fh:
+                fh.writelines(f">{r.id}\n{r.sequence}\n" for r in records)
+            save_labels(tmp / "labels.npz", labels[keep], np.array([r.id for r in records]),
+                        np.array([r.taxon for r in records]), terms, aspects)
+            meta = {"n_proteins": len(records), "n_terms": len(terms), "ontology_release": ontology.release}
+            (tmp / META).write_text(json.dumps(meta, indent=2))
         return cls.load(folder)
 
     @classmethod

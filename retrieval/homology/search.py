@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from index.atomic import atomic_folder
 from index.errors import InputError
 from retrieval.feature_cache import cache_dir
 from retrieval.homology.reference import Reference
@@ -125,9 +126,7 @@ class SearchDatabase:
         if (self.folder / "done").is_file():
             return db
         start = time.perf_counter()
-        self.folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}.", dir=self.folder.parent))
-        try:
+        with atomic_folder(self.folder) as tmp:
             sequences = self._pool(tmp / "targets.tsv")
             LOG.warning("building the %s database of %d reference proteins in %s (first use only)", self.searcher,
                         len(sequences), self.folder)
@@ -143,14 +142,6 @@ class SearchDatabase:
                 shutil.rmtree(tmp / "work", ignore_errors=True)
             fasta.unlink()
             (tmp / "done").write_text("")
-            if (self.folder / "done").is_file():  # another process finished first; keep its copy
-                shutil.rmtree(tmp)
-            else:
-                shutil.rmtree(self.folder, ignore_errors=True)  # a half-built leftover
-                tmp.replace(self.folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         LOG.info("search database built in %.1f s", time.perf_counter() - start)
         return db
 

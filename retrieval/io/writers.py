@@ -24,26 +24,60 @@ _UNIPROT_ACCESSION = re.compile(r"^(?:[OPQ][0-9][A-Z0-9]{3}[0-9]|[A-NR-Z][0-9](?
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike | None) -> Iterator[IO[str]]:
+def atomic_output(path: str | os.PathLike | None, inputs: tuple[str | os.PathLike, ...] = ()) -> Iterator[IO[str]]:
     """Write to a temporary file beside ``path`` and rename it into place only on success.
 
-    A crash or Ctrl-C leaves no half-written file. ``None`` or ``"-"`` writes to stdout.
+    A crash, Ctrl-C or SIGTERM leaves no half-written file. ``None`` or ``"-"`` writes to stdout; a
+    FIFO or a device (``/dev/null``) is written directly, never replaced; a symbolic link is
+    followed, so the file it points to is replaced and the link stays. The file gets the usual
+    permissions (0666 less the umask), not the temporary file's 0600. ``inputs`` are the command's
+    input files, which the output must not replace.
     """
     if path is None or str(path) == "-":
         yield sys.stdout
         return
-    path = Path(path)
-    if not path.parent.exists() or not os.access(path.parent, os.W_OK) or path.is_dir():
+    path = Path(os.path.realpath(path))
+    if any(path == Path(os.path.realpath(i)) for i in inputs):
+        raise InputError(f"{path}: the output would overwrite an input file")
+    if path.exists() and not path.is_file() and not path.is_dir():
+        with _opened(path, "a") as fh:  # FIFO, character device: there is nothing to replace
+            yield fh
+        return
+    if not path.parent.is_dir() or not os.access(path.parent, os.W_OK) or path.is_dir():
         raise InputError(f"{path}: cannot write here (folder missing, not writable, or a folder)")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise InputError(f"{path}: cannot write here ({err.strerror})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             yield fh
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise InputError(f"{path}: writing failed ({err.strerror})") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def _opened(path: Path, mode: str) -> Iterator[IO[str]]:
+    try:
+        fh = open(path, mode, encoding="utf-8")
+    except OSError as err:
+        raise InputError(f"{path}: cannot write here ({err.strerror})") from None
+    with fh:
+        yield fh
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class PredictionWriter:
