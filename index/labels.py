@@ -35,9 +35,11 @@ def label_matrix(ontology, propagator, proteins, terms, follow_replaced_by: bool
     keep = (term_idx >= 0) & (rows >= 0)
     if len(terms) and not keep.any():
         raise InputError("no annotation maps to a live term of the ontology (wrong OBO file?)")
-    if stats["dropped"] or stats["mapped"]:
-        LOG.info("annotations: %d rows mapped to current ids, %d rows with obsolete/unknown terms dropped",
-                 stats["mapped"], stats["dropped"])
+    if stats["dropped"]:  # said out loud: a wrong OBO release silently loses labels otherwise
+        LOG.warning("annotations: %d rows with obsolete or unknown terms dropped (%d rows mapped to current ids)",
+                    stats["dropped"], stats["mapped"])
+    elif stats["mapped"]:
+        LOG.info("annotations: %d rows mapped to current ids", stats["mapped"])
     labels = sp.csr_matrix((np.ones(int(keep.sum()), dtype=bool), (rows[keep], term_idx[keep])),
                            shape=(len(index), len(ontology.live_ids)))
     return propagator.propagate_labels(labels), index

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import zlib
 from pathlib import Path
 from typing import IO
 
@@ -15,6 +16,9 @@ from index.errors import InputError
 def open_text(path: str | os.PathLike) -> IO[str]:
     """Open a plain or ``.gz`` text file for reading (gzip is detected by its magic bytes, not the name).
 
+    Reading it raises :class:`InputError` naming the file, not a traceback, when the bytes are not
+    UTF-8 text (a binary file) or the gzip stream is corrupt or truncated.
+
     Raises:
         InputError: the file does not exist or is not readable.
     """
@@ -22,11 +26,37 @@ def open_text(path: str | os.PathLike) -> IO[str]:
     try:
         with open(path, "rb") as fh:
             magic = fh.read(2)
-        if magic == b"\x1f\x8b":
-            return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-        return open(path, encoding="utf-8")
+        raw = gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
     except OSError as err:
         raise InputError(f"{path}: cannot read ({err.strerror or err})") from None
+    return _CheckedText(raw, path)
+
+
+class _CheckedText(io.TextIOWrapper):
+    """UTF-8 text whose decoding and decompression errors become one-line :class:`InputError`."""
+
+    def __init__(self, raw, path: Path):
+        super().__init__(raw, encoding="utf-8")
+        self._path = path
+
+    def read(self, *args):
+        return self._guard(super().read, *args)
+
+    def readline(self, *args):
+        return self._guard(super().readline, *args)
+
+    def __next__(self):
+        return self._guard(super().__next__)
+
+    def _guard(self, method, *args):
+        try:
+            return method(*args)
+        except UnicodeDecodeError:
+            raise InputError(f"{self._path}: not UTF-8 text (a binary file?)") from None
+        except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+            raise InputError(f"{self._path}: corrupt or truncated gzip file ({err})") from None
+        except OSError as err:
+            raise InputError(f"{self._path}: cannot read ({err.strerror or err})") from None
 
 
 def read_headed_tsv(
@@ -56,11 +86,19 @@ def read_headed_tsv(
                 f"{path}:1: header lacks column(s) {', '.join(missing)} "
                 f"(found: {', '.join(columns)}; columns must be tab-separated)"
             )
-        try:
-            table = pd.read_csv(fh, sep="\t", header=None, names=columns, dtype=str,
-                                keep_default_na=False, quoting=3, on_bad_lines="error")
-        except pd.errors.ParserError as err:
-            raise InputError(f"{path}: malformed table ({err})") from None
+        body = fh.read()
+    # A row with more fields than the header (a tab inside a text) would shift every column.
+    for number, line in enumerate(body.splitlines(), start=2):
+        if line.count("\t") >= len(columns):
+            raise InputError(f"{path}:{number}: {line.count(chr(9)) + 1} fields where the header has "
+                             f"{len(columns)} (a tab inside a field?)")
+    try:
+        table = pd.read_csv(io.StringIO(body), sep="\t", header=None, names=columns, dtype=str,
+                            keep_default_na=False, quoting=3, on_bad_lines="error")
+    except pd.errors.EmptyDataError:
+        table = pd.DataFrame(columns=columns, dtype=str)
+    except pd.errors.ParserError as err:
+        raise InputError(f"{path}: malformed table ({str(err).strip().splitlines()[0]})") from None
     table["_line"] = range(2, len(table) + 2)
     for column in required:
         empty = table[column].str.strip() == ""

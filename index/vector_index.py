@@ -164,7 +164,12 @@ class FunctionIndex:
 def _read_edges(path: Path, catalogue: FunctionCatalogue) -> tuple[np.ndarray, np.ndarray] | None:
     if not path.is_file():
         return None
-    table = pd.read_csv(path, sep="\t", dtype=str)
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: corrupt ({str(err).splitlines()[0]}); rebuild the index") from None
+    if not {"child", "parent"} <= set(table.columns):
+        raise InputError(f"{path}: expected child and parent columns; rebuild the index")
     rows = pd.Index(catalogue.ids)
     child, parent = rows.get_indexer(table["child"]), rows.get_indexer(table["parent"])
     if (child < 0).any() or (parent < 0).any():

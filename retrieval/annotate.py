@@ -120,6 +120,19 @@ class Annotator:
             if references else None
         return cls(retrieval_model, function_index, search)
 
+    def precision_thresholds(self, precision: float) -> dict[str, float]:
+        """Per aspect, the score threshold fitted for ``precision`` (``prot-retrieve thresholds``);
+        an aspect that never reached it on the validation proteins is left out (nothing passes)."""
+        fitted = self.model.info.get("thresholds", {}).get("precision", {})
+        if not fitted:
+            raise InputError("this model has no precision thresholds (fit them with `prot-retrieve thresholds`)")
+        if self.model.homology_reranker is not None and self.reranker is not self.model.homology_reranker:
+            raise InputError("--min-precision: the thresholds were fitted with homology; give references")
+        levels = sorted({float(p) for per in fitted.values() for p in per})
+        if precision not in levels:
+            raise InputError(f"--min-precision {precision:g}: fitted levels are {', '.join(f'{p:g}' for p in levels)}")
+        return {aspect: per[f"{precision:g}"] for aspect, per in fitted.items() if f"{precision:g}" in per}
+
     def embed_proteins(self, sequences: Sequences) -> np.ndarray:
         """Unit vectors (n, D) of the protein tower, in input order."""
         return self.model.protein_encoder.encode([r.sequence for r in as_records(sequences)])
@@ -212,6 +225,9 @@ class Annotator:
         """The reported rows as a table, and their query indices and catalogue rows."""
         table = pd.DataFrame({"item": items, "col": cols, "score": values, "aspect": self._aspects[cols]})
         keep = table["score"] >= max(config.min_score, 1e-6)
+        if config.min_precision:
+            floor = self.precision_thresholds(config.min_precision)
+            keep &= table["score"] >= table["aspect"].map(floor).fillna(np.inf)
         if not config.include_roots:
             keep &= ~self._is_root[table["col"].to_numpy()]
         if config.aspect:

@@ -11,6 +11,7 @@ from index.errors import InputError
 ASPECT_CODES = ("MFO", "BPO", "CCO")
 #: Output formats of ``annotate`` (see :class:`retrieval.io.writers.PredictionWriter`).
 OUTPUT_FORMATS = ("tsv", "cafa", "gaf", "jsonl")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def _f(default, help: str):
@@ -24,6 +25,9 @@ class AnnotateConfig:
     top: int = _f(20, "Functions reported per protein (per aspect with --per-aspect).")
     recall: int = _f(300, "Candidates recalled from the index per protein before re-ranking.")
     min_score: float = _f(0.0, "Drop predictions scoring below this probability.")
+    min_precision: float = _f(0.0, "Keep, per aspect, the predictions above the model's threshold for this "
+                                   "precision (0.5, 0.6, 0.7, 0.8, 0.9 or 0.95; fitted on validation proteins, "
+                                   "see docs); 0: no such filter.")
     aspect: str = _f("", "Only report this aspect (MFO, BPO or CCO); empty: all.")
     taxon: str = _f("", "NCBI taxon of proteins whose FASTA header has no taxon= or OX= tag (species prior of the "
                         "homology re-ranker, GAF taxon column); empty: unknown.")
@@ -47,7 +51,11 @@ class AnnotateConfig:
             raise InputError(f"--recall must be at least 1 (got {self.recall})")
         if self.aspect and self.aspect not in ASPECT_CODES:
             raise InputError(f"--aspect must be one of {', '.join(ASPECT_CODES)} (got {self.aspect!r})")
+        if not 0 <= self.min_precision < 1:
+            raise InputError(f"--min-precision must be in [0, 1) (got {self.min_precision})")
         if not 0 <= self.min_score <= 1:
             raise InputError(f"--min-score must be in [0, 1] (got {self.min_score})")
-        if self.taxon and not self.taxon.isdigit():
+        if self.precision not in PRECISIONS:
+            raise InputError(f"--precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
+        if self.taxon and not (self.taxon.isascii() and self.taxon.isdigit()):
             raise InputError(f"--taxon must be an NCBI taxon id such as 9606 (got {self.taxon!r})")

@@ -99,14 +99,32 @@ class Evaluator:
             rows.append(row)
         return pd.DataFrame(rows)
 
+    def curves(self, predictions: pd.DataFrame) -> pd.DataFrame:
+        """Protein-centric precision, recall and coverage at every threshold, per aspect (the curves
+        behind Fmax; for precision-recall plots and for choosing thresholds).
+
+        Returns:
+            Rows (aspect, threshold, precision, recall, coverage), thresholds 0.01 ... 0.99.
+        """
+        scores = self._propagated_scores(predictions)
+        tables = []
+        for terms, proteins in self._aspects.values():
+            found = _curves(scores[proteins][:, terms], self.truth[proteins][:, terms], None)
+            tables.append(pd.DataFrame({"aspect": self.ontology.terms[self.ontology.live_ids[terms[0]]].aspect,
+                                        "threshold": THRESHOLDS, "precision": found.precision,
+                                        "recall": found.recall, "coverage": found.coverage}))
+        return pd.concat(tables, ignore_index=True)
+
     def _propagated_scores(self, predictions: pd.DataFrame) -> sp.csr_matrix:
         """(truth proteins x terms) max-propagated prediction scores; other proteins are ignored."""
         rows = self.proteins.get_indexer(predictions["protein"].to_numpy())
         known = rows >= 0
         term_idx, stats = self.ontology.resolve_many(predictions["term"].to_numpy()[known], follow_replaced_by=False)
         ok = term_idx >= 0
-        LOG.info("predictions: %d rows for proteins without truth ignored, %d rows with unknown/obsolete terms "
-                 "dropped, %d alt_ids mapped", int((~known).sum()), int((~ok).sum()), stats["mapped"])
+        LOG.info("predictions: %d rows for proteins without truth ignored, %d alt_ids mapped", int((~known).sum()),
+                 stats["mapped"])
+        if (~ok).any():
+            LOG.warning("predictions: %d rows with unknown or obsolete terms dropped", int((~ok).sum()))
         scores = predictions["score"].to_numpy(dtype=np.float64)[known][ok]
         return self.propagator.max_propagate_pairs(rows[known][ok], term_idx[ok], scores, len(self.proteins))
 

@@ -9,6 +9,7 @@ features.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from pathlib import Path
 from typing import Callable
@@ -16,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 
+LOG = logging.getLogger(__name__)
 CACHE_ENV = "PROT_RETRIEVE_CACHE"
 
 
@@ -41,9 +43,15 @@ class FeatureCache:
         self._keys: dict[str, int] = {}
         self._features: np.ndarray | None = None
         if self.path.is_file():
-            with np.load(self.path, allow_pickle=False) as z:
-                self._keys = {k: i for i, k in enumerate(z["keys"].tolist())}
-                self._features = z["features"]
+            try:
+                with np.load(self.path, allow_pickle=False) as z:
+                    keys, features = z["keys"].tolist(), z["features"]
+                if len(keys) != len(features):
+                    raise ValueError(f"{len(keys)} keys for {len(features)} rows")
+                self._keys, self._features = {k: i for i, k in enumerate(keys)}, features
+            except (OSError, ValueError, KeyError, EOFError) as err:  # a cache is never worth failing for
+                LOG.warning("%s: corrupt cache file ignored, its features are computed again (%s)", self.path,
+                            str(err).splitlines()[0][:100])
 
     def lookup(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
         """(mask of texts found, their features in order or None)."""

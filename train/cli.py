@@ -57,3 +57,20 @@ def train_reranker_cmd(model_dir, reference, output, epochs, searcher, search_to
                               HomologyTraining(max_identity, source_dropout, taxon_dropout),
                               SearchSettings(searcher=searcher, sensitivity=sensitivity))
     click.echo(f"model written to {folder}", err=True)
+
+
+@main.command(name="thresholds")
+@click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), required=True,
+              help="Model folder whose manifest receives the thresholds (its weights are unchanged).")
+@click.option("--reference", type=click.Path(exists=True, file_okay=False), multiple=True,
+              help="References the model's homology re-ranker reads (default: the shipped ones).")
+@click.option("--search", "searcher", type=click.Choice(SEARCHERS), default="auto", show_default=True)
+def thresholds_cmd(model_dir, reference, searcher) -> None:
+    """Fit per-aspect score thresholds for precisions 0.5 ... 0.95 on the model's validation proteins
+    (annotate --min-precision reads them)."""
+    from retrieval.homology import SearchSettings
+    from train.thresholds import fit_thresholds
+
+    record = fit_thresholds(model_dir, list(reference) or "default", SearchSettings(searcher=searcher))
+    for aspect, levels in record["precision"].items():
+        click.echo(f"{aspect}: " + ", ".join(f"precision {p}: score >= {t}" for p, t in levels.items()))

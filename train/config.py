@@ -22,6 +22,7 @@ class TrainConfig:
     obo: str = _f("", "GO ontology (OBO) used to propagate the labels.")
     output: str = _f("runs/model", "Run folder: config, metrics, checkpoint/ and model/ are written here.")
     exclude_tag: tuple[str, ...] = _f((), "Drop training proteins with this FASTA header tag (KEY=VALUE).")
+    skip_invalid: bool = _f(False, "Skip (and count) bad FASTA records instead of failing.")
     extra_fasta: str = _f("", "More proteins (FASTA) that only the towers train on, never the re-rankers or "
                               "validation (e.g. other species, electronic labels); ids already in --fasta are skipped.")
     extra_annotations: str = _f("", "Annotations of --extra-fasta (EntryID term aspect).")

@@ -65,11 +65,11 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     ontology = Ontology.from_obo(config.obo)
     propagator = Propagator.from_ontology(ontology)
     tags = parse_tag_filters(config.exclude_tag)
-    data = AnnotatedProteins.load(config.fasta, config.annotations, tags)
+    data = AnnotatedProteins.load(config.fasta, config.annotations, tags, skip_invalid=config.skip_invalid)
     records, annotations, n_main = data.records, data.annotations, len(data.records)
     if config.extra_fasta:
         extra = AnnotatedProteins.load(config.extra_fasta, config.extra_annotations, tags,
-                                       skip_ids=frozenset(data.ids) | data.held_out)
+                                       skip_ids=frozenset(data.ids) | data.held_out, skip_invalid=config.skip_invalid)
         records, annotations = records + extra.records, pd.concat([annotations, extra.annotations], ignore_index=True)
     index = pd.Index([r.id for r in records])
     labels, _ = label_matrix(ontology, propagator, annotations["protein"], annotations["term"], index=index)

@@ -84,11 +84,15 @@ class Reference:
         sequences = folder / meta.get("sequences", "sequences.fasta")
         if not (folder / "labels.npz").is_file() or not sequences.is_file():
             raise InputError(f"{folder}: not a reference folder (build one with `prot-retrieve build-reference`)")
-        z = np.load(folder / "labels.npz", allow_pickle=False)
-        labels = sp.csr_matrix((np.ones(len(z["indices"]), dtype=bool), z["indices"], z["indptr"]),
-                               shape=(len(z["ids"]), len(z["terms"])))
-        return cls(folder, z["ids"].astype(object), z["terms"].astype(object), labels, z["aspects"].astype(object),
-                   z["taxa"].astype(object), sequences)
+        try:
+            z = np.load(folder / "labels.npz", allow_pickle=False)
+            labels = sp.csr_matrix((np.ones(len(z["indices"]), dtype=bool), z["indices"], z["indptr"]),
+                                   shape=(len(z["ids"]), len(z["terms"])))
+            return cls(folder, z["ids"].astype(object), z["terms"].astype(object), labels,
+                       z["aspects"].astype(object), z["taxa"].astype(object), sequences)
+        except (OSError, ValueError, KeyError, EOFError) as err:  # truncated or not written by build-reference
+            raise InputError(f"{folder / 'labels.npz'}: corrupt ({str(err).splitlines()[0][:120]}); rebuild the "
+                             "reference with `prot-retrieve build-reference`") from None
 
     def fingerprint(self) -> str:
         """Hash of the proteins, taxa, terms and labels: the same inputs give the same reference."""

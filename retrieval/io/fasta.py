@@ -130,6 +130,9 @@ class FastaReader:
         sequence, problem = check_sequence("".join(part for _, part in lines))
         if not accession:
             return self._reject("header without id", f"{self.path}:{header_line}: header has no id")
+        if not accession.isprintable():
+            return self._reject("unprintable id", f"{self.path}:{header_line}: id {accession!r} has a control "
+                                                  "character")
         where = f"record '{accession}'"
         if problem == "empty sequence":
             return self._reject("empty sequence", f"{self.path}:{header_line}: {where} has an empty sequence")

@@ -98,4 +98,6 @@ def read_ia(path: str | os.PathLike) -> pd.Series:
     ia = pd.to_numeric(table["ia"], errors="coerce")
     if table.empty or ia.isna().any():
         raise InputError(f"{path}: expected 'term ia' lines with numeric ia values")
+    if (ia < 0).any():
+        raise InputError(f"{path}: term {table['term'][ia < 0].iloc[0]}: negative information accretion")
     return pd.Series(ia.to_numpy(dtype=np.float64), index=table["term"].to_numpy())
