@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -59,6 +60,35 @@ def annotate_all(model: str | None, records, reference, searcher: str = "auto") 
     return table.rename(columns={"protein_id": "protein", "term_id": "term"})[["protein", "term", "score"]]
 
 
+@dataclass
+class Cafa3Setting:
+    """The CAFA3 benchmark as every script here scores it (see the module docstring)."""
+
+    ontology: Ontology
+    propagator: Propagator
+    labels: object  # propagated training labels (proteins x live terms), for the naive prior
+    ia: object  # information accretion per live term, from the training labels
+    train_ids: list[str]
+    records: list[ProteinRecord]  # the 3,329 targets
+    nk: Evaluator  # no-knowledge targets
+    lk: Evaluator  # limited-knowledge targets
+
+
+def cafa3_setting(data: Path) -> Cafa3Setting:
+    onto = Ontology.from_obo(data / "go" / "go-basic_2021-12-15.obo.gz")
+    prop = Propagator.from_ontology(onto)
+    train = AnnotatedProteins.load(data / "train_goa2019exp_7sp" / "sequences.fasta.gz",
+                                   data / "train_goa2019exp_7sp" / "annotations_leaf_exp.tsv.gz",
+                                   {"cafa3_benchmark": "1"})
+    labels, _ = label_matrix(onto, prop, train.annotations["protein"], train.annotations["term"])
+    ia = information_accretion(labels, *onto.edges)
+    bench = data / "test_cafa3_benchmark"
+    truth = read_annotations(bench / "ground_truth_isa_propagated.tsv")
+    return Cafa3Setting(onto, prop, labels, ia, train.ids, read_fasta(bench / "targets.fasta"),
+                        Evaluator(onto, truth, ia=ia, targets=read_id_list(bench / "all_type1.txt"), propagator=prop),
+                        Evaluator(onto, truth, ia=ia, targets=read_id_list(bench / "all_type2.txt"), propagator=prop))
+
+
 @click.command()
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=str(DEFAULT_DATA), show_default=True)
 @click.option("--model", type=click.Path(exists=True, file_okay=False),
@@ -74,20 +104,11 @@ def annotate_all(model: str | None, records, reference, searcher: str = "auto") 
 def main(data, model, hybrid_model, reference, searchers, baselines, predictions, time_split) -> None:
     logging.basicConfig(level=logging.WARNING)
     data = Path(data)
-    onto = Ontology.from_obo(data / "go" / "go-basic_2021-12-15.obo.gz")
-    prop = Propagator.from_ontology(onto)
-    train = AnnotatedProteins.load(data / "train_goa2019exp_7sp" / "sequences.fasta.gz",
-                                   data / "train_goa2019exp_7sp" / "annotations_leaf_exp.tsv.gz",
-                                   {"cafa3_benchmark": "1"})
-    labels, _ = label_matrix(onto, prop, train.annotations["protein"], train.annotations["term"])
-    ia = information_accretion(labels, *onto.edges)
-    bench = data / "test_cafa3_benchmark"
-    truth = read_annotations(bench / "ground_truth_isa_propagated.tsv")
-    sets = {"CAFA3": (with_cafa_taxa(read_fasta(bench / "targets.fasta")), [
-        ("NK", Evaluator(onto, truth, ia=ia, targets=read_id_list(bench / "all_type1.txt"), propagator=prop)),
-        ("LK", Evaluator(onto, truth, ia=ia, targets=read_id_list(bench / "all_type2.txt"), propagator=prop))])}
+    setting = cafa3_setting(data)
+    onto, prop, labels, ia = setting.ontology, setting.propagator, setting.labels, setting.ia
+    sets = {"CAFA3": (with_cafa_taxa(setting.records), [("NK", setting.nk), ("LK", setting.lk)])}
     if time_split:
-        trained = set(train.ids) | {r.id for r in read_fasta(data / "train_goa2019exp_7sp" / "sequences.fasta.gz")}
+        trained = set(setting.train_ids) | {r.id for r in read_fasta(data / "train_goa2019exp_7sp" / "sequences.fasta.gz")}
         # The 2020 FASTA repeats some accessions: keep the first (the reader logs how many were skipped).
         records = [r for r in read_fasta(data / "test_tale_2020" / "sequences.fasta", skip_invalid=True) if r.id not in trained]
         tale = read_annotations(data / "test_tale_2020" / "annotations_leaf.tsv")

@@ -256,7 +256,8 @@ def _annotate_command():
             provenance["search"] = f"{described['searcher']}:{described['version'] or '-'}"
         count = [0]
         start = time.perf_counter()
-        with atomic_output(output, (fasta,)) as fh, tqdm(unit=" proteins", desc="annotating", disable=None) as bar:
+        with atomic_output(output, (fasta,), binary=fmt == "parquet") as fh, \
+                tqdm(unit=" proteins", desc="annotating", disable=None) as bar:
             writer = PredictionWriter(fh, fmt, provenance, db, config.taxon)
 
             def counted():

@@ -10,7 +10,7 @@ from index.errors import InputError
 
 ASPECT_CODES = ("MFO", "BPO", "CCO")
 #: Output formats of ``annotate`` (see :class:`retrieval.io.writers.PredictionWriter`).
-OUTPUT_FORMATS = ("tsv", "cafa", "gaf", "jsonl")
+OUTPUT_FORMATS = ("tsv", "cafa", "gaf", "jsonl", "parquet")
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 

@@ -115,6 +115,29 @@ class Evaluator:
                                         "recall": found.recall, "coverage": found.coverage}))
         return pd.concat(tables, ignore_index=True)
 
+    def reliability(self, predictions: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
+        """Per aspect and score bin (equal width), the mean score, the share of true pairs and the
+        count: a reliability diagram of the propagated scores (the pairs :meth:`evaluate`'s ece reads).
+
+        Returns:
+            Rows (aspect, bin_low, bin_high, mean_score, observed, n).
+        """
+        scores = self._propagated_scores(predictions)
+        rows = []
+        edges = np.linspace(0, 1, bins + 1)
+        for terms, proteins in self._aspects.values():
+            pred = scores[proteins][:, terms].tocoo()
+            truth = np.asarray(self.truth[proteins][:, terms][pred.row, pred.col]).ravel() > 0
+            which = np.clip(np.searchsorted(edges, pred.data, side="right") - 1, 0, bins - 1)
+            aspect = self.ontology.terms[self.ontology.live_ids[terms[0]]].aspect
+            for b in range(bins):
+                inside = which == b
+                if inside.any():
+                    rows.append({"aspect": aspect, "bin_low": edges[b], "bin_high": edges[b + 1],
+                                 "mean_score": float(pred.data[inside].mean()),
+                                 "observed": float(truth[inside].mean()), "n": int(inside.sum())})
+        return pd.DataFrame(rows)
+
     def _propagated_scores(self, predictions: pd.DataFrame) -> sp.csr_matrix:
         """(truth proteins x terms) max-propagated prediction scores; other proteins are ignored."""
         rows = self.proteins.get_indexer(predictions["protein"].to_numpy())

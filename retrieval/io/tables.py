@@ -50,6 +50,13 @@ def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
         DataFrame with columns ``protein``, ``term`` (str) and ``score`` (float64 in [0, 1]: float32 would
         move scores such as 0.33 across the evaluation thresholds).
     """
+    try:
+        with open(path, "rb") as fh:
+            is_parquet = fh.read(4) == b"PAR1"
+    except OSError as err:
+        raise InputError(f"{path}: cannot read ({err.strerror or err})") from None
+    if is_parquet:
+        return _parquet_predictions(path)
     with open_text(path) as fh:
         text = "".join(line for line in fh if not _is_header_line(line))
     first = text.lstrip("\n").split("\n", 1)[0]
@@ -74,6 +81,18 @@ def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
                          f"is not a number in [0, 1]")
     return pd.DataFrame({"protein": table["protein"].to_numpy(dtype=str), "term": table["term"].to_numpy(dtype=str),
                          "score": scores.to_numpy(dtype=np.float64)})
+
+
+def _parquet_predictions(path) -> pd.DataFrame:
+    try:
+        table = pd.read_parquet(path, columns=["protein_id", "term_id", "score"])
+    except ImportError:
+        raise InputError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
+    except Exception as err:  # pyarrow raises its own types for corrupt files and missing columns
+        raise InputError(f"{path}: unreadable Parquet predictions ({str(err).splitlines()[0][:120]})") from None
+    return pd.DataFrame({"protein": table["protein_id"].astype(str).to_numpy(),
+                         "term": table["term_id"].astype(str).to_numpy(),
+                         "score": table["score"].to_numpy(dtype=np.float64)})
 
 
 def _is_header_line(line: str) -> bool:

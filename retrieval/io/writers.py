@@ -24,23 +24,24 @@ _UNIPROT_ACCESSION = re.compile(r"^(?:[OPQ][0-9][A-Z0-9]{3}[0-9]|[A-NR-Z][0-9](?
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike | None, inputs: tuple[str | os.PathLike, ...] = ()) -> Iterator[IO[str]]:
+def atomic_output(path: str | os.PathLike | None, inputs: tuple[str | os.PathLike, ...] = (),
+                  binary: bool = False) -> Iterator[IO]:
     """Write to a temporary file beside ``path`` and rename it into place only on success.
 
     A crash, Ctrl-C or SIGTERM leaves no half-written file. ``None`` or ``"-"`` writes to stdout; a
     FIFO or a device (``/dev/null``) is written directly, never replaced; a symbolic link is
     followed, so the file it points to is replaced and the link stays. The file gets the usual
     permissions (0666 less the umask), not the temporary file's 0600. ``inputs`` are the command's
-    input files, which the output must not replace.
+    input files, which the output must not replace. ``binary`` opens it for bytes (Parquet).
     """
     if path is None or str(path) == "-":
-        yield sys.stdout
+        yield sys.stdout.buffer if binary else sys.stdout
         return
     path = Path(os.path.realpath(path))
     if any(path == Path(os.path.realpath(i)) for i in inputs):
         raise InputError(f"{path}: the output would overwrite an input file")
     if path.exists() and not path.is_file() and not path.is_dir():
-        with _opened(path, "a") as fh:  # FIFO, character device: there is nothing to replace
+        with _opened(path, "ab" if binary else "a") as fh:  # FIFO, character device: nothing to replace
             yield fh
         return
     if not path.parent.is_dir() or not os.access(path.parent, os.W_OK) or path.is_dir():
@@ -50,7 +51,7 @@ def atomic_output(path: str | os.PathLike | None, inputs: tuple[str | os.PathLik
     except OSError as err:
         raise InputError(f"{path}: cannot write here ({err.strerror})") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as fh:
             yield fh
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
@@ -65,9 +66,9 @@ def atomic_output(path: str | os.PathLike | None, inputs: tuple[str | os.PathLik
 
 
 @contextlib.contextmanager
-def _opened(path: Path, mode: str) -> Iterator[IO[str]]:
+def _opened(path: Path, mode: str) -> Iterator[IO]:
     try:
-        fh = open(path, mode, encoding="utf-8")
+        fh = open(path, mode) if "b" in mode else open(path, mode, encoding="utf-8")
     except OSError as err:
         raise InputError(f"{path}: cannot write here ({err.strerror})") from None
     with fh:
@@ -85,11 +86,12 @@ class PredictionWriter:
 
     Every format that can carry it records the provenance (tool version, model, index, GO release,
     references, search tool): ``#`` comment lines above the TSV header, a ``provenance`` field in
-    every JSON line, ``!`` header lines in GAF. The CAFA format has no room for it.
+    every JSON line, ``!`` header lines in GAF, the schema metadata of Parquet (one row group per
+    chunk; the TSV columns). The CAFA format has no room for it.
 
     Args:
         fh: open text stream.
-        fmt: tsv | cafa | gaf | jsonl.
+        fmt: tsv | cafa | gaf | jsonl | parquet (``fh`` then a binary stream; needs pyarrow).
         provenance: what made the predictions, by name.
         db: GAF DB column for proteins whose header names no database (UniProt headers do).
         taxon: GAF taxon for proteins whose header has no ``OX=`` / ``taxon=`` tag.
@@ -103,6 +105,12 @@ class PredictionWriter:
         self.db, self.taxon = db, taxon
         self._gaf: dict[str, tuple[str, str, str]] = {}  # protein id -> (db, symbol, taxon), filled by note()
         self._started = False
+        self._parquet = None  # pyarrow.parquet.ParquetWriter, opened with the first chunk's schema
+        if fmt == "parquet":
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                raise InputError("--format parquet needs pyarrow (pip install prot-retrieve[parquet])") from None
 
     def note(self, record) -> None:
         """Remember what GAF needs of a protein's header (its database, symbol and taxon)."""
@@ -122,6 +130,12 @@ class PredictionWriter:
             self._header(pd.DataFrame(columns=["protein_id", "term_id", "score"]))
         if self.fmt == "cafa":
             self.fh.write("END\n")
+        if self.fmt == "parquet":
+            if self._parquet is None:  # no prediction at all: still a valid file with the columns
+                self._rows_parquet(pd.DataFrame({"protein_id": pd.Series(dtype=str), "term_id": pd.Series(dtype=str),
+                                                 "score": pd.Series(dtype="float64"), "aspect": pd.Series(dtype=str),
+                                                 "name": pd.Series(dtype=str)}))
+            self._parquet.close()
         self.fh.flush()
 
     def _header(self, chunk: pd.DataFrame) -> None:
@@ -161,6 +175,16 @@ class PredictionWriter:
             self.fh.write("\t".join([db, r.protein_id, symbol, _GAF_RELATION[aspect], r.term_id, reference, "IEA",
                                      with_from, _GAF_ASPECT[aspect], "", "", "protein", f"taxon:{taxon}",
                                      _today(""), "prot-retrieve", "", ""]) + "\n")
+
+    def _rows_parquet(self, chunk: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(chunk, preserve_index=False)
+        if self._parquet is None:
+            schema = table.schema.with_metadata({"prot-retrieve": json.dumps(self.provenance)})
+            self._parquet = pq.ParquetWriter(self.fh, schema)
+        self._parquet.write_table(table.cast(self._parquet.schema))
 
     def _rows_jsonl(self, chunk: pd.DataFrame) -> None:
         for protein, group in chunk.groupby("protein_id", sort=False):

@@ -72,3 +72,29 @@ def test_tsv_provenance_comments_are_skipped_by_evaluate_and_cafa_ids_are_kept(t
     cafa = tmp_path / "p.cafa"
     cafa.write_text("AUTHOR me\nMODEL 1\nKEYWORDS x.\nEND.1 GO:1 0.50\nMODEL-2\tGO:2\t0.25\nACCURACY 1 PR=0.5\nEND\n")
     assert read_predictions(cafa)["protein"].tolist() == ["END.1", "MODEL-2"]
+
+
+def test_parquet_has_the_tsv_columns_and_the_provenance(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    import json
+
+    path = tmp_path / "p.parquet"
+    chunks = [pd.DataFrame({"protein_id": ["P1", "P1"], "term_id": ["GO:1", "GO:2"], "score": [0.9, 0.4],
+                            "aspect": ["MFO", "MFO"], "name": ["a", "b"]}),
+              pd.DataFrame({"protein_id": ["P2"], "term_id": ["GO:3"], "score": [0.7], "aspect": ["BPO"],
+                            "name": ["c"]})]
+    with atomic_output(path, binary=True) as fh:
+        writer = PredictionWriter(fh, "parquet", {"model": "abc"})
+        for chunk in chunks:
+            writer.write(chunk)
+        writer.close()
+    table = pd.read_parquet(path)
+    assert table.equals(pd.concat(chunks, ignore_index=True))
+    assert json.loads(pq.read_schema(path).metadata[b"prot-retrieve"]) == {"model": "abc"}
+    assert pq.ParquetFile(path).num_row_groups == 2  # one per chunk: memory stays flat
+    assert read_predictions(path)["score"].tolist() == [0.9, 0.4, 0.7]  # evaluate reads it
+    empty = tmp_path / "e.parquet"
+    with atomic_output(empty, binary=True) as fh:
+        writer = PredictionWriter(fh, "parquet")
+        writer.close()
+    assert pd.read_parquet(empty).columns.tolist() == ["protein_id", "term_id", "score", "aspect", "name"]

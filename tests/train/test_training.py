@@ -226,3 +226,41 @@ def test_candidate_set_hides_self_hits_close_hits_dropped_sources_and_taxa(toy_t
     top_identity(HomologyTraining(taxon_dropout=0.5))
     assert seen[0] == ["1"] * len(ids)  # every toy protein is tagged taxon=1
     assert set(seen[1]) == {"1", ""}  # some hidden, some kept
+
+
+def test_thresholds_are_the_smallest_from_which_precision_holds():
+    import pandas as pd
+
+    from train.thresholds import thresholds_for
+
+    curves = pd.DataFrame({"aspect": "MFO", "threshold": [0.1, 0.2, 0.3, 0.4, 0.5],
+                           "precision": [0.5, 0.82, 0.78, 0.85, 0.95], "recall": 0.5,
+                           "coverage": [1, 1, 1, 1, 0]})
+    # 0.8: 0.2 reaches it but 0.3 falls back below, so 0.4; 0.95 is only reached where nothing is predicted.
+    assert thresholds_for(curves, levels=(0.5, 0.8, 0.95)) == {"MFO": {"0.5": 0.1, "0.8": 0.4}}
+
+
+def test_min_precision_applies_each_aspects_threshold(tiny_model, toy_ontology):
+    from index.catalogue import FunctionCatalogue
+    from index.errors import InputError
+    from retrieval.annotate import Annotator
+    from retrieval.indexing import build_function_index
+
+    index = build_function_index(tiny_model, FunctionCatalogue.from_ontology(toy_ontology), ontology=toy_ontology,
+                                 precision="fp32", progress=False)
+    annotator = Annotator(tiny_model, index)
+    proteins = {"P1": "MKVLAAGIVWACDEFGHIK", "P2": "ACDEFGHIKLMNPQRSTVWY"}
+    with pytest.raises(InputError, match="no precision thresholds"):
+        annotator.annotate(proteins, min_precision=0.8)
+    everything = annotator.annotate(proteins, top=100)
+    cut = everything.groupby("aspect")["score"].median().to_dict()
+    tiny_model.info["thresholds"] = {"precision": {a: {"0.8": t} for a, t in cut.items() if a == "MFO"}}
+    try:
+        kept = annotator.annotate(proteins, top=100, min_precision=0.8)
+        assert set(kept["aspect"]) == {"MFO"}  # an aspect without a threshold for 0.8 reports nothing
+        assert (kept["score"] >= cut["MFO"]).all()
+        assert len(kept) == int((everything[everything["aspect"] == "MFO"]["score"] >= cut["MFO"]).sum())
+        with pytest.raises(InputError, match="fitted levels are 0.8"):
+            annotator.annotate(proteins, min_precision=0.7)
+    finally:
+        del tiny_model.info["thresholds"]
