@@ -52,14 +52,17 @@ class Annotator:
         homology: optional homology search over one or more references, in the order the model's
             homology re-ranker was trained with: adds the terms transferred from each query's hits
             to the candidates and each reference's transfer features to the re-ranker's input.
+        force: use references other than those the homology re-ranker was trained with (refused
+            otherwise: their fingerprints are checked).
     """
 
-    def __init__(self, model: RetrievalModel, index: FunctionIndex, homology: HomologySearch | None = None):
+    def __init__(self, model: RetrievalModel, index: FunctionIndex, homology: HomologySearch | None = None,
+                 force: bool = False):
         expected = model.text_encoder.fingerprint()
         if index.fingerprint != expected:
             raise InputError(f"index was built by model {index.fingerprint}, not by this model ({expected}); "
                              "rebuild it with `prot-retrieve build-index`")
-        self.model, self.index, self.homology = model, index, homology
+        self.model, self.index, self.homology, self.force = model, index, homology, force
         references = homology.references if homology is not None else []
         self.sources = [HomologySource(r, index.catalogue.ids) for r in references]
         self.reranker = model.homology_reranker if self.sources and model.homology_reranker else model.reranker
@@ -92,14 +95,17 @@ class Annotator:
         for i, (source, expected) in enumerate(zip(self.sources, trained)):
             found = source.reference.fingerprint()
             if found != expected:
-                LOG.warning("reference %d (%s) is not the one the homology re-ranker was trained with "
-                            "(fingerprint %s, expected %s): give references in the training order",
-                            i + 1, source.reference.folder, found, expected)
+                message = (f"reference {i + 1} ({source.reference.folder}) is not the one the homology re-ranker "
+                           f"was trained with (fingerprint {found}, expected {expected})")
+                if not self.force:
+                    raise InputError(f"{message}: give the references in the training order, retrain the "
+                                     "re-ranker for yours (prot-retrieve train-reranker), or --force")
+                LOG.warning("%s; going on (--force): its features may not mean what the re-ranker learned", message)
 
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike | None = None, index: str | os.PathLike | None = None,
                         reference: Paths | None = "default", executable: str | None = None,
-                        settings: SearchSettings | None = None) -> "Annotator":
+                        settings: SearchSettings | None = None, force: bool = False) -> "Annotator":
         """Load a model folder (default: the shipped model), an index folder (default: all of live GO,
         see :func:`retrieval.indexing.default_index`) and homology references.
 
@@ -109,6 +115,7 @@ class Annotator:
                 build-reference`) or a list of them; None or []: no homology (the towers alone).
             executable: path of the search tool (default: found as ``settings.searcher`` says).
             settings: how the references are searched.
+            force: see :class:`Annotator`.
         """
         from retrieval.indexing import default_index
 
@@ -118,7 +125,7 @@ class Annotator:
         references = _load_references(reference, retrieval_model)
         search = HomologySearch(references, settings, executable, retrieval_model.protein_encoder) \
             if references else None
-        return cls(retrieval_model, function_index, search)
+        return cls(retrieval_model, function_index, search, force)
 
     def precision_thresholds(self, precision: float) -> dict[str, float]:
         """Per aspect, the score threshold fitted for ``precision`` (``prot-retrieve thresholds``);

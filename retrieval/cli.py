@@ -219,10 +219,12 @@ def _annotate_command():
                   help="Homology reference folder (build-reference), replacing the shipped references. Repeatable, "
                        "in the order the model's homology re-ranker was trained with.")
     @click.option("--no-reference", is_flag=True, help="No homology: the two towers alone (fast, far less accurate).")
+    @click.option("--force", is_flag=True, help="Use --reference folders other than those the model's homology "
+                                                "re-ranker was trained with (refused otherwise).")
     @_search_options
     @dataclass_options(AnnotateConfig)
-    def annotate_cmd(fasta, model, index_dir, fmt, output, skip_invalid, db, reference, no_reference, searcher,
-                     search_tool, sensitivity, threads, **options) -> None:
+    def annotate_cmd(fasta, model, index_dir, fmt, output, skip_invalid, db, reference, no_reference, force,
+                     searcher, search_tool, sensitivity, threads, **options) -> None:
         """Predict GO functions for every protein of FASTA: top N per protein with probabilities.
 
         By default the shipped model scores with the two homology references shipped with it
@@ -244,7 +246,7 @@ def _annotate_command():
         references = None if no_reference else (list(reference) or "default")
         annotator = Annotator.from_pretrained(model, index_dir, references, search_tool,
                                               SearchSettings(searcher=searcher, sensitivity=sensitivity,
-                                                             threads=threads))
+                                                             threads=threads), force)
         from importlib import metadata
 
         provenance = {"prot-retrieve": metadata.version("prot-retrieve"), "model": annotator.model.fingerprint(),

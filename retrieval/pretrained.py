@@ -61,6 +61,17 @@ def tensor_fingerprint(config: Any, tensors: dict[str, torch.Tensor], extra: str
     return digest.hexdigest()[:16]
 
 
+def module_digest(module: torch.nn.Module) -> str:
+    """sha256 (16 hex digits) of a module's weights: what a frozen backbone contributes to a
+    fingerprint, so that other weights under the same name are told apart."""
+    return tensor_fingerprint(_Nothing(), module.state_dict())
+
+
+@dataclasses.dataclass
+class _Nothing:
+    """An empty config, for hashing tensors alone."""
+
+
 def write_folder(folder: str | Path, config: Any, tensors: dict[str, torch.Tensor], fingerprint: str,
                  **extra: Any) -> Path:
     """Write ``config.json`` (config + fingerprint + versions + extra keys) and ``model.safetensors``."""

@@ -19,7 +19,7 @@ from retrieval.alphabet import PAD_ID, encode
 from retrieval.batching import autocast, token_batches
 from retrieval.compact_protein import CompactCNN
 from retrieval.hf_backbone import load_adapter, load_backbone
-from retrieval.pretrained import load_head, read_folder, tensor_fingerprint, write_folder
+from retrieval.pretrained import load_head, module_digest, read_folder, tensor_fingerprint, write_folder
 
 LOG = logging.getLogger(__name__)
 COMPACT = "compact"
@@ -58,6 +58,7 @@ class ProteinEncoder(nn.Module):
             if backbone is None:
                 backbone, self.tokenizer = load_backbone(config.backbone, config.quantization)
             self.backbone = backbone
+            self._backbone_digest = module_digest(backbone)  # loaded by name: its weights tell it apart
             feature_dim = backbone.config.hidden_size
         self.projection = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(feature_dim, config.embed_dim))
         self._spaced = self._detect_spacing()
@@ -166,7 +167,7 @@ class ProteinEncoder(nn.Module):
         if not self.is_compact:
             from peft import get_peft_model_state_dict
 
-            extra = self.config.backbone
+            extra = self.config.backbone + self._backbone_digest
             if self.config.adapter:
                 extra += tensor_fingerprint(self.config, get_peft_model_state_dict(self.backbone))
         return tensor_fingerprint(self.config, self._saved_tensors(), extra)

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from index.errors import InputError
 from retrieval.batching import autocast, token_batches
 from retrieval.hf_backbone import DEFAULT_TEXT_BACKBONE, load_adapter, load_backbone
-from retrieval.pretrained import load_head, read_folder, tensor_fingerprint, write_folder
+from retrieval.pretrained import load_head, module_digest, read_folder, tensor_fingerprint, write_folder
 
 TERMS_FILE = "terms.txt"
 ADAPTER_DIR = "adapter"
@@ -49,6 +49,9 @@ class TextEncoder(nn.Module):
         if backbone is None:
             backbone, tokenizer = load_backbone(config.backbone, config.quantization)
         self.backbone, self.tokenizer = backbone, tokenizer
+        # The backbone is loaded by name; its weights, hashed once here (it is frozen; an adapter is
+        # hashed apart), make the fingerprint tell two backbones of the same name apart.
+        self._backbone_digest = module_digest(backbone)
         hidden = backbone.config.hidden_size
         self.register_buffer("feature_mean", torch.zeros(hidden))
         self.register_buffer("feature_std", torch.ones(hidden))
@@ -138,7 +141,7 @@ class TextEncoder(nn.Module):
         return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
 
     def fingerprint(self) -> str:
-        extra = self.config.backbone + "\n".join(self.known_terms)
+        extra = self.config.backbone + self._backbone_digest + "\n".join(self.known_terms)
         if self.config.adapter:
             from peft import get_peft_model_state_dict
 

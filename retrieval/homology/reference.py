@@ -42,14 +42,18 @@ class Reference:
         aspects: aspect of each term (MFO/BPO/CCO or "").
         taxa: NCBI taxon of each protein ("" unknown).
         sequences: the FASTA holding the proteins (it may hold more, shared by several references).
+        sequence_sha256: :func:`sequence_digest` of the proteins, as recorded at build time (computed
+            from the FASTA when empty); reading the sequences checks it.
     """
 
     def __init__(self, folder: Path, ids: np.ndarray, terms: np.ndarray, labels: sp.csr_matrix, aspects: np.ndarray,
-                 taxa: np.ndarray, sequences: Path | None = None):
+                 taxa: np.ndarray, sequences: Path | None = None, sequence_sha256: str = ""):
         self.folder, self.ids, self.terms, self.labels, self.aspects = folder, ids, terms, labels, aspects
         self.taxa = taxa
         self.sequences = sequences or folder / "sequences.fasta"
         self._frequencies: dict[str, np.ndarray] = {}
+        self._fingerprint: str | None = None
+        self._sequence_sha256 = sequence_sha256
 
     @classmethod
     def build(cls, records: list[ProteinRecord], annotations: pd.DataFrame, ontology, propagator,
@@ -70,7 +74,8 @@ class Reference:
                 fh.writelines(f">{r.id}\n{r.sequence}\n" for r in records)
             save_labels(tmp / "labels.npz", labels[keep], np.array([r.id for r in records]),
                         np.array([r.taxon for r in records]), terms, aspects)
-            meta = {"n_proteins": len(records), "n_terms": len(terms), "ontology_release": ontology.release}
+            meta = {"n_proteins": len(records), "n_terms": len(terms), "ontology_release": ontology.release,
+                    "sequence_sha256": sequence_digest(records)}
             (tmp / META).write_text(json.dumps(meta, indent=2))
         return cls.load(folder)
 
@@ -89,17 +94,22 @@ class Reference:
             labels = sp.csr_matrix((np.ones(len(z["indices"]), dtype=bool), z["indices"], z["indptr"]),
                                    shape=(len(z["ids"]), len(z["terms"])))
             return cls(folder, z["ids"].astype(object), z["terms"].astype(object), labels,
-                       z["aspects"].astype(object), z["taxa"].astype(object), sequences)
+                       z["aspects"].astype(object), z["taxa"].astype(object), sequences,
+                       meta.get("sequence_sha256", ""))
         except (OSError, ValueError, KeyError, EOFError) as err:  # truncated or not written by build-reference
             raise InputError(f"{folder / 'labels.npz'}: corrupt ({str(err).splitlines()[0][:120]}); rebuild the "
                              "reference with `prot-retrieve build-reference`") from None
 
     def fingerprint(self) -> str:
-        """Hash of the proteins, taxa, terms and labels: the same inputs give the same reference."""
-        digest = hashlib.sha256()
-        for part in (self.ids, self.taxa, self.terms, self.labels.indptr, self.labels.indices):
-            digest.update(np.asarray(part).astype(str if part.dtype == object else part.dtype).tobytes())
-        return digest.hexdigest()[:16]
+        """Hash of the proteins, taxa, terms, labels and sequences: the same inputs give the same
+        reference, and a changed sequence gives another (computed once per loaded reference)."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            for part in (self.ids, self.taxa, self.terms, self.labels.indptr, self.labels.indices):
+                digest.update(np.asarray(part).astype(str if part.dtype == object else part.dtype).tobytes())
+            digest.update(self.sequence_sha256.encode())
+            self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
 
     def term_frequencies(self, taxon: str = "") -> np.ndarray:
         """Per term, the share of reference proteins annotated in its aspect that carry it.
@@ -130,8 +140,22 @@ class Reference:
                                             for a in aspects], axis=1).astype(np.float64))
         return y, in_aspect, pd.Index(aspects).get_indexer(self.aspects)
 
+    @property
+    def sequence_sha256(self) -> str:
+        """The proteins' :func:`sequence_digest` (read from reference.json; computed for older folders)."""
+        if not self._sequence_sha256:
+            self._sequence_sha256 = sequence_digest(self._read_records())
+        return self._sequence_sha256
+
     def records(self) -> list[ProteinRecord]:
-        """The reference proteins, in row order of the labels."""
+        """The reference proteins, in row order of the labels, checked against the recorded digest."""
+        records = self._read_records()
+        if self._sequence_sha256 and sequence_digest(records) != self._sequence_sha256:
+            raise InputError(f"{self.sequences}: the sequences are not those the reference {self.folder} was built "
+                             "with (edited since?); rebuild it with `prot-retrieve build-reference`")
+        return records
+
+    def _read_records(self) -> list[ProteinRecord]:
         by_id = {r.id: r for r in read_fasta(self.sequences)}
         missing = [i for i in self.ids if i not in by_id]
         if missing:
@@ -145,6 +169,14 @@ class Reference:
         from retrieval.homology.transfer import Transfer
 
         return Transfer.from_hits(self, hits, queries, taxa)
+
+
+def sequence_digest(records: list[ProteinRecord]) -> str:
+    """sha256 of the proteins' ids and sequences in order, whatever file holds them."""
+    digest = hashlib.sha256()
+    for record in records:
+        digest.update(f">{record.id}\n{record.sequence}\n".encode())
+    return digest.hexdigest()
 
 
 def save_labels(path: Path, labels: sp.csr_matrix, ids: np.ndarray, taxa: np.ndarray, terms: np.ndarray,

@@ -95,14 +95,14 @@ class SearchDatabase:
     A protein id found in several references with the same sequence is stored once; the same id
     with another sequence is stored again as ``id|refN``. ``targets`` maps a database id to every
     (reference, protein id) it stands for. The cache key hashes each reference's fingerprint and
-    sequence file, so finding a built database reads neither sequences nor labels.
+    sequence file, so finding a built database parses no sequence.
     """
 
     def __init__(self, references: list[Reference], searcher: str, executable: str | None,
                  settings: SearchSettings):
         self.references, self.searcher, self.executable, self.settings = references, searcher, executable, settings
         digest = hashlib.sha256(searcher.encode())
-        for reference in references:
+        for reference in references:  # the file too: a database never outlives an edit of it
             digest.update(reference.fingerprint().encode())
             with open(reference.sequences, "rb") as fh:
                 for block in iter(lambda: fh.read(1 << 20), b""):

@@ -39,7 +39,7 @@ def test_reference_annotate_and_evaluate(tmp_path, caplog):
 
     assert [Reference.load(tmp_path / n).fingerprint() for n in ("exp7sp", "sp2014")] == \
         [r["fingerprint"] for r in shipped_manifest()["references"]]
-    table = pd.read_csv(out, sep="\t")
+    table = pd.read_csv(out, sep="\t", comment="#")
     assert table["protein_id"].nunique() == 40 and table["score"].between(0, 1).all()
     result = runner.invoke(main, ["evaluate", str(out), "--truth", str(data / "test_cafa3_benchmark" / "ground_truth_isa_propagated.tsv"),
                                   "--obo", str(data / "go" / "go-basic_2021-12-15.obo.gz")])

@@ -104,4 +104,4 @@ def test_selftest_passes_end_to_end():
 
     result = CliRunner().invoke(main, ["selftest"])
     assert result.exit_code == 0, result.output
-    assert "selftest passed" in result.output and "references: 07cef8cc7f09ea48, 416569a7c6d022a7" in result.output
+    assert "selftest passed" in result.output and "references: c8eef3e3a93bb86f, e3fb184ebcf91492" in result.output

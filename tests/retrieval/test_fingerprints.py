@@ -1,0 +1,115 @@
+"""Fingerprints hash content: one changed backbone weight or reference sequence is refused."""
+import shutil
+
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from index.catalogue import FunctionCatalogue
+from index.errors import InputError
+from index.propagation import Propagator
+from retrieval.homology import Reference
+from retrieval.io.fasta import ProteinRecord
+
+
+def one_weight_changed(folder):
+    """Add 1e-3 to a single element of the HF backbone's weights, in place."""
+    path = folder / "model.safetensors"
+    tensors = load_file(str(path))
+    name = sorted(tensors)[0]
+    tensors[name] = tensors[name].clone()
+    tensors[name].view(-1)[0] += 1e-3
+    save_file(tensors, str(path), metadata={"format": "pt"})
+
+
+def test_a_text_backbone_with_one_other_weight_under_the_same_name_is_refused(tiny_bert_dir, tiny_model, tmp_path,
+                                                                              toy_ontology):
+    from retrieval.indexing import build_function_index
+    from retrieval.text_encoder import TextEncoder
+
+    backbone = tmp_path / "bert"
+    shutil.copytree(tiny_bert_dir, backbone)
+    config = type(tiny_model.text_encoder.config)(**{**vars(tiny_model.text_encoder.config), "backbone": str(backbone)})
+    first = TextEncoder(config, known_terms=tiny_model.text_encoder.known_terms)
+    first.load_state_dict(tiny_model.text_encoder.state_dict(), strict=False)
+    model = type(tiny_model)(tiny_model.protein_encoder, first.eval(), tiny_model.reranker)
+    index = build_function_index(model, FunctionCatalogue.from_ontology(toy_ontology), precision="fp32",
+                                 progress=False)
+    index.save(tmp_path / "index")
+    one_weight_changed(backbone)
+    second = TextEncoder(config, known_terms=tiny_model.text_encoder.known_terms)
+    second.load_state_dict({k: v for k, v in first.state_dict().items() if not k.startswith("backbone.")},
+                           strict=False)
+    assert second.fingerprint() != first.fingerprint()  # same name, same head: the weights tell them apart
+    from index.vector_index import FunctionIndex
+
+    with pytest.raises(InputError, match="rebuild it"):
+        FunctionIndex.load(tmp_path / "index", second.fingerprint())
+
+
+def test_an_hf_protein_backbone_with_one_other_weight_is_another_model(tiny_esm_dir, tmp_path):
+    from retrieval.protein_encoder import ProteinEncoder, ProteinEncoderConfig
+
+    backbone = tmp_path / "esm"
+    shutil.copytree(tiny_esm_dir, backbone)
+    config = ProteinEncoderConfig(backbone=str(backbone), embed_dim=16)
+    torch.manual_seed(0)
+    before = ProteinEncoder(config).fingerprint()
+    one_weight_changed(backbone)
+    torch.manual_seed(0)
+    assert ProteinEncoder(config).fingerprint() != before
+
+
+@pytest.fixture
+def reference_inputs(toy_ontology):
+    records = [ProteinRecord("R1", "MKTAYIAKQRQISFVKSHFSRQ"), ProteinRecord("R2", "MSDNGPQNQRNAPRITFGGPSD")]
+    annotations = pd.DataFrame({"protein": ["R1", "R2"], "term": ["GO:0000004", "GO:0000003"]})
+    return records, annotations, toy_ontology, Propagator.from_ontology(toy_ontology)
+
+
+def test_a_reference_with_one_other_residue_has_another_fingerprint(reference_inputs, tmp_path):
+    records, annotations, onto, prop = reference_inputs
+    first = Reference.build(records, annotations, onto, prop, tmp_path / "a")
+    changed = [records[0], ProteinRecord("R2", records[1].sequence[:-1] + "W")]
+    second = Reference.build(changed, annotations, onto, prop, tmp_path / "b")
+    assert first.fingerprint() != second.fingerprint()
+    assert Reference.load(tmp_path / "a").fingerprint() == first.fingerprint()  # content, not the object
+
+
+def test_an_edited_reference_fasta_is_detected(reference_inputs, tmp_path):
+    reference = Reference.build(*reference_inputs, tmp_path / "ref")
+    fasta = tmp_path / "ref" / "sequences.fasta"
+    fasta.write_text(fasta.read_text().replace("RQ\n", "RW\n"))
+    with pytest.raises(InputError, match="not those the reference"):
+        Reference.load(tmp_path / "ref").records()
+    with pytest.raises(InputError, match="not those the reference"):
+        reference.records()  # an object loaded before the edit checks too
+
+def test_the_annotator_refuses_another_reference_unless_forced(reference_inputs, model_copy, toy_ontology, tmp_path,
+                                                               caplog):
+    import copy
+
+    from retrieval.annotate import Annotator
+    from retrieval.homology import HomologySearch, SearchSettings, homology_feature_names
+    from retrieval.indexing import build_function_index
+    from retrieval.reranker import FusionReranker
+
+    trained = Reference.build(*reference_inputs, tmp_path / "trained")
+    records, annotations, onto, prop = reference_inputs
+    other = Reference.build([records[0], ProteinRecord("R2", records[1].sequence + "K")], annotations, onto, prop,
+                            tmp_path / "other")
+    config = copy.deepcopy(model_copy.reranker.config)
+    config.pair_features = (*config.pair_features, *homology_feature_names(0))
+    model_copy.homology_reranker = FusionReranker(config)
+    model_copy.info["homology_references"] = [{"fingerprint": trained.fingerprint()}]
+    index = build_function_index(model_copy, FunctionCatalogue.from_ontology(toy_ontology), precision="fp32",
+                                 progress=False)
+    search = HomologySearch([other], SearchSettings(searcher="embedding"), protein_encoder=model_copy.protein_encoder)
+    with pytest.raises(InputError, match="not the one the homology re-ranker was trained with.*--force"):
+        Annotator(model_copy, index, search)
+    with caplog.at_level("WARNING"):
+        Annotator(model_copy, index, search, force=True)
+    assert "--force" in caplog.text
+    same = HomologySearch([trained], SearchSettings(searcher="embedding"), protein_encoder=model_copy.protein_encoder)
+    Annotator(model_copy, index, same)  # the one it was trained with: accepted
