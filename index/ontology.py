@@ -66,8 +66,10 @@ class Ontology:
         release = ""
         stanza: dict[str, list[str]] | None = None
         kind = "header"
+        last = "\n"
         with open_text(path) as fh:
             for line in fh:
+                last = line
                 line = line.strip()
                 if line.startswith("["):
                     if kind == "Term" and stanza:
@@ -82,6 +84,8 @@ class Ontology:
                     release = value
                 elif kind == "Term":
                     stanza.setdefault(key, []).append(value)
+        if not last.endswith("\n"):  # a download or copy cut short ends mid-line
+            raise InputError(f"{path}: truncated (the last line is incomplete)")
         if kind == "Term" and stanza:
             _add_term(terms, stanza, path)
         if not terms:
@@ -176,6 +180,8 @@ def _add_term(terms: dict[str, Term], stanza: dict[str, list[str]], path) -> Non
     ids = stanza.get("id")
     if not ids:
         raise InputError(f"{path}: a [Term] stanza has no id")
+    if not stanza.get("name"):  # required by the OBO format; missing in a file cut after an id line
+        raise InputError(f"{path}: term {ids[0]} has no name (a truncated file?)")
     relations = [r.split() for r in stanza.get("relationship", [])]
     terms[ids[0]] = Term(
         id=ids[0],

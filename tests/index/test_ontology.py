@@ -57,3 +57,14 @@ def test_not_an_obo_file_is_a_clear_error(write):
 
 def test_namespaces_align_with_live_ids(toy_ontology):
     assert np.sum(toy_ontology.namespaces == "molecular_function") == 4
+
+
+def test_a_term_without_a_name_is_a_truncated_file(tmp_path):
+    from index.errors import InputError
+    from index.ontology import Ontology
+
+    path = tmp_path / "cut.obo"
+    path.write_text("format-version: 1.2\n\n[Term]\nid: GO:0000001\nname: root\nnamespace: molecular_function\n\n"
+                    "[Term]\nid: GO:0000002\n")
+    with pytest.raises(InputError, match="GO:0000002 has no name"):
+        Ontology.from_obo(path)

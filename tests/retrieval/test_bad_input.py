@@ -43,6 +43,7 @@ def files(tmp_path_factory, toy_obo):
     corrupt[-8] ^= 0xFF  # the CRC
     (d / "crc.fa.gz").write_bytes(bytes(corrupt))
     (d / "obo").write_text(toy_obo.read_text())
+    (d / "truncated.obo").write_text(toy_obo.read_text()[:-10])
     (d / "existing.tsv").write_text("precious\n")
     result = CliRunner().invoke(main, ["build-reference", str(d / "fa"), str(d / "ann"), "--obo", str(d / "obo"),
                                        "-o", str(d / "ref")])
@@ -91,6 +92,7 @@ CASES = [
      "negative information accretion"),
     (["evaluate", "{d}/pred", "--truth", "{d}/missing_column.tsv", "--obo", "{d}/obo"], "header lacks column"),
     (["evaluate", "{d}/pred", "--truth", "{d}/truth", "--obo", "{d}/binary.fa"], "not UTF-8 text"),
+    (["evaluate", "{d}/pred", "--truth", "{d}/truth", "--obo", "{d}/truncated.obo"], "truncated"),
     (["evaluate", "{d}/pred", "--truth", "{d}/truth", "--obo", "{d}/obo", "--json", "{d}/pred"],
      "overwrite an input"),
     # ia
