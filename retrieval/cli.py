@@ -213,6 +213,8 @@ def _annotate_command():
     @click.option("--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default="tsv", show_default=True)
     @click.option("-o", "--output", default="-", show_default=True, help="Output file ('-': stdout).")
     @click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
+    @click.option("--resume", is_flag=True, help="Continue an interrupted run with the same input, model and options "
+                                                 "(its finished blocks are kept in OUTPUT.partial/).")
     @click.option("--db", default="", help="GAF DB column (e.g. FlyBase) for proteins whose header is not UniProt's "
                                           "(>sp|ACC|NAME gives UniProtKB).")
     @click.option("--reference", type=click.Path(exists=True, file_okay=False), multiple=True,
@@ -223,7 +225,7 @@ def _annotate_command():
                                                 "re-ranker was trained with (refused otherwise).")
     @_search_options
     @dataclass_options(AnnotateConfig)
-    def annotate_cmd(fasta, model, index_dir, fmt, output, skip_invalid, db, reference, no_reference, force,
+    def annotate_cmd(fasta, model, index_dir, fmt, output, skip_invalid, resume, db, reference, no_reference, force,
                      searcher, search_tool, sensitivity, threads, **options) -> None:
         """Predict GO functions for every protein of FASTA: top N per protein with probabilities.
 
@@ -233,9 +235,9 @@ def _annotate_command():
         """
         from tqdm.auto import tqdm
 
-        from retrieval.annotate import Annotator, as_records
+        from retrieval.annotate import Annotator
         from retrieval.homology import SearchSettings
-        from retrieval.io.writers import PredictionWriter, atomic_output
+        from retrieval.run import annotate_file
 
         config = merge_options(AnnotateConfig(), options)
         if fmt == "gaf":  # GAF's With/From names the supporting protein
@@ -247,34 +249,11 @@ def _annotate_command():
         annotator = Annotator.from_pretrained(model, index_dir, references, search_tool,
                                               SearchSettings(searcher=searcher, sensitivity=sensitivity,
                                                              threads=threads), force)
-        from importlib import metadata
-
-        provenance = {"prot-retrieve": metadata.version("prot-retrieve"), "model": annotator.model.fingerprint(),
-                      "index": annotator.index.fingerprint,
-                      "ontology": annotator.index.config["build"].get("ontology_release", "")}
-        if annotator.homology is not None:
-            described = annotator.homology.describe()
-            provenance["references"] = ",".join(r.fingerprint() for r in annotator.homology.references)
-            provenance["search"] = f"{described['searcher']}:{described['version'] or '-'}"
-        count = [0]
-        start = time.perf_counter()
-        with atomic_output(output, (fasta,), binary=fmt == "parquet") as fh, \
-                tqdm(unit=" proteins", desc="annotating", disable=None) as bar:
-            writer = PredictionWriter(fh, fmt, provenance, db, config.taxon)
-
-            def counted():
-                for r in as_records(fasta, skip_invalid=skip_invalid):
-                    writer.note(r)
-                    count[0] += 1
-                    bar.update(1)
-                    yield r
-
-            for chunk in annotator.iter_annotate(counted(), config):
-                writer.write(chunk)
-            writer.close()
-        n = count[0]
-        seconds = time.perf_counter() - start
-        click.echo(f"annotated {n} proteins in {seconds:.1f} s ({n / max(seconds, 1e-9):.1f} proteins/s)", err=True)
+        with tqdm(unit=" proteins", desc="annotating", disable=None) as bar:
+            done = annotate_file(annotator, fasta, output, fmt, config, db, skip_invalid, resume, bar.update)
+        resumed = f", {done.resumed} of them done before" if done.resumed else ""
+        click.echo(f"annotated {done.proteins} proteins{resumed} in {done.seconds:.1f} s "
+                   f"({(done.proteins - done.resumed) / max(done.seconds, 1e-9):.1f} proteins/s)", err=True)
 
     return annotate_cmd
 

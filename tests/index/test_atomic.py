@@ -87,7 +87,7 @@ def test_a_build_killed_mid_write_leaves_the_previous_folder_or_none(tmp_path, h
 
 
 def test_the_cli_removes_its_temporary_output_on_sigterm(tmp_path):
-    """SIGTERM during annotate: no output file, no temporary file, exit code 143."""
+    """SIGTERM while annotate writes its output: no output file, no temporary file, exit code 143."""
     slow = tmp_path / "slow.py"
     slow.write_text(textwrap.dedent(f"""
         import sys, time
@@ -112,4 +112,6 @@ def test_the_cli_removes_its_temporary_output_on_sigterm(tmp_path):
     assert (tmp_path / "marker").exists(), process.stderr.read() if process.poll() is not None else "timeout"
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 143 and "Terminated." in process.stderr.read()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.fa", "marker", "slow.py"]
+    # No output and no temporary file; the finished blocks stay, for --resume (tests/retrieval/test_resume.py).
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.fa", "marker", "out.tsv.partial", "slow.py"]
+    assert not [p for p in (tmp_path / "out.tsv.partial").iterdir() if p.name.startswith(".")]
