@@ -122,21 +122,28 @@ class Evaluator:
         Returns:
             Rows (aspect, bin_low, bin_high, mean_score, observed, n).
         """
-        scores = self._propagated_scores(predictions)
         rows = []
         edges = np.linspace(0, 1, bins + 1)
-        for terms, proteins in self._aspects.values():
-            pred = scores[proteins][:, terms].tocoo()
-            truth = np.asarray(self.truth[proteins][:, terms][pred.row, pred.col]).ravel() > 0
-            which = np.clip(np.searchsorted(edges, pred.data, side="right") - 1, 0, bins - 1)
-            aspect = self.ontology.terms[self.ontology.live_ids[terms[0]]].aspect
+        for aspect, (scores, truth) in self.scored_pairs(predictions).items():
+            which = np.clip(np.searchsorted(edges, scores, side="right") - 1, 0, bins - 1)
             for b in range(bins):
                 inside = which == b
                 if inside.any():
                     rows.append({"aspect": aspect, "bin_low": edges[b], "bin_high": edges[b + 1],
-                                 "mean_score": float(pred.data[inside].mean()),
+                                 "mean_score": float(scores[inside].mean()),
                                  "observed": float(truth[inside].mean()), "n": int(inside.sum())})
         return pd.DataFrame(rows)
+
+    def scored_pairs(self, predictions: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per aspect, every propagated score of the proteins with truth in it and whether the pair is
+        true (what calibration is judged and fitted on)."""
+        scores = self._propagated_scores(predictions)
+        out = {}
+        for terms, proteins in self._aspects.values():
+            pred = scores[proteins][:, terms].tocoo()
+            truth = np.asarray(self.truth[proteins][:, terms][pred.row, pred.col]).ravel() > 0
+            out[self.ontology.terms[self.ontology.live_ids[terms[0]]].aspect] = (pred.data, truth)
+        return out
 
     def _propagated_scores(self, predictions: pd.DataFrame) -> sp.csr_matrix:
         """(truth proteins x terms) max-propagated prediction scores; other proteins are ignored."""

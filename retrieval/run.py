@@ -151,11 +151,7 @@ def _is_special(path) -> bool:
 
 def _run_key(annotator, fasta, fmt, config, db, skip_invalid, about) -> dict:
     """Everything a resumed run must share with the run it continues."""
-    digest = hashlib.sha256()
-    with open(fasta, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return {"input_sha256": digest.hexdigest(), "format": fmt, "db": db, "skip_invalid": skip_invalid,
+    return {"input_sha256": _sha256(Path(fasta)), "format": fmt, "db": db, "skip_invalid": skip_invalid,
             "options": dataclasses.asdict(config), **{k: v for k, v in about.items() if k != "prot-retrieve"}}
 
 

@@ -59,6 +59,20 @@ def fit_thresholds(model_dir: str | Path, references="default", settings=None) -
     Returns:
         The record stored: thresholds per aspect and level, and what they were measured on.
     """
+    table, evaluator, note = validation_predictions(model_dir, references, settings)
+    record = {"precision": thresholds_for(evaluator.curves(table)), "measured_on": note}
+    _write_info(Path(model_dir), "thresholds", record)
+    return record
+
+
+def validation_predictions(model_dir: str | Path, references="default", settings=None):
+    """The hybrid's predictions for the model's held-out validation proteins, with each protein's hit
+    on itself hidden, and an evaluator of their truth.
+
+    Returns:
+        (predictions table (protein, term, score), :class:`retrieval.evaluation.Evaluator`, a note
+        saying what they are).
+    """
     from retrieval.annotate import Annotator, _load_references
     from retrieval.evaluation import Evaluator
     from retrieval.homology import HomologySearch
@@ -79,11 +93,9 @@ def fit_thresholds(model_dir: str | Path, references="default", settings=None) -
     leaves = data.leaves[proteins].tocoo()
     truth = pd.DataFrame({"protein": np.array([r.id for r in records], dtype=object)[leaves.row],
                           "term": np.asarray(data.ontology.live_ids, dtype=object)[leaves.col]})
-    curves = Evaluator(data.ontology, truth, propagator=data.propagator).curves(table)
-    record = {"precision": thresholds_for(curves), "measured_on": f"{len(records)} validation proteins of the "
-              f"training split, self-hits hidden, search {search.searcher}"}
-    _write_info(Path(model_dir), "thresholds", record)
-    return record
+    evaluator = Evaluator(data.ontology, truth, propagator=data.propagator)
+    return table, evaluator, f"{len(records)} validation proteins of the training split, self-hits hidden, " \
+                             f"search {search.searcher}"
 
 
 def _write_info(folder: Path, key: str, value) -> None:

@@ -86,3 +86,20 @@ def test_matches_bruteforce_on_random_predictions(toy_ontology):
         for a in ancestors[t]:
             pred_scores.setdefault(p, {})[a] = max(pred_scores.get(p, {}).get(a, 0.0), s)
     assert got == pytest.approx(bruteforce_fmax(truth_sets, pred_scores, len(truth_sets)))
+
+
+def test_curves_reliability_and_pairs_by_hand(toy_ontology):
+    evaluator = Evaluator(toy_ontology, TRUTH)
+    curves = evaluator.curves(PRED)
+    mf = curves[curves["aspect"] == "MFO"].set_index(np.round(curves.loc[curves["aspect"] == "MFO", "threshold"], 2))
+    # As in test_fmax_by_hand: tau <= .5: P 0.5, R 1/3, coverage 2/3; .5 < tau <= .8: P .5, R 1/9.
+    assert (mf.loc[0.5, "precision"], mf.loc[0.5, "recall"], mf.loc[0.5, "coverage"]) == \
+        (pytest.approx(0.5), pytest.approx(1 / 3), pytest.approx(2 / 3))
+    assert (mf.loc[0.6, "precision"], mf.loc[0.6, "recall"]) == (pytest.approx(0.5), pytest.approx(1 / 9))
+    assert mf.loc[0.95, "coverage"] == 0
+    scores, truth = evaluator.scored_pairs(PRED)["MFO"]
+    assert sorted(zip(scores.tolist(), truth.tolist())) == [(0.5, True), (0.5, True), (0.8, True), (0.9, False)]
+    bins = evaluator.reliability(PRED).set_index(["aspect", "bin_low"])
+    assert bins.loc[("MFO", 0.5), ["mean_score", "observed", "n"]].tolist() == [0.5, 1.0, 2]
+    assert bins.loc[("MFO", 0.8), ["mean_score", "observed", "n"]].tolist() == [0.8, 1.0, 1]
+    assert bins.loc[("MFO", 0.9), ["mean_score", "observed", "n"]].tolist() == [0.9, 0.0, 1]
