@@ -141,7 +141,8 @@ class Evaluator:
         out = {}
         for terms, proteins in self._aspects.values():
             pred = scores[proteins][:, terms].tocoo()
-            truth = np.asarray(self.truth[proteins][:, terms][pred.row, pred.col]).ravel() > 0
+            truth = np.asarray(self.truth[proteins][:, terms][pred.row, pred.col]).ravel() > 0 if pred.nnz \
+                else np.zeros(0, dtype=bool)
             out[self.ontology.terms[self.ontology.live_ids[terms[0]]].aspect] = (pred.data, truth)
         return out
 
