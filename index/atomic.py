@@ -39,7 +39,7 @@ def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
         raise InputError(f"{target}: cannot write here ({err.strerror})") from None
     try:
         yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; a built folder is like any other
+        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes it private; a built folder is like any other
         _swap_into_place(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # the new folder on failure, the old one after a swap
@@ -71,7 +71,8 @@ def _exchange(a: Path, b: Path) -> bool:
     return done == 0
 
 
-def _umask() -> int:
+def umask() -> int:
+    """The process's umask (reading it means setting it, so it is set back at once)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -53,8 +53,8 @@ def build_references(data: Path, out: Path, expected: list[str]) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=".references.", dir=out.parent))
     sequences: dict[str, str] = {}
     entries = []
-    for (name, fasta, annotations, description), fingerprint in zip(SOURCES, expected):
-        proteins = AnnotatedProteins.load(data / fasta, data / annotations, {"cafa3_benchmark": "1"})
+    for (name, fasta, labels_file, description), fingerprint in zip(SOURCES, expected):
+        proteins = AnnotatedProteins.load(data / fasta, data / labels_file, {"cafa3_benchmark": "1"})
         built = Reference.build(proteins.records, proteins.annotations, onto, propagator, tmp / "build" / name)
         if built.fingerprint() != fingerprint:
             raise SystemExit(f"{name}: fingerprint {built.fingerprint()} is not the re-ranker's {fingerprint}")
@@ -64,7 +64,7 @@ def build_references(data: Path, out: Path, expected: list[str]) -> None:
         (tmp / name).mkdir()
         shutil.copy(tmp / "build" / name / "labels.npz", tmp / name / "labels.npz")
         meta = {**json.loads((tmp / "build" / name / META).read_text()), "sequences": "../sequences.fasta.gz",
-                "description": description, "source_files": [fasta, annotations]}
+                "description": description, "source_files": [fasta, labels_file]}
         (tmp / name / META).write_text(json.dumps(meta, indent=2) + "\n")
         entries.append({"name": name, "fingerprint": fingerprint, "n_proteins": len(built.ids),
                         "description": description})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,4 @@ def _write_info(folder: Path, key: str, value) -> None:
 
 
 def _copy(source: Path, target: Path) -> None:
-    import shutil
-
     (shutil.copytree if source.is_dir() else shutil.copy2)(source, target)

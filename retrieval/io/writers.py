@@ -13,6 +13,7 @@ from typing import IO, Iterator
 
 import pandas as pd
 
+from index.atomic import umask
 from index.errors import InputError
 from retrieval.config import OUTPUT_FORMATS as FORMATS
 
@@ -53,7 +54,7 @@ def atomic_output(path: str | os.PathLike | None, inputs: tuple[str | os.PathLik
     try:
         with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as fh:
             yield fh
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
     except OSError as err:
         with contextlib.suppress(OSError):
@@ -73,12 +74,6 @@ def _opened(path: Path, mode: str) -> Iterator[IO]:
         raise InputError(f"{path}: cannot write here ({err.strerror})") from None
     with fh:
         yield fh
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 class PredictionWriter:
