@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence, Union
 
 import numpy as np
@@ -63,6 +64,7 @@ class Annotator:
             raise InputError(f"index was built by model {index.fingerprint}, not by this model ({expected}); "
                              "rebuild it with `prot-retrieve build-index`")
         self.model, self.index, self.homology, self.force = model, index, homology, force
+        self.recipe: Recipe | None = None  # set by from_pretrained: how to load this annotator again
         references = homology.references if homology is not None else []
         self.sources = [HomologySource(r, index.catalogue.ids) for r in references]
         self.reranker = model.homology_reranker if self.sources and model.homology_reranker else model.reranker
@@ -125,7 +127,14 @@ class Annotator:
         references = _load_references(reference, retrieval_model)
         search = HomologySearch(references, settings, executable, retrieval_model.protein_encoder) \
             if references else None
-        return cls(retrieval_model, function_index, search, force)
+        annotator = cls(retrieval_model, function_index, search, force)
+        annotator.recipe = Recipe(_absolute(model), _absolute(index),
+                                  reference if reference is None or reference == "default"
+                                  else tuple(_absolute(r) for r in ([reference] if isinstance(reference, (str, os.PathLike))
+                                                                    else reference)),
+                                  executable and (_absolute(executable) if os.path.exists(executable) else executable),
+                                  settings, force)
+        return annotator
 
     def precision_thresholds(self, precision: float) -> dict[str, float]:
         """Per aspect, the score threshold fitted for ``precision`` (``prot-retrieve thresholds``);
@@ -272,6 +281,30 @@ def _most_specific(table: pd.DataFrame, group: list[str], ancestors, top: int) -
                 break
         keep.extend(chosen)
     return np.sort(np.asarray(keep, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The arguments of :meth:`Annotator.from_pretrained`, paths made absolute, so that another
+    process (a Ray worker) loads the same annotator."""
+
+    model: str | None
+    index: str | None
+    reference: str | tuple[str, ...] | None
+    executable: str | None
+    settings: SearchSettings | None
+    force: bool
+
+    def load(self, threads: int = 0) -> Annotator:
+        """The annotator; ``threads``: the search tool's threads (0: as recorded)."""
+        settings = self.settings or SearchSettings()
+        if threads:
+            settings = dataclasses.replace(settings, threads=threads)
+        return Annotator.from_pretrained(self.model, self.index, self.reference, self.executable, settings, self.force)
+
+
+def _absolute(path: str | os.PathLike | None) -> str | None:
+    return None if path is None else os.path.abspath(path)
 
 
 def _load_references(reference: Paths | None, model: RetrievalModel) -> list[Reference]:

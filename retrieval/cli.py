@@ -14,7 +14,7 @@ import time
 
 import click
 
-from index.errors import InputError
+from index.errors import InputError, RunFailed
 from retrieval.homology.settings import SEARCHERS, SENSITIVITIES
 
 LOG = logging.getLogger("retrieval")
@@ -27,7 +27,8 @@ class _InputFailure(click.ClickException):
 
 
 class _Group(click.Group):
-    """Turns :class:`InputError` into a one-line ``Error: ...`` and exit code 2, never a traceback."""
+    """Turns :class:`InputError` into a one-line ``Error: ...`` and exit code 2 (:class:`RunFailed`: exit
+    code 1), never a traceback."""
 
     def invoke(self, ctx):
         signal.signal(signal.SIGTERM, _terminate)  # unwind like Ctrl-C, so temporary files are removed
@@ -35,6 +36,8 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except InputError as err:
             raise _InputFailure(str(err)) from None
+        except RunFailed as err:
+            raise click.ClickException(str(err)) from None
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             sys.exit(130)
@@ -203,7 +206,7 @@ def _search_options(func):
 
 def _annotate_command():
     from retrieval.cli_options import dataclass_options, merge_options
-    from retrieval.config import OUTPUT_FORMATS, AnnotateConfig
+    from retrieval.config import ENGINES, OUTPUT_FORMATS, AnnotateConfig, RayConfig
 
     @main.command(name="annotate")
     @click.argument("fasta", type=_existing)
@@ -224,9 +227,13 @@ def _annotate_command():
     @click.option("--force", is_flag=True, help="Use --reference folders other than those the model's homology "
                                                 "re-ranker was trained with (refused otherwise).")
     @_search_options
+    @click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
+                  help="local: this process; ray: Ray Data actors on this machine or a cluster (--address; "
+                       "pip install prot-retrieve[ray]).")
+    @dataclass_options(RayConfig)
     @dataclass_options(AnnotateConfig)
     def annotate_cmd(fasta, model, index_dir, fmt, output, skip_invalid, resume, db, reference, no_reference, force,
-                     searcher, search_tool, sensitivity, threads, **options) -> None:
+                     searcher, search_tool, sensitivity, threads, engine, **options) -> None:
         """Predict GO functions for every protein of FASTA: top N per protein with probabilities.
 
         By default the shipped model scores with the two homology references shipped with it
@@ -239,6 +246,7 @@ def _annotate_command():
         from retrieval.homology import SearchSettings
         from retrieval.run import annotate_file
 
+        ray_config = merge_options(RayConfig(), {f.name: options.pop(f.name) for f in dataclasses.fields(RayConfig)})
         config = merge_options(AnnotateConfig(), options)
         if fmt == "gaf":  # GAF's With/From names the supporting protein
             config = dataclasses.replace(config, explain=True)
@@ -246,11 +254,17 @@ def _annotate_command():
         if no_reference and reference:
             raise InputError("--no-reference and --reference exclude each other")
         references = None if no_reference else (list(reference) or "default")
+        runner = None
+        if engine == "ray":
+            from retrieval.ray_engine import RayEngine
+
+            runner = RayEngine(ray_config)
         annotator = Annotator.from_pretrained(model, index_dir, references, search_tool,
                                               SearchSettings(searcher=searcher, sensitivity=sensitivity,
                                                              threads=threads), force)
         with tqdm(unit=" proteins", desc="annotating", disable=None) as bar:
-            done = annotate_file(annotator, fasta, output, fmt, config, db, skip_invalid, resume, bar.update)
+            done = annotate_file(annotator, fasta, output, fmt, config, db, skip_invalid, resume, bar.update,
+                                 runner)
         resumed = f", {done.resumed} of them done before" if done.resumed else ""
         click.echo(f"annotated {done.proteins} proteins{resumed} in {done.seconds:.1f} s "
                    f"({(done.proteins - done.resumed) / max(done.seconds, 1e-9):.1f} proteins/s)", err=True)

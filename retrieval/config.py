@@ -12,6 +12,8 @@ ASPECT_CODES = ("MFO", "BPO", "CCO")
 #: Output formats of ``annotate`` (see :class:`retrieval.io.writers.PredictionWriter`).
 OUTPUT_FORMATS = ("tsv", "cafa", "gaf", "jsonl", "parquet")
 PRECISIONS = ("fp32", "bf16", "fp16")
+#: How ``annotate`` runs: in this process, or on Ray Data (one machine or a cluster).
+ENGINES = ("local", "ray")
 
 
 def _f(default, help: str):
@@ -59,3 +61,25 @@ class AnnotateConfig:
             raise InputError(f"--precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
         if self.taxon and not (self.taxon.isascii() and self.taxon.isdigit()):
             raise InputError(f"--taxon must be an NCBI taxon id such as 9606 (got {self.taxon!r})")
+
+
+@dataclass
+class RayConfig:
+    """Options of ``annotate --engine ray`` (see :mod:`retrieval.ray_engine`)."""
+
+    address: str = _f("", "(--engine ray) Ray cluster to join (host:port of `ray start --head`, or auto); empty: start Ray on "
+                          "this machine for the run.")
+    workers: int = _f(0, "Annotating actors, each loading the model, index and references once; 0: the cluster's "
+                         "CPUs (GPUs with --worker-gpus) divided by what each worker takes.")
+    worker_cpus: int = _f(1, "CPUs per worker: its torch and search-tool threads.")
+    worker_gpus: float = _f(0.0, "GPUs per worker (e.g. 1, or 0.5 to share one between two); the protein tower "
+                                 "runs on it.")
+    worker_restarts: int = _f(2, "Times a worker that died (killed, out of memory, node lost) is replaced and its "
+                                 "block retried before the run fails (then --resume finishes it).")
+    worker_block: int = _f(1024, "Proteins per worker call: one homology search, one part of the resumable "
+                                 "progress.")
+
+    def check(self) -> None:
+        if min(self.workers, self.worker_gpus, self.worker_restarts) < 0 or min(self.worker_cpus, self.worker_block) < 1:
+            raise InputError("--workers, --worker-gpus and --worker-restarts must be >= 0, --worker-cpus and "
+                             "--worker-block >= 1")

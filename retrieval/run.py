@@ -25,7 +25,7 @@ from typing import Iterable, Iterator
 
 import pandas as pd
 
-from index.errors import InputError
+from index.errors import InputError, RunFailed
 from retrieval.annotate import Annotator, as_records
 from retrieval.config import AnnotateConfig
 from retrieval.io.fasta import ProteinRecord
@@ -55,20 +55,34 @@ def provenance(annotator: Annotator) -> dict[str, str]:
     return record
 
 
+class LocalEngine:
+    """Blocks annotated one after another in this process (torch and the search tool use its cores)."""
+
+    def run(self, annotator: Annotator, records: Iterable[ProteinRecord], config: AnnotateConfig,
+            about: dict) -> Iterator[tuple[int, pd.DataFrame]]:
+        """(proteins, predictions) per block of ``config.search_block`` records, in input order."""
+        for block in _blocks(records, config.search_block):
+            yield len(block), annotator.annotate(block, config)
+
+
 def annotate_file(annotator: Annotator, fasta: str | os.PathLike, output: str | os.PathLike, fmt: str = "tsv",
                   config: AnnotateConfig | None = None, db: str = "", skip_invalid: bool = False,
-                  resume: bool = False, progress=None) -> RunSummary:
+                  resume: bool = False, progress=None, engine=None) -> RunSummary:
     """Annotate every protein of ``fasta`` into ``output`` (``-``: stdout, streamed, not resumable).
 
     Args:
         progress: called with the number of proteins finished since the last call (a progress bar).
+        engine: :class:`LocalEngine` (default) or :class:`retrieval.ray_engine.RayEngine`.
     """
     config = config or AnnotateConfig()
+    engine = engine or LocalEngine()
     start = time.perf_counter()
     about = provenance(annotator)
     if str(output) == "-" or _is_special(output):
         if resume:
             raise InputError("--resume needs an output file (-o FILE): progress is kept beside it")
+        if not isinstance(engine, LocalEngine):
+            raise InputError("--engine ray needs an output file (-o FILE): its progress is kept beside it")
         with atomic_output(output, (fasta,), binary=fmt == "parquet") as fh:
             n = _stream(annotator, fasta, PredictionWriter(fh, fmt, about, db, config.taxon), config,
                         skip_invalid, progress)
@@ -81,15 +95,19 @@ def annotate_file(annotator: Annotator, fasta: str | os.PathLike, output: str | 
     partial = Partial(Path(f"{output}.partial"), _run_key(annotator, fasta, fmt, config, db, skip_invalid, about))
     done = partial.resume() if resume else partial.start()
     try:
-        n = _annotate_blocks(annotator, fasta, output, fmt, config, db, skip_invalid, progress, partial, done, about)
+        n = _annotate_blocks(annotator, engine, fasta, output, fmt, config, db, skip_invalid, progress, partial,
+                             done, about)
     except InputError:  # bad input is not an interruption: there is nothing to resume
         partial.remove()
         raise
+    except RunFailed as err:
+        raise RunFailed(f"{err}; {partial.proteins()} proteins are done and kept in {partial.folder}: run the "
+                        "same command with --resume to finish") from None
     partial.remove()
     return RunSummary(n, done, time.perf_counter() - start)
 
 
-def _annotate_blocks(annotator, fasta, output, fmt, config, db, skip_invalid, progress, partial: "Partial",
+def _annotate_blocks(annotator, engine, fasta, output, fmt, config, db, skip_invalid, progress, partial: "Partial",
                      done: int, about: dict) -> int:
     """The blocks not done yet into parts, then every part into the output; returns the protein count."""
     records = iter(as_records(fasta, skip_invalid=skip_invalid))
@@ -98,11 +116,11 @@ def _annotate_blocks(annotator, fasta, output, fmt, config, db, skip_invalid, pr
         pass
     if progress and done:
         progress(done)
-    for block in _blocks(records, config.search_block):
-        partial.add(annotator.annotate(block, config), len(block))
-        n += len(block)
+    for proteins, table in engine.run(annotator, records, config, about):
+        partial.add(table, proteins)
+        n += proteins
         if progress:
-            progress(len(block))
+            progress(proteins)
     with atomic_output(output, (fasta,), binary=fmt == "parquet") as fh:
         writer = PredictionWriter(fh, fmt, about, db, config.taxon)
         if fmt == "gaf":  # its DB, symbol and taxon columns come from the headers
@@ -196,8 +214,11 @@ class Partial:
                 raise InputError(f"--resume: {file} was changed or truncated since it was written; delete "
                                  f"{self.folder} and run again")
         self.parts = manifest["parts"]
-        LOG.warning("resuming: %d proteins done in %d block(s)", sum(p["proteins"] for p in self.parts),
-                    len(self.parts))
+        LOG.warning("resuming: %d proteins done in %d block(s)", self.proteins(), len(self.parts))
+        return self.proteins()
+
+    def proteins(self) -> int:
+        """Proteins in the finished parts."""
         return sum(p["proteins"] for p in self.parts)
 
     def add(self, table: pd.DataFrame, proteins: int) -> None:
