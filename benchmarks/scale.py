@@ -1,13 +1,17 @@
 """Throughput and peak memory of ``prot-retrieve annotate`` as the proteome grows; prints one table.
 
     python benchmarks/scale.py [--data ../shared/data] [--sizes 1000,10000,100000]
-                               [--mode two-tower|hybrid ...] [--seed 0]
+                               [--mode two-tower|hybrid ...] [--engine local|ray-1|ray-2 ...] [--seed 0]
 
 Proteomes of each size are sampled with replacement, with a fixed seed, from the sequences in
 ``../shared/data`` (training proteins and CAFA3 targets), renamed S0000001... so ids stay unique.
-Each run is a fresh process writing a TSV (the local engine, blocks of 4,096 proteins, progress kept
-for --resume); its peak resident memory is the larger of its own maximum RSS and its search tool's. For the hybrid the homology search's
-share of the wall time comes from the search's log lines.
+Each run is a fresh ``annotate -o FILE`` process writing a TSV, on the local engine (blocks of 4,096
+proteins) or on Ray with N workers of one CPU each (blocks of 1,024; Ray started for the run). Peak
+memory is the largest sum of resident memory over the run's process tree (the command, its search
+tool, and for Ray its daemons and workers), sampled every 0.2 s. For the hybrid the homology
+search's share of the time is the sum of the search's own timings (its log lines) over the wall
+time; with Ray the searches run in parallel, so it is a share of worker time. The protein
+embedding cache is off (sampling with replacement repeats sequences, which it would skip). Needs psutil.
 """
 from __future__ import annotations
 
@@ -24,18 +28,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
-CHILD = """
-import resource, sys
-from train.cli import main
-sys.argv = ["prot-retrieve", *sys.argv[1:]]
-try:
-    main()
-except SystemExit as exit:
-    code = exit.code
-peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-print(f"PEAK_KB {peak}", file=sys.stderr)
-sys.exit(code)
-"""
 
 
 def sample_proteome(data: Path, n: int, seed: int, out: Path) -> None:
@@ -48,18 +40,41 @@ def sample_proteome(data: Path, n: int, seed: int, out: Path) -> None:
         fh.writelines(f">S{i + 1:07d}\n{pool[p]}\n" for i, p in enumerate(picks))
 
 
-def run(fasta: Path, mode: str, out: Path) -> dict:
-    args = ["-v", "annotate", str(fasta), "--top", "20", "-o", str(out)]
+def run(fasta: Path, mode: str, engine: str, out: Path) -> dict:
+    import psutil
+
+    args = [sys.executable, "-c", "from train.cli import main; main()", "-v", "annotate", str(fasta), "--top", "20", "-o", str(out),
+            "--no-embedding-cache"]  # duplicates of the sampling would skip the tower
     if mode == "two-tower":
         args.append("--no-reference")
+    if engine != "local":
+        args += ["--engine", "ray", "--workers", engine.split("-")[1], "--worker-cpus", "1"]
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, cwd=ROOT)
-    seconds = time.perf_counter() - start
-    if done.returncode:
-        raise SystemExit(done.stderr[-2000:])
-    peak = int(re.search(r"PEAK_KB (\d+)", done.stderr).group(1)) / 2**20
-    search = sum(float(s) for s in re.findall(r": \d+ queries, \d+ hits in ([\d.]+) s", done.stderr))
-    return {"seconds": seconds, "peak_gb": peak, "search_s": search}
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log, text=True, cwd=ROOT)
+        root, peak = psutil.Process(process.pid), 0
+        while process.poll() is None:
+            peak = max(peak, _tree_rss(root))
+            time.sleep(0.2)
+        seconds = time.perf_counter() - start
+        log.seek(0)
+        stderr = log.read()
+    if process.returncode:
+        raise SystemExit(stderr[-2000:])
+    search = sum(float(s) for s in re.findall(r": \d+ queries, \d+ hits in ([\d.]+) s", stderr))
+    return {"seconds": seconds, "peak_gb": peak / 2**30, "search_s": search}
+
+
+def _tree_rss(root) -> int:
+    import psutil
+
+    total = 0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:  # ended between the listing and the reading
+            pass
+    return total
 
 
 @click.command()
@@ -67,23 +82,26 @@ def run(fasta: Path, mode: str, out: Path) -> dict:
 @click.option("--sizes", default="1000,10000,100000", show_default=True, help="Proteome sizes, comma-separated.")
 @click.option("--mode", "modes", multiple=True, type=click.Choice(["two-tower", "hybrid"]),
               help="Pipelines to time (default: both).")
+@click.option("--engine", "engines", multiple=True, type=click.Choice(["local", "ray-1", "ray-2"]),
+              help="Engines to time (default: local).")
 @click.option("--seed", default=0, show_default=True)
-def main(data: str, sizes: str, modes: tuple[str, ...], seed: int) -> None:
+def main(data: str, sizes: str, modes: tuple[str, ...], engines: tuple[str, ...], seed: int) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(s) for s in sizes.split(",")):
             fasta = Path(tmp) / f"proteome_{n}.fasta"
             sample_proteome(Path(data), n, seed, fasta)
             for mode in modes or ("two-tower", "hybrid"):
-                found = run(fasta, mode, Path(tmp) / "out.tsv")
-                share = f"{100 * found['search_s'] / found['seconds']:.0f} %" if mode == "hybrid" else ""
-                rows.append((n, mode, found["seconds"], n / found["seconds"], found["peak_gb"], share))
-                click.echo(f"{n} {mode}: {found['seconds']:.1f} s", err=True)
-                os.remove(Path(tmp) / "out.tsv")
-    click.echo("| proteins | pipeline | seconds | proteins/s | peak RSS (GB) | homology search share |")
-    click.echo("|---|---|---|---|---|---|")
-    for n, mode, seconds, rate, peak, share in rows:
-        click.echo(f"| {n:,} | {mode} | {seconds:.1f} | {rate:.1f} | {peak:.2f} | {share} |")
+                for engine in engines or ("local",):
+                    found = run(fasta, mode, engine, Path(tmp) / "out.tsv")
+                    share = f"{100 * found['search_s'] / found['seconds']:.0f} %" if mode == "hybrid" else ""
+                    rows.append((n, mode, engine, found["seconds"], n / found["seconds"], found["peak_gb"], share))
+                    click.echo(f"{n} {mode} {engine}: {found['seconds']:.1f} s, {found['peak_gb']:.2f} GB", err=True)
+                    os.remove(Path(tmp) / "out.tsv")
+    click.echo("| proteins | pipeline | engine | seconds | proteins/s | peak RSS (GB) | homology search share |")
+    click.echo("|---|---|---|---|---|---|---|")
+    for n, mode, engine, seconds, rate, peak, share in rows:
+        click.echo(f"| {n:,} | {mode} | {engine} | {seconds:.1f} | {rate:.1f} | {peak:.2f} | {share} |")
 
 
 if __name__ == "__main__":

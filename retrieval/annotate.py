@@ -65,6 +65,7 @@ class Annotator:
                              "rebuild it with `prot-retrieve build-index`")
         self.model, self.index, self.homology, self.force = model, index, homology, force
         self.recipe: Recipe | None = None  # set by from_pretrained: how to load this annotator again
+        self._stores: dict = {}  # precision -> EmbeddingStore of the protein tower's vectors
         references = homology.references if homology is not None else []
         self.sources = [HomologySource(r, index.catalogue.ids) for r in references]
         self.reranker = model.homology_reranker if self.sources and model.homology_reranker else model.reranker
@@ -206,11 +207,28 @@ class Annotator:
             yield from self._annotate_block(block, config)
 
     def _annotate_block(self, records: list[ProteinRecord], config: AnnotateConfig) -> Iterator[pd.DataFrame]:
-        u = self.model.protein_encoder.encode([r.sequence for r in records], precision=config.precision)
+        u = self._embed([r.sequence for r in records], config)
         hits = self.homology.hits(records, u) if self.homology else []
         for start in range(0, len(records), config.batch_size):
             stop = start + config.batch_size
             yield self._annotate_chunk(records[start:stop], u[start:stop], hits, config)
+
+    def _embed(self, sequences: list[str], config: AnnotateConfig) -> np.ndarray:
+        tower = self.model.protein_encoder
+
+        def encode(todo: list[str]) -> np.ndarray:
+            return tower.encode(todo, precision=config.precision)
+
+        if not config.embedding_cache:
+            return encode(sequences)
+        if config.precision not in self._stores:
+            from retrieval.embedding_store import EmbeddingStore
+            from retrieval.feature_cache import cache_dir
+
+            self._stores[config.precision] = EmbeddingStore(cache_dir() / "proteins",
+                                                            f"{tower.fingerprint()}|{config.precision}",
+                                                            tower.config.embed_dim)
+        return self._stores[config.precision].get_or_compute(sequences, encode)
 
     def _annotate_chunk(self, records: list[ProteinRecord], u: np.ndarray, hits: list[pd.DataFrame],
                         config: AnnotateConfig) -> pd.DataFrame:

@@ -7,13 +7,14 @@ import numpy as np
 import torch
 
 
-def token_batches(lengths, max_tokens: int, max_batch: int = 512) -> list[np.ndarray]:
+def token_batches(lengths, max_tokens: int, max_batch: int = 512, multiple: int = 1) -> list[np.ndarray]:
     """Group item indices into batches whose padded size (batch x longest) stays within ``max_tokens``.
 
     Items are sorted by length first, so padding is small (esm's ``get_batch_indices`` idea).
-    An item longer than the budget gets a batch of its own.
+    An item longer than the budget gets a batch of its own. ``multiple``: batches are padded to a
+    multiple of this length, and the budget counts it.
     """
-    lengths = np.asarray(lengths)
+    lengths = -(-np.asarray(lengths) // multiple) * multiple
     order = np.argsort(lengths, kind="stable")
     batches, current, longest = [], [], 0
     for i in order:

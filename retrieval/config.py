@@ -40,6 +40,8 @@ class AnnotateConfig:
                               "transfer score, the best supporting reference protein with its identity and bitscore.")
     specific: bool = _f(False, "Report only the most specific terms: a term is dropped when one of its descendants "
                                "is reported (the top N then names functions, not their general ancestors).")
+    embedding_cache: bool = _f(True, "Keep protein-tower vectors in the cache by sequence hash, so annotating a "
+                                     "sequence again (another catalogue, other options) skips the tower.")
     batch_size: int = _f(256, "Proteins scored per chunk (memory stays flat).")
     search_block: int = _f(4096, "Proteins per homology search when a reference is given (larger is faster).")
     precision: str = _f("bf16", "fp32 | bf16 | fp16 autocast for the protein tower.")

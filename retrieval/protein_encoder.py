@@ -7,6 +7,7 @@ length, before the projection. Nothing is truncated and memory stays bounded (35
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,12 @@ from retrieval.pretrained import load_head, module_digest, read_folder, tensor_f
 LOG = logging.getLogger(__name__)
 COMPACT = "compact"
 ADAPTER_DIR = "adapter"
+#: Batches are padded to a multiple of this many residues: a few distinct shapes instead of one per
+#: batch, so oneDNN's cache of compiled kernels (one per input shape) stops growing over a long run.
+PAD_MULTIPLE = 64
+# oneDNN keeps up to 1,024 compiled kernels (one per input shape), and over a long run their memory
+# was most of the growth of the peak (docs/benchmarks.md); read when the first kernel is made.
+os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "8")
 
 
 @dataclass
@@ -77,13 +84,13 @@ class ProteinEncoder(nn.Module):
     def tokenize(self, sequences: list[str]) -> dict[str, torch.Tensor]:
         """Pad a batch of (already cropped) sequences into backbone inputs."""
         if self.is_compact:
-            longest = max(len(s) for s in sequences)
+            longest = -(-max(len(s) for s in sequences) // PAD_MULTIPLE) * PAD_MULTIPLE
             tokens = torch.full((len(sequences), longest), PAD_ID, dtype=torch.long)
             for row, seq in enumerate(sequences):
                 tokens[row, : len(seq)] = torch.from_numpy(encode(seq))
             return {"tokens": tokens}
         texts = [" ".join(s) for s in sequences] if self._spaced else sequences
-        return dict(self.tokenizer(texts, padding=True, return_tensors="pt"))
+        return dict(self.tokenizer(texts, padding=True, pad_to_multiple_of=PAD_MULTIPLE, return_tensors="pt"))
 
     def features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Pooled backbone features (before projection): mask-aware mean for transformers."""
@@ -138,7 +145,7 @@ class ProteinEncoder(nn.Module):
         owners = np.asarray(owners)
         pooled = None
         weights = np.zeros(len(sequences), dtype=np.float64)
-        batches = token_batches([len(p) for p in pieces], max_tokens)
+        batches = token_batches([len(p) for p in pieces], max_tokens, multiple=PAD_MULTIPLE)
         for batch_idx in tqdm(batches, desc="embedding proteins", unit="batch", disable=not progress):
             inputs = {k: v.to(device) for k, v in self.tokenize([pieces[j] for j in batch_idx]).items()}
             with autocast(device, precision):

@@ -132,12 +132,15 @@ class _Worker:
         self.config = config
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        from retrieval.run import return_freed_memory
+
         out = []
         for block, rows in batch.groupby("block", sort=True):
             rows = rows.sort_values("position")
             records = [ProteinRecord(r.id, r.sequence, r.description, json.loads(r.tags), r.db, r.entry_name)
                        for r in rows.itertuples(index=False)]
             table = self.annotator.annotate(records, self.config)
+            return_freed_memory()
             out.append({"block": block, "start": int(rows["position"].iloc[0]), "proteins": len(records),
                         "table": pickle.dumps(table, protocol=pickle.HIGHEST_PROTOCOL)})
         return pd.DataFrame(out)

@@ -72,6 +72,8 @@ CASES = [
     (["annotate", "{d}/fa", "--no-reference", "-o", "{d}/fa"], "overwrite an input"),
     (["annotate", "{d}/fa", "--no-reference", "-o", "/proc/x.tsv"], "cannot write here"),
     (["annotate", "{d}/fa", "--format", "gaf", "--no-reference", *OUT], "GAF needs its database"),
+    (["annotate", "{d}/fa", "--no-reference", "--engine", "ray", "--worker-cpus", "0", *OUT], "--worker-cpus"),
+    (["annotate", "{d}/fa", "--no-reference", "--engine", "ray", "-o", "-"], "--engine ray needs an output file"),
     # build-reference
     (["build-reference", "{d}/binary.fa", "{d}/ann", "--obo", "{d}/obo", "-o", "{d}/new_ref"], "not UTF-8 text"),
     (["build-reference", "{d}/fa", "{d}/missing_column.tsv", "--obo", "{d}/obo", "-o", "{d}/new_ref"],
