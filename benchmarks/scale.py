@@ -10,7 +10,7 @@ proteins) or on Ray with N workers of one CPU each (blocks of 1,024; Ray started
 memory is the largest sum of resident memory over the run's process tree (the command, its search
 tool, and for Ray its daemons and workers), sampled every 0.2 s. For the hybrid the homology
 search's share of the time is the sum of the search's own timings (its log lines) over the wall
-time; with Ray the searches run in parallel, so it is a share of worker time. The protein
+time, on the local engine (Ray workers log elsewhere). The protein
 embedding cache is off (sampling with replacement repeats sequences, which it would skip). Needs psutil.
 """
 from __future__ import annotations
@@ -94,7 +94,9 @@ def main(data: str, sizes: str, modes: tuple[str, ...], engines: tuple[str, ...]
             for mode in modes or ("two-tower", "hybrid"):
                 for engine in engines or ("local",):
                     found = run(fasta, mode, engine, Path(tmp) / "out.tsv")
-                    share = f"{100 * found['search_s'] / found['seconds']:.0f} %" if mode == "hybrid" else ""
+                    # Ray workers log elsewhere: the share is measured on the local engine only
+                    share = f"{100 * found['search_s'] / found['seconds']:.0f} %" \
+                        if mode == "hybrid" and engine == "local" else ""
                     rows.append((n, mode, engine, found["seconds"], n / found["seconds"], found["peak_gb"], share))
                     click.echo(f"{n} {mode} {engine}: {found['seconds']:.1f} s, {found['peak_gb']:.2f} GB", err=True)
                     os.remove(Path(tmp) / "out.tsv")

@@ -166,21 +166,26 @@ class Annotator:
         Returns:
             DataFrame indexed by protein id, one column per function id.
         """
-        records = list(as_records(sequences))
         catalogue = functions if isinstance(functions, FunctionCatalogue) else FunctionCatalogue.from_texts(functions)
-        u = self.model.protein_encoder.encode([r.sequence for r in records])
         v, b = self.model.text_encoder.encode(self.model.text_encoder.function_texts(catalogue), catalogue.ids)
+        return self.score_vectors(sequences, catalogue.ids, v, b, taxon)
+
+    def score_vectors(self, sequences: Sequences, ids: list[str], v: np.ndarray, b: np.ndarray,
+                      taxon: str = "") -> pd.DataFrame:
+        """:meth:`score` for functions given as text-tower vectors ``v`` (n, D) and biases ``b`` (n,)."""
+        records = list(as_records(sequences))
+        u = self.model.protein_encoder.encode([r.sequence for r in records])
         cand_v = np.broadcast_to(v, (len(u), *v.shape))
         cand_b = np.broadcast_to(b, (len(u), len(b)))
-        rows = np.broadcast_to(np.arange(len(catalogue)), (len(u), len(catalogue)))
-        ids = [r.id for r in records]
+        rows = np.broadcast_to(np.arange(len(ids)), (len(u), len(ids)))
+        proteins = [r.id for r in records]
         taxa = [r.taxon or taxon for r in records]
         hits = self.homology.hits(records, u) if self.homology else []
-        evidence = [Evidence(s.reference.transfer(h, ids, taxa), pd.Index(s.reference.terms).get_indexer(catalogue.ids))
+        evidence = [Evidence(s.reference.transfer(h, proteins, taxa), pd.Index(s.reference.terms).get_indexer(ids))
                     for s, h in zip(self.sources, hits)]
         feats = candidate_features(self.reranker.config.pair_features, u, cand_v, cand_b, self.scale, rows, evidence)
         probs = rerank_probabilities(self.reranker, u, np.ascontiguousarray(cand_v), feats)
-        return pd.DataFrame(probs, index=ids, columns=catalogue.ids)
+        return pd.DataFrame(probs, index=proteins, columns=ids)
 
     def annotate(self, sequences: Sequences, config: AnnotateConfig | None = None, **options) -> pd.DataFrame:
         """Top functions per protein as one DataFrame (protein_id, term_id, score, aspect, name)."""

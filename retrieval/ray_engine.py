@@ -16,6 +16,7 @@ past that the run fails with one line, the finished blocks stay in ``OUT.partial
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import logging
 import pickle
@@ -54,14 +55,15 @@ class RayEngine:
 
         started = _connect(self.config.address)
         try:
-            blocks, sizes = _put_blocks(records, self.config.worker_block)
+            workers = _workers(self.config)
+            blocks, sizes = _put_blocks(records, self.config.worker_block, workers)
             if sizes:
-                yield from self._annotate(annotator.recipe, blocks, sizes, config, about)
+                yield from self._annotate(annotator.recipe, blocks, sizes, workers, config, about)
         finally:
             if started:
                 ray.shutdown()
 
-    def _annotate(self, recipe: Recipe, blocks: list, sizes: list[int], config: AnnotateConfig,
+    def _annotate(self, recipe: Recipe, blocks: list, sizes: list[int], workers: int, config: AnnotateConfig,
                   about: dict) -> Iterator[tuple[int, pd.DataFrame]]:
         import ray
         import ray.data
@@ -71,7 +73,6 @@ class RayEngine:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the driver's own bar counts proteins
         context.execution_options.preserve_order = True
-        workers = self.config.workers or _fitting_workers(self.config)
         restarts = {"max_restarts": self.config.worker_restarts, "max_task_retries": self.config.worker_restarts}
         with warnings.catch_warnings():  # Ray 2.60 names no parameter for restarts yet (hence ray<2.64)
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -122,8 +123,11 @@ class _Worker:
 
         torch.set_num_threads(cpus)
         self.annotator = recipe.load(threads=cpus)
-        if gpus:
-            self.annotator.model.protein_encoder.to("cuda" if torch.cuda.is_available() else "cpu")
+        if gpus and torch.cuda.is_available():
+            self.annotator.model.protein_encoder.to("cuda")
+        elif gpus:
+            LOG.warning("worker on %s was given a GPU but torch sees none: the protein tower runs on CPU",
+                        socket.gethostname())
         found = provenance(self.annotator)
         differ = [f"{k} {found.get(k)!r} here, {v!r} on the driver" for k, v in expected.items() if found.get(k) != v]
         if differ:
@@ -146,34 +150,32 @@ class _Worker:
         return pd.DataFrame(out)
 
 
-def _put_blocks(records: Iterable[ProteinRecord], block: int) -> tuple[list, list[int]]:
+def _put_blocks(records: Iterable[ProteinRecord], block: int, workers: int) -> tuple[list, list[int]]:
     """``records`` as Arrow tables of ``block`` rows in Ray's object store; their refs and sizes.
 
-    A worker's batch may hold several blocks or a piece of one: it groups its rows by block, and
-    the driver puts the pieces of a block together by their first ``position``.
+    An input smaller than a block per worker is split evenly instead, so that every worker has
+    some. A worker's batch may hold several blocks or a piece of one: it groups its rows by block,
+    and the driver puts the pieces of a block together by their first ``position``.
     """
     import pyarrow as pa
     import ray
 
+    records = iter(records)
+    head = list(itertools.islice(records, block * workers))
+    if len(head) < block * workers:
+        block = max(1, -(-len(head) // workers))
     refs: list = []
     sizes: list[int] = []
-    rows: list[ProteinRecord] = []
-
-    def flush() -> None:
+    for start in itertools.count(0, block):
+        rows = head[start:start + block] if start < len(head) else list(itertools.islice(records, block))
+        if not rows:
+            break
         columns = {"block": [len(sizes)] * len(rows), "position": list(range(len(rows))), "id": [r.id for r in rows],
                    "sequence": [r.sequence for r in rows], "description": [r.description for r in rows],
                    "tags": [json.dumps(r.tags) for r in rows], "db": [r.db for r in rows],
                    "entry_name": [r.entry_name for r in rows]}
         refs.append(ray.put(pa.table(columns)))
         sizes.append(len(rows))
-        rows.clear()
-
-    for record in records:
-        rows.append(record)
-        if len(rows) == block:
-            flush()
-    if rows:
-        flush()
     return refs, sizes
 
 
@@ -212,17 +214,21 @@ def _check_answers(address: str, timeout: float = 5.0) -> None:
         raise InputError(f"--address {address}: no Ray cluster answers there ({err.strerror or err})") from None
 
 
-def _fitting_workers(config: RayConfig) -> int:
-    """As many workers as the cluster's CPUs (and GPUs, when workers take them) hold."""
+def _workers(config: RayConfig) -> int:
+    """``config.workers``, or as many as the cluster's CPUs (and GPUs, when workers take them) hold;
+    never more than fit, since Ray would wait for resources that never come."""
     import ray
 
     resources = ray.cluster_resources()
-    fit = int(resources.get("CPU", 1) // config.worker_cpus)
+    fit = int(resources.get("CPU", 0) // config.worker_cpus)
     if config.worker_gpus:
         fit = min(fit, int(resources.get("GPU", 0) // config.worker_gpus))
-        if not fit:
-            raise InputError(f"--worker-gpus {config.worker_gpus:g}: the Ray cluster has no free GPU")
-    return max(fit, 1)
+    if not fit:
+        raise InputError(f"the Ray cluster has {resources.get('CPU', 0):g} CPUs and {resources.get('GPU', 0):g} GPUs: "
+                         f"no room for a worker of {config.worker_cpus} CPUs and {config.worker_gpus:g} GPUs")
+    if config.workers > fit:
+        LOG.warning("--workers %d: the Ray cluster holds %d such workers; using %d", config.workers, fit, fit)
+    return min(config.workers, fit) if config.workers else fit
 
 
 def _first_line(err: BaseException) -> str:

@@ -177,3 +177,31 @@ def test_an_address_where_no_ray_answers_is_one_line(pipeline):
         assert [line.startswith("Error:") for line in result.output.splitlines()].count(True) == 1
         assert "Traceback" not in result.output and time.perf_counter() - start < 30
         assert not ray.is_initialized() and not (tmp_path / "out.tsv").exists()
+
+
+def test_workers_never_exceed_what_the_cluster_holds(monkeypatch, caplog):
+    from index.errors import InputError
+    from retrieval.config import RayConfig
+    from retrieval.ray_engine import _workers
+
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 8.0, "GPU": 2.0})
+    assert _workers(RayConfig()) == 8 and _workers(RayConfig(worker_cpus=3)) == 2
+    assert _workers(RayConfig(worker_gpus=1)) == 2 and _workers(RayConfig(worker_gpus=0.5)) == 4
+    assert _workers(RayConfig(workers=3)) == 3 and "holds" not in caplog.text
+    assert _workers(RayConfig(workers=20)) == 8 and "holds 8 such workers" in caplog.text
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 8.0})
+    with pytest.raises(InputError, match="no room for a worker of 1 CPUs and 1 GPUs"):
+        _workers(RayConfig(worker_gpus=1))
+
+
+def test_blocks_fill_every_worker_and_keep_each_protein_once_in_order(local_ray):
+    from retrieval.ray_engine import _put_blocks
+
+    for block, workers, sizes in [(1024, 2, [4, 3]), (2, 2, [2, 2, 2, 1]), (3, 1, [3, 3, 1]), (5, 3, [3, 3, 1])]:
+        refs, found = _put_blocks(iter(_records()), block, workers)
+        assert found == sizes
+        tables = [ray.get(r).to_pandas() for r in refs]
+        assert [t["block"].unique().tolist() for t in tables] == [[i] for i in range(len(sizes))]
+        assert pd.concat(tables)["id"].tolist() == list(PROTEINS)
+        assert all(t["position"].tolist() == list(range(len(t))) for t in tables)
+    assert _put_blocks(iter([]), 4, 2) == ([], [])
