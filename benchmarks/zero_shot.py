@@ -154,7 +154,7 @@ def main(data: str, model: str, hybrid: bool, seed: int) -> None:
         positive = np.array([(p, t) in truth_pairs for p in people])
         methods = {"model": scores.loc[people, t].to_numpy(),
                    **{f"model, borrowed {name}": scores.loc[people, f"{t}|{name}"].to_numpy() for name in borrowed},
-                   "parent": scores.loc[people, parents[t]].min(1).to_numpy() if parents[t] else np.zeros(len(people)),
+                   "parent": scores.loc[people, parents[t]].min(axis=1).to_numpy() if parents[t] else np.zeros(len(people)),
                    "nearest seen term": scores.loc[people, nearest[t]].to_numpy(),
                    "random": rng.random(len(people))}
         siblings = np.array([all((p, q) in truth_pairs for q in parents[t]) for p in people]) & ~positive
