@@ -205,3 +205,35 @@ def test_blocks_fill_every_worker_and_keep_each_protein_once_in_order(local_ray)
         assert pd.concat(tables)["id"].tolist() == list(PROTEINS)
         assert all(t["position"].tolist() == list(range(len(t))) for t in tables)
     assert _put_blocks(iter([]), 4, 2) == ([], [])
+
+
+def test_the_worker_without_ray_groups_its_rows_by_block_and_falls_back_to_cpu(pipeline, caplog):
+    """A worker called directly: a GPU asked for where torch sees none leaves the tower on CPU with a
+    warning; a batch holding two blocks gives one pickled table per block, in position order."""
+    import pickle
+
+    import torch
+
+    from retrieval.annotate import Annotator
+    from retrieval.config import AnnotateConfig
+    from retrieval.ray_engine import _Worker
+    from retrieval.run import provenance
+
+    tmp_path, _ = pipeline
+    annotator = Annotator.from_pretrained(tmp_path / "model", tmp_path / "index", reference=None)
+    worker = type("W", (_Worker,), {"setup": {"recipe": annotator.recipe, "config": AnnotateConfig(top=3),
+                                              "expected": provenance(annotator), "cpus": 1, "gpus": 1.0}})()
+    if not torch.cuda.is_available():
+        assert "torch sees none" in caplog.text
+        assert next(worker.annotator.model.protein_encoder.parameters()).device.type == "cpu"
+    records = _records()
+    batch = pd.DataFrame({"block": [0, 0, 1, 1, 1], "position": [1, 0, 0, 1, 2],
+                          "id": [records[1].id, records[0].id, *(r.id for r in records[2:5])],
+                          "sequence": [records[1].sequence, records[0].sequence, *(r.sequence for r in records[2:5])],
+                          "description": "", "tags": "{}", "db": "", "entry_name": ""})
+    out = worker(batch)
+    assert out[["block", "start", "proteins"]].values.tolist() == [[0, 0, 2], [1, 0, 3]]
+    first = pickle.loads(out["table"].iloc[0])
+    assert first["protein_id"].drop_duplicates().tolist() == [records[0].id, records[1].id]
+    expected = annotator.annotate(records[:2], AnnotateConfig(top=3))
+    pd.testing.assert_frame_equal(first, expected)
