@@ -25,6 +25,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -41,8 +42,6 @@ def sample_proteome(data: Path, n: int, seed: int, out: Path) -> None:
 
 
 def run(fasta: Path, mode: str, engine: str, out: Path) -> dict:
-    import psutil
-
     args = [sys.executable, "-c", "from train.cli import main; main()", "-v", "annotate", str(fasta), "--top", "20", "-o", str(out),
             "--no-embedding-cache"]  # duplicates of the sampling would skip the tower
     if mode == "two-tower":
@@ -66,8 +65,6 @@ def run(fasta: Path, mode: str, engine: str, out: Path) -> dict:
 
 
 def _tree_rss(root) -> int:
-    import psutil
-
     total = 0
     for process in [root, *root.children(recursive=True)]:
         try:

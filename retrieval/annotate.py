@@ -129,12 +129,7 @@ class Annotator:
         search = HomologySearch(references, settings, executable, retrieval_model.protein_encoder) \
             if references else None
         annotator = cls(retrieval_model, function_index, search, force)
-        annotator.recipe = Recipe(_absolute(model), _absolute(index),
-                                  reference if reference is None or reference == "default"
-                                  else tuple(_absolute(r) for r in ([reference] if isinstance(reference, (str, os.PathLike))
-                                                                    else reference)),
-                                  executable and (_absolute(executable) if os.path.exists(executable) else executable),
-                                  settings, force)
+        annotator.recipe = Recipe.of(model, index, reference, executable, settings, force)
         return annotator
 
     def precision_thresholds(self, precision: float) -> dict[str, float]:
@@ -317,6 +312,16 @@ class Recipe:
     executable: str | None
     settings: SearchSettings | None
     force: bool
+
+    @classmethod
+    def of(cls, model, index, reference, executable, settings, force) -> "Recipe":
+        """From the arguments as given: paths made absolute (a bare tool name stays a name, for PATH)."""
+        if reference is not None and reference != "default":
+            folders = [reference] if isinstance(reference, (str, os.PathLike)) else reference
+            reference = tuple(os.path.abspath(f) for f in folders)
+        if executable is not None and os.path.exists(executable):
+            executable = os.path.abspath(executable)
+        return cls(_absolute(model), _absolute(index), reference, executable, settings, force)
 
     def load(self, threads: int = 0) -> Annotator:
         """The annotator; ``threads``: the search tool's threads (0: as recorded)."""

@@ -124,3 +124,20 @@ def model_copy(tiny_model):
     import copy
 
     return copy.deepcopy(tiny_model)
+
+
+@pytest.fixture
+def saved_pipeline(tmp_path, tiny_model, toy_ontology, toy_obo) -> tuple[Path, Path]:
+    """The tiny model saved to tmp_path/model and its index of the toy ontology, built by the CLI
+    (tmp_path/index); for tests that run `annotate` as a user would."""
+    from click.testing import CliRunner
+
+    from index.catalogue import FunctionCatalogue
+    from train.cli import main
+
+    tiny_model.save_pretrained(tmp_path / "model")
+    FunctionCatalogue.from_ontology(toy_ontology).to_tsv(tmp_path / "functions.tsv")
+    built = CliRunner().invoke(main, ["build-index", str(tmp_path / "functions.tsv"), "-o", str(tmp_path / "index"),
+                                      "--model", str(tmp_path / "model"), "--obo", str(toy_obo)])
+    assert built.exit_code == 0, built.output
+    return tmp_path / "model", tmp_path / "index"

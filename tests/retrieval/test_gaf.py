@@ -14,14 +14,8 @@ KIN = "MSDNGPQNQRNAPRITFGGPSDSTGSNQNGERSGARSKQRRPQGLPNNTASWFTALTQHGKEDLKFPRGQGVP
 
 
 @pytest.fixture
-def gaf(tmp_path, tiny_model, toy_ontology, toy_obo):
-    from index.catalogue import FunctionCatalogue
-
-    tiny_model.save_pretrained(tmp_path / "model")
-    FunctionCatalogue.from_ontology(toy_ontology).to_tsv(tmp_path / "functions.tsv")
+def gaf(tmp_path, saved_pipeline, toy_obo):
     runner = CliRunner()
-    assert runner.invoke(main, ["build-index", str(tmp_path / "functions.tsv"), "-o", str(tmp_path / "index"),
-                                "--model", str(tmp_path / "model"), "--obo", str(toy_obo)]).exit_code == 0
     # Two UniProt reference proteins: P69905 (GO:0000004) and Q9Y2X3 (GO:0000011).
     (tmp_path / "ref.fa").write_text(f">P69905\n{HBA}\n>Q9Y2X3\n{KIN}\n")
     (tmp_path / "ref.tsv").write_text("EntryID\tterm\nP69905\tGO:0000004\nQ9Y2X3\tGO:0000011\n")

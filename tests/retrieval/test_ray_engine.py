@@ -25,19 +25,13 @@ PROTEINS = {f"P{i}": seq for i, seq in enumerate([
 
 
 @pytest.fixture
-def pipeline(tmp_path, tiny_model, toy_ontology, toy_obo):
+def pipeline(tmp_path, saved_pipeline, toy_ontology):
     """A saved tiny model, its index of the toy ontology, a reference searched with MMseqs2, a FASTA."""
-    from index.catalogue import FunctionCatalogue
     from index.propagation import Propagator
     from retrieval.homology import Reference
     from retrieval.homology.search import find_mmseqs
     from retrieval.io.fasta import ProteinRecord
-    from train.cli import main
 
-    tiny_model.save_pretrained(tmp_path / "model")
-    FunctionCatalogue.from_ontology(toy_ontology).to_tsv(tmp_path / "functions.tsv")
-    assert CliRunner().invoke(main, ["build-index", str(tmp_path / "functions.tsv"), "-o", str(tmp_path / "index"),
-                                     "--model", str(tmp_path / "model"), "--obo", str(toy_obo)]).exit_code == 0
     records = [ProteinRecord(f"R{i}", PROTEINS[p][2:]) for i, p in enumerate(["P4", "P5", "P0"])]
     annotations = pd.DataFrame({"protein": ["R0", "R1", "R2"], "term": ["GO:0000004", "GO:0000003", "GO:0000011"]})
     Reference.build(records, annotations, toy_ontology, Propagator.from_ontology(toy_ontology), tmp_path / "ref")

@@ -15,14 +15,7 @@ PROTEINS = {"P1": "MKVLAAGIVWACDEFGHIK", "P2": "ACDEFGHIKLMNPQRSTVWY", "P3": "MM
 
 
 @pytest.fixture
-def setup(tmp_path, tiny_model, toy_ontology, toy_obo):
-    from index.catalogue import FunctionCatalogue
-    from train.cli import main
-
-    tiny_model.save_pretrained(tmp_path / "model")
-    FunctionCatalogue.from_ontology(toy_ontology).to_tsv(tmp_path / "functions.tsv")
-    assert CliRunner().invoke(main, ["build-index", str(tmp_path / "functions.tsv"), "-o", str(tmp_path / "index"),
-                                     "--model", str(tmp_path / "model"), "--obo", str(toy_obo)]).exit_code == 0
+def setup(tmp_path, saved_pipeline):
     (tmp_path / "in.fa").write_text("".join(f">{k}\n{v}\n" for k, v in PROTEINS.items()))
     args = ["annotate", str(tmp_path / "in.fa"), "--model", str(tmp_path / "model"), "--index", str(tmp_path / "index"),
             "--search-block", "1", "--top", "3"]
