@@ -300,9 +300,12 @@ def selftest(tolerance: float) -> None:
 @click.option("--obo", type=_existing, help="Ontology to propagate labels over (default: the shipped GO).")
 @click.option("--exclude-tag", multiple=True, metavar="KEY=VALUE", help="Drop proteins with this FASTA tag. Repeatable.")
 @click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
-def build_reference(fasta, annotations, output, obo, exclude_tag, skip_invalid) -> None:
+@click.option("--hold-out-terms", type=_existing,
+              help="File of GO ids (one per line) whose annotations, and those of their descendants, are left out.")
+def build_reference(fasta, annotations, output, obo, exclude_tag, skip_invalid, hold_out_terms) -> None:
     """Annotated reference proteins for homology transfer (sequences + propagated labels; the search
     database is built into the cache on first use)."""
+    from index.holdout import drop_subtrees, read_term_list
     from index.ontology import Ontology
     from index.propagation import Propagator
     from retrieval.dataset import AnnotatedProteins, parse_tag_filters
@@ -310,8 +313,11 @@ def build_reference(fasta, annotations, output, obo, exclude_tag, skip_invalid) 
     from retrieval.indexing import DEFAULT_OBO
 
     onto = Ontology.from_obo(obo or DEFAULT_OBO)
+    propagator = Propagator.from_ontology(onto)
     data = AnnotatedProteins.load(fasta, annotations, parse_tag_filters(exclude_tag), skip_invalid=skip_invalid)
-    ref = Reference.build(data.records, data.annotations, onto, Propagator.from_ontology(onto), output)
+    if hold_out_terms:
+        data.annotations = drop_subtrees(data.annotations, onto, propagator, read_term_list(hold_out_terms, onto))
+    ref = Reference.build(data.records, data.annotations, onto, propagator, output)
     click.echo(f"reference of {len(ref.ids)} proteins, {len(ref.terms)} terms -> {output}", err=True)
 
 

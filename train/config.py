@@ -23,6 +23,8 @@ class TrainConfig:
     output: str = _f("runs/model", "Run folder: config, metrics, checkpoint/ and model/ are written here.")
     exclude_tag: tuple[str, ...] = _f((), "Drop training proteins with this FASTA header tag (KEY=VALUE).")
     skip_invalid: bool = _f(False, "Skip (and count) bad FASTA records instead of failing.")
+    hold_out_terms: str = _f("", "File of GO ids (one per line) held out of training with their descendants, removed "
+                                 "before propagation (zero-shot benchmarks); the protein splits stay as without it.")
     extra_fasta: str = _f("", "More proteins (FASTA) that only the towers train on, never the re-rankers or "
                               "validation (e.g. other species, electronic labels); ids already in --fasta are skipped.")
     extra_annotations: str = _f("", "Annotations of --extra-fasta (EntryID term aspect).")
@@ -78,7 +80,7 @@ class TrainConfig:
                 raise InputError(f"training needs --{name}")
         if bool(self.extra_fasta) != bool(self.extra_annotations):
             raise InputError("--extra-fasta and --extra-annotations go together")
-        for name in ("fasta", "annotations", "obo", "extra_fasta", "extra_annotations"):
+        for name in ("fasta", "annotations", "obo", "extra_fasta", "extra_annotations", "hold_out_terms"):
             if getattr(self, name) and not Path(getattr(self, name)).is_file():
                 raise InputError(f"--{name.replace('_', '-')} {getattr(self, name)}: no such file")
         if self.epochs < 1 or self.batch_size < 2:

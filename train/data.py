@@ -10,6 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from index.catalogue import FunctionCatalogue
+from index.holdout import drop_subtrees, read_term_list
 from index.labels import label_matrix
 from index.ontology import Ontology
 from index.propagation import Propagator
@@ -73,30 +74,44 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         records, annotations = records + extra.records, pd.concat([annotations, extra.annotations], ignore_index=True)
     index = pd.Index([r.id for r in records])
     labels, _ = label_matrix(ontology, propagator, annotations["protein"], annotations["term"], index=index)
+    # Splits are drawn over the proteins of the full labels, so a held-out run's validation and re-ranker
+    # proteins are those of the normal run (less any left without labels) and the two compare directly.
+    splittable = _catalogue_labels(labels, ontology, config.min_term_count)[1].getnnz(axis=1) > 0
+    if config.hold_out_terms:
+        annotations = drop_subtrees(annotations, ontology, propagator, read_term_list(config.hold_out_terms, ontology))
+        labels, _ = label_matrix(ontology, propagator, annotations["protein"], annotations["term"], index=index)
     leaf_idx, _ = ontology.resolve_many(annotations["term"].to_numpy())
     ok = leaf_idx >= 0
     leaves = sp.csr_matrix((np.ones(int(ok.sum()), dtype=bool),
                             (index.get_indexer(annotations["protein"].to_numpy()[ok]), leaf_idx[ok])),
                            shape=labels.shape)
+    terms, y = _catalogue_labels(labels, ontology, config.min_term_count)
     counts = np.asarray(labels.sum(axis=0)).ravel()
-    not_root = np.ones(len(ontology.live_ids), dtype=bool)
-    not_root[ontology.roots] = False
-    terms = np.flatnonzero((counts >= config.min_term_count) & not_root)
-    y = labels[:, terms].tocsr()
     frequency = np.zeros(len(terms))
     for ns in pd.unique(ontology.namespaces[terms]):
         cols = ontology.namespaces[terms] == ns
         n_in_aspect = (labels[:, ontology.namespaces == ns].getnnz(axis=1) > 0).sum()
         frequency[cols] = counts[terms[cols]] / max(n_in_aspect, 1)
-    keep = np.flatnonzero(y.getnnz(axis=1) > 0)
+    keep = np.flatnonzero(splittable)
     order = np.random.default_rng(config.seed).permutation(keep[keep < n_main])
     n_val, n_rerank = int(len(order) * config.val_fraction), int(len(order) * config.rerank_fraction)
-    splits = {"val": np.sort(order[:n_val]), "rerank": np.sort(order[n_val: n_val + n_rerank]),
-              "train": np.sort(np.concatenate([order[n_val + n_rerank:], keep[keep >= n_main]]))}
+    splits = {"val": order[:n_val], "rerank": order[n_val: n_val + n_rerank],
+              "train": np.concatenate([order[n_val + n_rerank:], keep[keep >= n_main]])}
+    labelled = y.getnnz(axis=1) > 0
+    splits = {name: np.sort(rows[labelled[rows]]) for name, rows in splits.items()}
     LOG.info("training data: %d proteins (%d extra; %d train / %d rerank / %d val), %d catalogue terms with >= %d "
              "proteins", len(records), len(records) - n_main, *(len(splits[k]) for k in ("train", "rerank", "val")),
              len(terms), config.min_term_count)
     return TrainingData(ontology, propagator, records, labels, leaves, terms, y, frequency, splits)
+
+
+def _catalogue_labels(labels: sp.csr_matrix, ontology: Ontology, min_count: int) -> tuple[np.ndarray, sp.csr_matrix]:
+    """The catalogue terms (not a root, at least ``min_count`` proteins) and the labels of their columns."""
+    counts = np.asarray(labels.sum(axis=0)).ravel()
+    not_root = np.ones(len(ontology.live_ids), dtype=bool)
+    not_root[ontology.roots] = False
+    terms = np.flatnonzero((counts >= min_count) & not_root)
+    return terms, labels[:, terms].tocsr()
 
 
 def protein_batches(lengths: np.ndarray, indices: np.ndarray, batch_size: int, rng: np.random.Generator):

@@ -32,6 +32,8 @@ def files(tmp_path_factory, toy_obo):
         "negative.ia": b"GO:0000004\t-1.0\n",
         "score_above_one.tsv": b"protein_id\tterm_id\tscore\nP1\tGO:0000004\t7\n",
         "unknown_terms.tsv": b"EntryID\tterm\nP1\tGO:9999999\n",
+        "unknown_held_out.txt": b"GO:0000004\nGO:1234567\n",
+        "all_held_out.txt": b"GO:0000002  # binding and its descendants\nGO:0000011\n",
     }
     for name, text in good.items():
         (d / name).write_text(text)
@@ -81,6 +83,10 @@ CASES = [
     (["build-reference", "{d}/fa", "{d}/unknown_terms.tsv", "--obo", "{d}/obo", "-o", "{d}/new_ref"],
      "no annotation maps to a live term"),
     (["build-reference", "{d}/fa", "{d}/ann", "--obo", "{d}/obo", "-o", "{d}/existing.tsv"], "is a file"),
+    (["build-reference", "{d}/fa", "{d}/ann", "--obo", "{d}/obo", "--hold-out-terms", "{d}/unknown_held_out.txt",
+      "-o", "{d}/new_ref"], "unknown_held_out.txt:2: 'GO:1234567' is not a live term"),
+    (["build-reference", "{d}/fa", "{d}/ann", "--obo", "{d}/obo", "--hold-out-terms", "{d}/all_held_out.txt",
+      "-o", "{d}/new_ref"], "leaves no annotation"),
     # build-index
     (["build-index", "{d}/tab_in_field.tsv", "-o", "{d}/idx"], "a tab inside a field"),
     (["build-index", "{d}/missing_column.tsv", "-o", "{d}/idx"], "header lacks column"),
@@ -109,6 +115,10 @@ CASES = [
     (["train-reranker", "--model", "{d}/ref", "--reference", "{d}/ref", "-o", "{d}/run"], "not a prot-retrieve model"),
     (["train", "--fasta", "{d}/binary.fa", "--annotations", "{d}/ann", "--obo", "{d}/obo", "--output", "{d}/run"],
      "not UTF-8 text"),
+    (["train", "--fasta", "{d}/fa", "--annotations", "{d}/ann", "--obo", "{d}/obo", "--output", "{d}/run",
+      "--hold-out-terms", "{d}/missing.txt"], "missing.txt: no such file"),
+    (["train", "--fasta", "{d}/fa", "--annotations", "{d}/ann", "--obo", "{d}/obo", "--output", "{d}/run",
+      "--hold-out-terms", "{d}/unknown_held_out.txt"], "'GO:1234567' is not a live term"),
 ]
 
 

@@ -264,3 +264,17 @@ def test_min_precision_applies_each_aspects_threshold(tiny_model, toy_ontology):
             annotator.annotate(proteins, min_precision=0.7)
     finally:
         del tiny_model.info["thresholds"]
+
+
+def test_held_out_terms_leave_training_with_their_subtrees_and_the_splits_stay(toy_training, tmp_path):
+    config = dataclasses.replace(toy_training, rerank_fraction=0.2, seed=3)
+    normal = load_training_data(config)
+    (tmp_path / "held_out.txt").write_text("GO:0000002  # binding, and so protein binding too\n")
+    held = load_training_data(dataclasses.replace(config, hold_out_terms=str(tmp_path / "held_out.txt")))
+    assert set(held.term_ids) == set(normal.term_ids) - {"GO:0000002", "GO:0000004"}
+    # P_i carries LEAVES[i % 5]: binding (i % 5 == 0) and protein binding (2) lose every label, and with
+    # them the catalytic activity that protein binding implied (removed before propagation, not after).
+    catalytic = held.ontology.index["GO:0000003"]
+    assert held.labels[:, catalytic].nonzero()[0].tolist() == [i for i in range(30) if i % 5 == 1]
+    for name, rows in normal.splits.items():
+        assert held.splits[name].tolist() == [i for i in rows if i % 5 not in (0, 2)]
