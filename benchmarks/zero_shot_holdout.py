@@ -11,6 +11,22 @@
   proteins (train_goa2019exp_7sp minus the CAFA3 benchmark proteins), none an ancestor or a
   descendant of another held-out term, of either protocol.
 
+``evaluate`` scores the held-out terms with the model trained without them and, as the upper bound,
+with a model trained normally (same recipe, split and seed), on two sets of proteins:
+
+- ``val``: the training run's validation proteins (never trained on; two towers only, since the
+  references hold these very proteins);
+- ``CAFA3``: the NK + LK targets (two towers, or with ``--hybrid`` the homology re-rankers and
+  their references: the held-out run's references lack the held-out terms too).
+
+For each term, positives carry it (propagated truth) and negatives are the other proteins annotated
+in its aspect. Methods, as in ``benchmarks/zero_shot.py``: the held-out model; parent (its score for
+the term's parents, the minimum over them); nearest seen term (its score for the training term whose
+text is most similar); random; and the upper bound. Per aspect: mean per-term AUROC and AUPR, sibling
+AUROC (negatives carry every parent of the term but not the term), precision@10 (the term's text as a
+query ranking the proteins: text-to-protein search), protein-centric Fmax over the held-out terms,
+and ECE; also split by text similarity to the nearest training term (below or above the median).
+
 Both protocols share one retrain: a term of one is never in the subtree of a term of the other, so
 each is unseen in the same sense as if it had been held out alone.
 """
@@ -21,8 +37,11 @@ from pathlib import Path
 
 import click
 import numpy as np
+import pandas as pd
 
-from cafa3 import DEFAULT_DATA, cafa3_setting
+from cafa3 import DEFAULT_DATA, _model, cafa3_setting, with_cafa_taxa
+from retrieval.evaluation import expected_calibration_error
+from zero_shot import auroc, average_precision, cafa3_truth, evaluation_proteins, fmax
 
 DEEPGOZERO = {
     "MFO": ["GO:0001227", "GO:0001228", "GO:0003735", "GO:0004867", "GO:0005096"],
@@ -85,6 +104,143 @@ def pick(data: str, seed: int) -> None:
             for t in terms:
                 click.echo(f"{t}\t# {protocol} {aspect} {int(counts[onto.index[t]])}")
 
+
+def held_out_list(path: Path) -> pd.DataFrame:
+    """(term, protocol, aspect) rows of a ``pick`` file."""
+    rows = []
+    for line in path.read_text().splitlines():
+        term, _, comment = line.partition("#")
+        if term.strip():
+            protocol, aspect, _ = comment.split()
+            rows.append((term.strip(), protocol, aspect))
+    return pd.DataFrame(rows, columns=["term", "protocol", "aspect"])
+
+
+def validation_set(data: Path, seed: int):
+    """The shipped recipe's validation proteins (with taxa) and their propagated truth."""
+    from train.config import TrainConfig
+    from train.data import load_training_data
+
+    d = data / "train_goa2019exp_7sp"
+    training = load_training_data(TrainConfig(fasta=str(d / "sequences.fasta.gz"),
+                                              annotations=str(d / "annotations_leaf_exp.tsv.gz"),
+                                              obo=str(data / "go" / "go-basic_2021-12-15.obo.gz"),
+                                              exclude_tag=("cafa3_benchmark=1",), seed=seed))
+    live = np.asarray(training.ontology.live_ids, dtype=object)
+    rows = training.splits["val"]
+    records = [training.records[i] for i in rows]
+    return records, {r.id: set(live[training.labels[i].indices]) for r, i in zip(records, rows)}
+
+
+def precision_at(scores: np.ndarray, positive: np.ndarray, k: int = 10) -> float:
+    return float(positive[np.argsort(-scores, kind="stable")[:k]].mean())
+
+
+@main.command()
+@click.option("--data", type=click.Path(exists=True, file_okay=False), default=str(DEFAULT_DATA), show_default=True)
+@click.option("--terms", "terms_file", type=click.Path(exists=True, dir_okay=False),
+              default=str(Path(__file__).parent / "data" / "held_out_terms.txt"), show_default=True)
+@click.option("--held-out-model", required=True, help="Model trained with --hold-out-terms TERMS.")
+@click.option("--normal-model", default="shipped", show_default=True, help="The same recipe trained normally.")
+@click.option("--hybrid", is_flag=True, help="Score the CAFA3 targets with homology (then no val rows).")
+@click.option("--held-out-reference", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="References built with --hold-out-terms TERMS (for --hybrid), repeatable, in the model's order.")
+@click.option("--seed", default=0, show_default=True, help="Split seed of both trainings; seed of the random baseline.")
+def evaluate(data, terms_file, held_out_model, normal_model, hybrid, held_out_reference, seed) -> None:
+    """Score the held-out terms; print one table per protocol."""
+    from index.catalogue import FunctionCatalogue
+    from index.holdout import subtrees
+    from retrieval.annotate import Annotator
+    from retrieval.feature_cache import cache_dir
+
+    logging.getLogger().setLevel(logging.WARNING)
+    data = Path(data)
+    setting = cafa3_setting(data)
+    onto, prop = setting.ontology, setting.propagator
+    held = held_out_list(Path(terms_file))
+    if hybrid and not held_out_reference:
+        raise click.UsageError("--hybrid needs the --held-out-reference folders")
+    models = {"model": Annotator.from_pretrained(held_out_model, reference=list(held_out_reference) or None),
+              "upper bound": Annotator.from_pretrained(_model(normal_model), reference="default" if hybrid else None)}
+    catalogue = FunctionCatalogue.from_ontology(onto)
+    ids, row = catalogue.ids, {t: i for i, t in enumerate(catalogue.ids)}
+    text = models["model"].model.text_encoder
+    vectors, _ = text.encode(text.function_texts(catalogue, onto), cache_dir=cache_dir() / "features")  # no id memory
+    seen = (np.asarray(setting.labels.sum(0)).ravel() > 0) & ~subtrees(onto, prop, list(held["term"]))
+    aspects = catalogue.table["aspect"].to_numpy()
+    parents, nearest, similarity = {}, {}, {}
+    for t, aspect in zip(held["term"], held["aspect"]):
+        parents[t] = [p for p in (*onto.terms[t].is_a, *onto.terms[t].part_of) if p in row]
+        candidates = np.flatnonzero(seen & (aspects == aspect))
+        sims = vectors[candidates] @ vectors[row[t]]
+        nearest[t], similarity[t] = ids[candidates[sims.argmax()]], float(sims.max())
+    needed = sorted(set(held["term"]) | {p for ps in parents.values() for p in ps} | set(nearest.values()))
+    sub = FunctionCatalogue(catalogue.table.iloc[[row[t] for t in needed]])
+    sets = {"CAFA3": ([r for r in with_cafa_taxa(setting.records)], cafa3_truth(setting))}
+    if not hybrid:
+        sets["val"] = validation_set(data, seed)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for set_name, (records, truth) in sets.items():
+        proteins = evaluation_proteins(setting, truth)
+        by_id = {r.id: r for r in records}
+        everyone = [by_id[p] for p in sorted({p for ps in proteins.values() for p in ps})]
+        scores = {name: annotator.score(everyone, sub) for name, annotator in models.items()}
+        pairs = set((p, t) for p, ts in truth.items() for t in ts)
+        per_term, matrices = [], {}
+        for t, protocol, aspect in held.itertuples(index=False):
+            people = proteins[aspect]
+            positive = np.array([(p, t) in pairs for p in people])
+            if positive.sum() < 3:  # too few positives among these proteins for a per-term figure
+                continue
+            siblings = np.array([all((p, q) in pairs for q in parents[t]) for p in people]) & ~positive
+            methods = {"model": scores["model"].loc[people, t].to_numpy(),
+                       "parent": scores["model"].loc[people, parents[t]].min(axis=1).to_numpy(),
+                       "nearest seen term": scores["model"].loc[people, nearest[t]].to_numpy(),
+                       "random": rng.random(len(people)),
+                       "upper bound (trained on the term)": scores["upper bound"].loc[people, t].to_numpy()}
+            for method, s in methods.items():
+                sib = np.concatenate([s[positive], s[siblings]])
+                per_term.append({"protocol": protocol, "aspect": aspect, "method": method, "term": t,
+                                 "similarity": similarity[t], "auroc": auroc(s, positive),
+                                 "aupr": average_precision(s, positive), "p10": precision_at(s, positive),
+                                 "sibling": auroc(sib, np.r_[np.ones(positive.sum(), bool), np.zeros(siblings.sum(), bool)])
+                                 if siblings.any() else float("nan")})
+                matrices.setdefault((protocol, aspect, method), []).append((s, positive))
+        table = pd.DataFrame(per_term)
+        for (protocol, aspect, method), group in table.groupby(["protocol", "aspect", "method"], sort=False):
+            score = np.column_stack([m[0] for m in matrices[protocol, aspect, method]])
+            truth_m = np.column_stack([m[1] for m in matrices[protocol, aspect, method]])
+            median = group["similarity"].median()
+            strata = {"all": group, f"distant (< {median:.2f})": group[group["similarity"] < median],
+                      f"similar (>= {median:.2f})": group[group["similarity"] >= median]}
+            for stratum, part in strata.items():
+                rows.append({"set": set_name, "protocol": protocol, "aspect": aspect, "method": method,
+                             "text": stratum, "terms": len(part), "auroc": part["auroc"].mean(),
+                             "aupr": part["aupr"].mean(), "p10": part["p10"].mean(), "sibling": part["sibling"].mean(),
+                             "sibling_terms": int(part["sibling"].notna().sum()),
+                             "fmax": fmax(score, truth_m) if stratum == "all" else float("nan"),
+                             "ece": expected_calibration_error(score.ravel(), truth_m.ravel())
+                             if stratum == "all" and method != "random" else float("nan")})
+    out = pd.DataFrame(rows)
+    click.echo(f"held-out model {models['model'].model.fingerprint()}, normal model "
+               f"{models['upper bound'].model.fingerprint()} ({'hybrid' if hybrid else 'two towers'})")
+    for protocol, part in out.groupby("protocol", sort=False):
+        click.echo(f"\n### {protocol}\n")
+        click.echo("| set | aspect | terms | method | AUROC | AUPR | sibling AUROC (terms) | precision@10 | Fmax | ECE |")
+        click.echo("|---|---|---|---|---|---|---|---|---|---|")
+        for r in part[part["text"] == "all"].itertuples():
+            click.echo(f"| {r.set} | {r.aspect} | {r.terms} | {r.method} | {r.auroc:.3f} | {r.aupr:.3f} | "
+                       f"{r.sibling:.3f} ({r.sibling_terms}) | {r.p10:.3f} | {r.fmax:.3f} | "
+                       + (f"{r.ece:.3f} |" if r.ece == r.ece else " |"))
+        click.echo(f"\nAUROC by text similarity to the nearest training term ({protocol}):\n")
+        click.echo("| set | aspect | stratum | terms | model | parent | upper bound |")
+        click.echo("|---|---|---|---|---|---|---|")
+        strata = part[part["text"] != "all"].pivot_table(index=["set", "aspect", "text", "terms"], columns="method",
+                                                         values="auroc", sort=False).reset_index()
+        for r in strata.to_dict("records"):
+            click.echo(f"| {r['set']} | {r['aspect']} | {r['text']} | {r['terms']} | {r['model']:.3f} | "
+                       f"{r['parent']:.3f} | {r['upper bound (trained on the term)']:.3f} |")
 
 if __name__ == "__main__":
     main()
