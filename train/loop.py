@@ -201,11 +201,14 @@ def _tower_step(protein, text, data, sampler, features, texts, batch, config, rn
     seqs = [random_crop(data.records[i].sequence, config.crop, rng) for i in batch]
     inputs = {k: v.to(device) for k, v in protein.tokenize(seqs).items()}
     columns, targets, mask = sampler.sample(batch, rng)
+    rows = columns.clone()  # the id rows the text tower reads: -1 scores a term by its text alone
+    if config.id_dropout:
+        rows[torch.from_numpy(rng.random(len(rows)) < config.id_dropout)] = -1
     with autocast(device, config.precision):
         u = protein(inputs)
         feats = features[columns.to(device)] if features is not None else \
             text.backbone_features([texts[c] for c in columns.tolist()]).to(device)
-        v, bias = text(feats, columns.to(device))
+        v, bias = text(feats, rows.to(device))
         logits = text.logit_scale.exp() * u.float() @ v.float().T + bias.float()
     targets, mask = targets.to(device), mask.to(device)
     return masked_bce(logits, targets, mask) + config.infonce_weight * multi_positive_infonce(logits, targets, mask)

@@ -278,3 +278,23 @@ def test_held_out_terms_leave_training_with_their_subtrees_and_the_splits_stay(t
     assert held.labels[:, catalytic].nonzero()[0].tolist() == [i for i in range(30) if i % 5 == 1]
     for name, rows in normal.splits.items():
         assert held.splits[name].tolist() == [i for i in rows if i % 5 not in (0, 2)]
+
+
+@pytest.mark.parametrize("id_dropout", [0.0, 0.5])
+def test_id_dropout_trains_the_unseen_term_path(toy_training, id_dropout):
+    """With id dropout some candidates are scored as unseen terms, so the unseen-term prior gets a
+    gradient; without it that prior is never used in training and stays where it started."""
+    config = dataclasses.replace(toy_training, id_dropout=id_dropout)
+    data = load_training_data(config)
+    torch.manual_seed(0)
+    protein, text = build_towers(config, data)
+    features = text.backbone_features(data.catalogue.texts())
+    text.set_standardisation(features)
+    sampler = CandidateSampler(data.y, data.leaves, data.terms, data.propagator.ancestors, *data.ontology.edges, 3, 1)
+    loss = _tower_step(protein, text, data, sampler, features, data.catalogue.texts(), data.splits["train"][:16], config,
+                       np.random.default_rng(0), torch.device("cpu"))
+    loss.backward()
+    grad = text.default_bias.grad
+    assert (grad is not None and abs(grad.item()) > 0) == bool(id_dropout)
+    with pytest.raises(InputError, match="--id-dropout"):
+        dataclasses.replace(config, id_dropout=1.0).check()
