@@ -132,6 +132,26 @@ def validation_set(data: Path, seed: int):
     return records, {r.id: set(live[training.labels[i].indices]) for r, i in zip(records, rows)}
 
 
+def _search_precision(model, proteins, by_id, held, sub, onto, pairs) -> dict[str, float]:
+    """Precision@10 of `prot-retrieve search`: per aspect, a protein index of its evaluation proteins,
+    queried with each held-out term's "name: definition" (ProteinIndex.search, top 10)."""
+    from retrieval.protein_index import ProteinIndex
+
+    texts = dict(zip(sub.ids, model.text_encoder.function_texts(sub, onto)))
+    found = {}
+    for aspect, people in proteins.items():
+        terms = [t for t in held.loc[held["aspect"] == aspect, "term"]
+                 if sum((p, t) in pairs for p in people) >= 3]
+        if not terms:
+            continue
+        index = ProteinIndex.build(model, [by_id[p] for p in people], progress=False)
+        hits = index.search(model, [texts[t] for t in terms], top=10)
+        for t in terms:
+            top = hits.loc[hits["query"] == texts[t].strip(), "protein_id"]
+            found[t] = float(np.mean([(p, t) in pairs for p in top]))
+    return found
+
+
 def precision_at(scores: np.ndarray, positive: np.ndarray, k: int = 10) -> float:
     return float(positive[np.argsort(-scores, kind="stable")[:k]].mean())
 
@@ -187,6 +207,7 @@ def evaluate(data, terms_file, held_out_model, normal_model, hybrid, held_out_re
         everyone = [by_id[p] for p in sorted({p for ps in proteins.values() for p in ps})]
         scores = {name: annotator.score(everyone, sub) for name, annotator in models.items()}
         pairs = set((p, t) for p, ts in truth.items() for t in ts)
+        searched = {} if hybrid else _search_precision(models["model"].model, proteins, by_id, held, sub, onto, pairs)
         per_term, matrices = [], {}
         for t, protocol, aspect in held.itertuples(index=False):
             people = proteins[aspect]
@@ -204,6 +225,7 @@ def evaluate(data, terms_file, held_out_model, normal_model, hybrid, held_out_re
                 per_term.append({"protocol": protocol, "aspect": aspect, "method": method, "term": t,
                                  "similarity": similarity[t], "auroc": auroc(s, positive),
                                  "aupr": average_precision(s, positive), "p10": precision_at(s, positive),
+                                 "search_p10": searched.get(t, float("nan")) if method == "model" else float("nan"),
                                  "sibling": auroc(sib, np.r_[np.ones(positive.sum(), bool), np.zeros(siblings.sum(), bool)])
                                  if siblings.any() else float("nan")})
                 matrices.setdefault((protocol, aspect, method), []).append((s, positive))
@@ -217,7 +239,8 @@ def evaluate(data, terms_file, held_out_model, normal_model, hybrid, held_out_re
             for stratum, part in strata.items():
                 rows.append({"set": set_name, "protocol": protocol, "aspect": aspect, "method": method,
                              "text": stratum, "terms": len(part), "auroc": part["auroc"].mean(),
-                             "aupr": part["aupr"].mean(), "p10": part["p10"].mean(), "sibling": part["sibling"].mean(),
+                             "aupr": part["aupr"].mean(), "p10": part["p10"].mean(),
+                             "search_p10": part["search_p10"].mean(), "sibling": part["sibling"].mean(),
                              "sibling_terms": int(part["sibling"].notna().sum()),
                              "fmax": fmax(score, truth_m) if stratum == "all" else float("nan"),
                              "ece": expected_calibration_error(score.ravel(), truth_m.ravel())
@@ -227,11 +250,13 @@ def evaluate(data, terms_file, held_out_model, normal_model, hybrid, held_out_re
                f"{models['upper bound'].model.fingerprint()} ({'hybrid' if hybrid else 'two towers'})")
     for protocol, part in out.groupby("protocol", sort=False):
         click.echo(f"\n### {protocol}\n")
-        click.echo("| set | aspect | terms | method | AUROC | AUPR | sibling AUROC (terms) | precision@10 | Fmax | ECE |")
-        click.echo("|---|---|---|---|---|---|---|---|---|---|")
+        click.echo("| set | aspect | terms | method | AUROC | AUPR | sibling AUROC (terms) | precision@10 | "
+                   "`search` precision@10 | Fmax | ECE |")
+        click.echo("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in part[part["text"] == "all"].itertuples():
             click.echo(f"| {r.set} | {r.aspect} | {r.terms} | {r.method} | {r.auroc:.3f} | {r.aupr:.3f} | "
-                       f"{r.sibling:.3f} ({r.sibling_terms}) | {r.p10:.3f} | {r.fmax:.3f} | "
+                       f"{r.sibling:.3f} ({r.sibling_terms}) | {r.p10:.3f} | "
+                       + (f"{r.search_p10:.3f}" if r.search_p10 == r.search_p10 else "") + f" | {r.fmax:.3f} | "
                        + (f"{r.ece:.3f} |" if r.ece == r.ece else " |"))
         click.echo(f"\nAUROC by text similarity to the nearest training term ({protocol}):\n")
         click.echo("| set | aspect | stratum | terms | model | parent | upper bound |")
