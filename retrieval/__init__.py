@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {"AnnotateConfig": "retrieval.config", "Annotator": "retrieval.annotate",
-            "FusionReranker": "retrieval.reranker", "ProteinEncoder": "retrieval.protein_encoder",
+            "FusionReranker": "retrieval.reranker", "ProteinIndex": "retrieval.protein_index", "ProteinEncoder": "retrieval.protein_encoder",
             "ProteinEncoderConfig": "retrieval.protein_encoder", "RerankerConfig": "retrieval.reranker",
             "RetrievalModel": "retrieval.model", "TextEncoder": "retrieval.text_encoder",
             "TextEncoderConfig": "retrieval.text_encoder", "build_function_index": "retrieval.indexing",

@@ -26,3 +26,5 @@ def test_readme_python_examples_run(monkeypatch, tmp_path):
     table = namespace["table"]
     assert set(table.columns) >= {"protein_id", "term_id", "score", "aspect", "name"}
     assert table.groupby("protein_id").size().max() <= 5
+    found = namespace["found"]
+    assert found.columns.tolist() == ["query", "rank", "protein_id", "score", "similarity"] and len(found) == 3
