@@ -145,7 +145,8 @@ def _prior_variants(text, catalogue, onto, vectors, seen, held_ids, parents, row
     from index.catalogue import FunctionCatalogue
     from retrieval.feature_cache import cache_dir
 
-    known = np.array([i for i in np.flatnonzero(seen) if catalogue.ids[i] in text._row])
+    with_id = set(text.known_terms)
+    known = np.array([i for i in np.flatnonzero(seen) if catalogue.ids[i] in with_id])
     seen_cat = FunctionCatalogue(catalogue.table.iloc[known])
     _, known_bias = text.encode(text.function_texts(seen_cat, onto), seen_cat.ids, cache_dir=cache_dir() / "features")
     bias_of = dict(zip(seen_cat.ids, known_bias))
