@@ -70,14 +70,7 @@ class FunctionIndex:
         if vectors.ndim != 2 or len(vectors) != len(catalogue):
             raise InputError(f"expected {len(catalogue)} vectors, got array of shape {vectors.shape}")
         start = time.perf_counter()
-        try:
-            index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
-        except RuntimeError as err:
-            raise InputError(f"invalid FAISS factory string {factory!r}: {str(err).splitlines()[0]}") from None
-        if not index.is_trained:
-            index.train(vectors)
-        index.add(vectors)
-        _tune(index, hnsw_ef_search, ivf_nprobe)
+        index = inner_product_index(vectors, factory, hnsw_ef_search, ivf_nprobe)
         config = {"factory": factory, "metric": "inner_product", "dim": int(vectors.shape[1]),
                   "ntotal": int(index.ntotal), "catalogue_sha256": catalogue.sha256(), "fingerprint": fingerprint,
                   "hnsw_ef_search": hnsw_ef_search, "ivf_nprobe": ivf_nprobe,
@@ -88,12 +81,7 @@ class FunctionIndex:
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` functions per query: (scores, rows), both (n, min(k, ntotal)), best first."""
-        k = min(k, self.index.ntotal)
-        queries = np.ascontiguousarray(queries, dtype=np.float32)
-        if hasattr(self.index, "hnsw"):  # HNSW's candidate list must be at least k long, or recall collapses
-            ef = max(self.config.get("hnsw_ef_search", 128), 2 * k)
-            return self.index.search(queries, k, params=faiss.SearchParametersHNSW(efSearch=ef))
-        return self.index.search(queries, k)
+        return search_inner_product(self.index, queries, k, self.config.get("hnsw_ef_search", 128))
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         """The stored vectors of some rows (exact for Flat/HNSW, decoded for compressed indexes)."""
@@ -138,7 +126,7 @@ class FunctionIndex:
         catalogue = FunctionCatalogue.from_tsv(folder / TERMS_FILE)
         if catalogue.sha256() != config.get("catalogue_sha256"):
             raise InputError(f"{folder / TERMS_FILE}: does not match the catalogue the index was built from")
-        _tune(index, config.get("hnsw_ef_search", 128), config.get("ivf_nprobe", 32))
+        tune(index, config.get("hnsw_ef_search", 128), config.get("ivf_nprobe", 32))
         return cls(index, catalogue, config, _read_edges(folder / DAG_FILE, catalogue))
 
     @classmethod
@@ -182,7 +170,32 @@ def _read_edges(path: Path, catalogue: FunctionCatalogue) -> tuple[np.ndarray, n
     return child, parent
 
 
-def _tune(index: faiss.Index, hnsw_ef_search: int, ivf_nprobe: int) -> None:
+def inner_product_index(vectors: np.ndarray, factory: str = "Flat", hnsw_ef_search: int = 128,
+                        ivf_nprobe: int = 32) -> faiss.Index:
+    """An inner-product FAISS index of float32 ``vectors`` (n, dim) from a factory string, trained,
+    filled and tuned for search (see :func:`tune`)."""
+    try:
+        index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as err:
+        raise InputError(f"invalid FAISS factory string {factory!r}: {str(err).splitlines()[0]}") from None
+    if not index.is_trained:
+        index.train(vectors)
+    index.add(vectors)
+    tune(index, hnsw_ef_search, ivf_nprobe)
+    return index
+
+
+def search_inner_product(index: faiss.Index, queries: np.ndarray, k: int,
+                         hnsw_ef_search: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` rows per query: (scores, rows), both (n, min(k, ntotal)), best first."""
+    k = min(k, index.ntotal)
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    if hasattr(index, "hnsw"):  # HNSW's candidate list must be at least k long, or recall collapses
+        return index.search(queries, k, params=faiss.SearchParametersHNSW(efSearch=max(hnsw_ef_search, 2 * k)))
+    return index.search(queries, k)
+
+
+def tune(index: faiss.Index, hnsw_ef_search: int, ivf_nprobe: int) -> None:
     """Set search-time knobs and make compressed/IVF indexes reconstructable."""
     if hasattr(index, "hnsw"):
         index.hnsw.efSearch = hnsw_ef_search

@@ -224,7 +224,7 @@ def search(index_dir, query, queries, top, fmt, output, model) -> None:
     texts = list(query) + (read_queries(queries) if queries else [])
     retrieval_model = RetrievalModel.from_pretrained(model)
     hits = ProteinIndex.load(index_dir, retrieval_model).search(retrieval_model, texts, top)
-    with atomic_output(output, tuple(p for p in (queries,) if p)) as fh:
+    with atomic_output(output, (queries,) if queries else ()) as fh:
         if fmt == "tsv":
             hits.to_csv(fh, sep="\t", index=False, float_format="%.6f")
         else:

@@ -31,6 +31,7 @@ import pandas as pd
 from index.atomic import atomic_folder
 from index.errors import InputError
 from index.textio import open_text
+from index.vector_index import inner_product_index, search_inner_product, tune
 from retrieval.candidates import candidate_features
 from retrieval.io.fasta import ProteinRecord
 from retrieval.model import RetrievalModel
@@ -39,6 +40,7 @@ from retrieval.scoring import rerank_probabilities
 INDEX_FILE, PROTEINS_FILE, CONFIG_FILE = "proteins.faiss", "proteins.tsv", "index_config.json"
 #: Proteins recalled per query before re-ranking: this many times --top, at least MIN_RECALL.
 RECALL_FACTOR, MIN_RECALL = 4, 200
+HNSW_EF_SEARCH, IVF_NPROBE = 128, 32  # search knobs of approximate factories, as for the function index
 
 
 @dataclass
@@ -62,21 +64,13 @@ class ProteinIndex:
         factory string, "Flat" exact, "HNSW32" approximate for millions of proteins)."""
         if not records:
             raise InputError("no proteins to index")
-        seen: set[str] = set()
-        for r in records:
-            if r.id in seen:
-                raise InputError(f"protein id {r.id!r} appears twice: ids must be unique to be found again")
-            seen.add(r.id)
+        ids = pd.Index([r.id for r in records])
+        if ids.has_duplicates:
+            raise InputError(f"protein id {ids[ids.duplicated()][0]!r} appears twice: ids must be unique to be found again")
         vectors = np.ascontiguousarray(model.protein_encoder.encode([r.sequence for r in records], precision=precision,
                                                                     progress=progress), dtype=np.float32)
-        try:
-            index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
-        except RuntimeError as err:
-            raise InputError(f"invalid FAISS factory string {factory!r}: {str(err).splitlines()[0]}") from None
-        if not index.is_trained:
-            index.train(vectors)
-        index.add(vectors)
-        proteins = pd.DataFrame({"protein_id": [r.id for r in records], "taxon": [r.taxon for r in records],
+        index = inner_product_index(vectors, factory)
+        proteins = pd.DataFrame({"protein_id": list(ids), "taxon": [r.taxon for r in records],
                                  "length": [len(r.sequence) for r in records]})
         config = {"factory": factory, "dim": int(vectors.shape[1]), "ntotal": int(index.ntotal),
                   "precision": precision, "protein_tower": model.protein_encoder.fingerprint(),
@@ -120,6 +114,7 @@ class ProteinIndex:
                              "rebuild it with `prot-retrieve build-protein-index`")
         if _table_digest(proteins) != config.get("proteins_sha256") or index.ntotal != len(proteins):
             raise InputError(f"{folder / PROTEINS_FILE}: does not match the index it was built with")
+        tune(index, HNSW_EF_SEARCH, IVF_NPROBE)  # search knobs and reconstruction are not kept in the file
         return cls(index, proteins, config)
 
     def search(self, model: RetrievalModel, queries: list[str], top: int = 50) -> pd.DataFrame:
@@ -137,7 +132,7 @@ class ProteinIndex:
         text = model.text_encoder
         v, b = text.encode(queries)
         k = min(max(RECALL_FACTOR * top, MIN_RECALL), self.index.ntotal)
-        similarity, rows = self.index.search(np.ascontiguousarray(v, dtype=np.float32), k)
+        similarity, rows = search_inner_product(self.index, v, k, HNSW_EF_SEARCH)
         reranker = model.reranker  # the two-tower one: a text query has no homology evidence
         frames = []
         for q, query in enumerate(queries):

@@ -106,3 +106,16 @@ def test_cli_builds_searches_and_fails_in_one_line(saved_pipeline, tiny_model, t
         result = run(main, ["search", *args, *(["--model", str(model)] if "--model" not in args else [])])
         errors = [line for line in result.output.splitlines() if line.startswith("Error")]
         assert result.exit_code == 2 and len(errors) == 1 and message in errors[0], result.output
+
+
+@pytest.mark.parametrize("factory", ["HNSW32", "IVF2,Flat"])
+def test_approximate_factories_search_like_flat_after_a_reload(tiny_model, protein_index, factory, tmp_path):
+    """An approximate index of 6 proteins must find them all (HNSW's candidate list covers k; IVF can
+    give its vectors back for the re-ranker after a reload)."""
+    ProteinIndex.build(tiny_model, RECORDS, factory=factory, progress=False).save(tmp_path / "idx")
+    approximate = ProteinIndex.load(tmp_path / "idx", tiny_model).search(tiny_model, QUERIES, 6)
+    exact = protein_index.search(tiny_model, QUERIES, 6)
+    assert approximate[["query", "protein_id"]].equals(exact[["query", "protein_id"]])
+    np.testing.assert_allclose(approximate["score"], exact["score"], atol=1e-6)
+    with pytest.raises(InputError, match="invalid FAISS factory"):
+        ProteinIndex.build(tiny_model, RECORDS, factory="NoSuchThing", progress=False)
