@@ -101,13 +101,14 @@ def main() -> None:
 @click.option("--seed", default=0, show_default=True)
 def pick(data: str, seed: int) -> None:
     """Print the held-out term list (GO id, then '# protocol aspect proteins')."""
+    from index.holdout import subtrees
+
     setting = cafa3_setting(Path(data))
     onto, prop = setting.ontology, setting.propagator
     counts = np.asarray(setting.labels.sum(axis=0)).ravel()
     dgz = [t for terms in DEEPGOZERO.values() for t in terms]
-    columns = np.array([onto.index[t] for t in dgz])
-    related = np.asarray((prop.ancestors[:, columns].getnnz(axis=1) > 0)).ravel()  # descendants
-    related[prop.closure_of(columns)] = True  # and ancestors
+    related = subtrees(onto, prop, dgz)  # their descendants,
+    related[prop.closure_of(np.array([onto.index[t] for t in dgz]))] = True  # and their ancestors
     subtrees = pick_subtrees(onto, prop, setting.labels, related, seed)
     click.echo(f"# held out by benchmarks/zero_shot_holdout.py pick --seed {seed} (GO {onto.release})")
     for protocol, groups in (("deepgozero", DEEPGOZERO), ("subtree", subtrees)):
