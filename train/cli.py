@@ -46,15 +46,18 @@ def train_cmd(config_file, **options) -> None:
               help="Chance that a training query loses one reference's hits (robust to a missing reference).")
 @click.option("--taxon-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
               help="Chance that a training query's taxon is hidden (robust to FASTA without taxon tags).")
+@click.option("--unseen-share", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+              help="Share of terms drawn as roots of simulated unseen subtrees: for the training queries they are "
+                   "scored by text alone with no reference labels, as a term never trained on is served.")
 def train_reranker_cmd(model_dir, reference, output, epochs, searcher, search_tool, sensitivity, max_identity,
-                       source_dropout, taxon_dropout) -> None:
+                       source_dropout, taxon_dropout, unseen_share) -> None:
     """Retrain only the fusion re-ranker, adding homology transfer features (the hybrid model)."""
     from train.loop import retrain_reranker
     from retrieval.homology import SearchSettings
     from train.rerank import HomologyTraining
 
     folder = retrain_reranker(model_dir, list(reference), output, search_tool, epochs,
-                              HomologyTraining(max_identity, source_dropout, taxon_dropout),
+                              HomologyTraining(max_identity, source_dropout, taxon_dropout, unseen_share),
                               SearchSettings(searcher=searcher, sensitivity=sensitivity))
     click.echo(f"model written to {folder}", err=True)
 

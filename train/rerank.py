@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from index.holdout import subtrees
 from index.vector_index import FunctionIndex
 from retrieval.candidates import candidate_features, homology_candidates
 from retrieval.evaluation import expected_calibration_error
@@ -31,11 +32,27 @@ class HomologyTraining:
     max_identity: float = 100.0  # drop hits above this percent identity, besides self-hits
     source_dropout: float = 0.0  # chance that a training protein loses one reference's hits entirely
     taxon_dropout: float = 0.0  # chance that a training protein's taxon is hidden (FASTA without taxon tags)
+    # Share of catalogue terms drawn as roots of simulated unseen subtrees: for the training proteins
+    # these terms and their descendants are scored as a term never trained on is served (text alone,
+    # the unseen-term prior, no labels in the references), so the re-ranker learns to rank such terms
+    # instead of reading "no homology evidence" as "negative".
+    unseen_share: float = 0.0
+
+
+def simulated_unseen(data, share: float, rng: np.random.Generator) -> np.ndarray:
+    """Boolean mask over catalogue columns: a random ``share`` of the terms and all their descendants."""
+    if not share:
+        return np.zeros(len(data.terms), dtype=bool)
+    roots = [data.ontology.live_ids[t] for t in data.terms[rng.random(len(data.terms)) < share]]
+    if not roots:
+        return np.zeros(len(data.terms), dtype=bool)
+    return subtrees(data.ontology, data.propagator, roots)[data.terms]
 
 
 def candidate_set(protein, index: FunctionIndex, scale: float, data, proteins, k: int, names, precision: str,
                   homology=None, shown: HomologyTraining = HomologyTraining(),
-                  rng: np.random.Generator | None = None, chunk: int = 512) -> dict[str, np.ndarray]:
+                  rng: np.random.Generator | None = None, unseen: np.ndarray | None = None,
+                  chunk: int = 512) -> dict[str, np.ndarray]:
     """u, candidate rows (-1 padded), features, labels and tower scores for some proteins.
 
     The candidates' vectors are not stored (they are rows of the index, gathered per batch), so
@@ -48,13 +65,17 @@ def candidate_set(protein, index: FunctionIndex, scale: float, data, proteins, k
     in the reference than new proteins do, so this keeps the re-ranker from learning an easier
     problem than the one it serves. ``shown.source_dropout`` hides a reference from random proteins,
     so that a ranker trained on several references still ranks well when one is not given, and
-    ``shown.taxon_dropout`` hides their taxon, for FASTA files without taxon tags.
+    ``shown.taxon_dropout`` hides their taxon, for FASTA files without taxon tags. ``unseen`` (a mask
+    over catalogue rows) are terms the references are told to lack (``index`` then holds their
+    vectors as unseen terms, see :func:`simulated_unseen`).
     """
     records = [data.records[i] for i in proteins]
     ids = np.array([r.id for r in records], dtype=object)
     u = protein.encode([r.sequence for r in records], precision=precision)
     _, recall = index.search(query_vectors(u), k)
     sources = [HomologySource(r, index.catalogue.ids) for r in homology.references] if homology else []
+    if unseen is not None and unseen.any():
+        sources = [s.without(unseen) for s in sources]
     hits = []
     for found in (homology.hits(records, u) if homology else []):
         keep = (found["query"] != found["target"]) & (found["identity"] <= shown.max_identity)
@@ -103,10 +124,18 @@ def train_reranker(reranker, protein, text, data, features, texts, config, rng, 
     """
     v, b, scale = catalogue_vectors(text, features, texts)
     index = FunctionIndex.build(index_vectors(v, b, scale), data.catalogue, fingerprint="training")
+    unseen = simulated_unseen(data, shown.unseen_share, rng)
+    fit_v, fit_index = v, index
+    if unseen.any():
+        text_v, text_b, _ = catalogue_vectors(text, features, texts, known=False)
+        fit_v = np.where(unseen[:, None], text_v, v)
+        fit_index = FunctionIndex.build(index_vectors(fit_v, np.where(unseen, text_b, b), scale), data.catalogue,
+                                        fingerprint="training, simulated unseen")
     names = reranker.config.pair_features
-    args = (protein, index, scale, data)
-    fit = candidate_set(*args, data.splits["rerank"], config.recall_k, names, config.precision, homology, shown, rng)
-    val = candidate_set(*args, data.splits["val"], config.recall_k, names, config.precision, homology)
+    fit = candidate_set(protein, fit_index, scale, data, data.splits["rerank"], config.recall_k, names,
+                        config.precision, homology, shown, rng, unseen)
+    val = candidate_set(protein, index, scale, data, data.splits["val"], config.recall_k, names, config.precision,
+                        homology)
     optimizer = torch.optim.AdamW(reranker.parameters(), lr=1e-3, weight_decay=1e-2)
     n = len(fit["u"])
     for epoch in range(config.reranker_epochs):
@@ -114,7 +143,7 @@ def train_reranker(reranker, protein, text, data, features, texts, config, rng, 
         order = rng.permutation(n)
         for start in tqdm(range(0, n, 32), desc=f"re-ranker epoch {epoch + 1}/{config.reranker_epochs}", unit="step"):
             idx = order[start: start + 32]
-            vectors = torch.from_numpy(v[np.clip(fit["rows"][idx], 0, None)])
+            vectors = torch.from_numpy(fit_v[np.clip(fit["rows"][idx], 0, None)])
             logits = reranker(torch.from_numpy(fit["u"][idx]), vectors, torch.from_numpy(fit["features"][idx]))
             mask = torch.from_numpy(fit["valid"][idx])
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[mask], torch.from_numpy(fit["labels"][idx])[mask])
@@ -129,6 +158,7 @@ def train_reranker(reranker, protein, text, data, features, texts, config, rng, 
               "val_recall_of_candidates": round(float(val["labels"].sum() / max(data.y[data.splits["val"]].sum(), 1)), 4),
               "pair_features": list(names), "homology": homology.describe() if homology else False,
               "train_max_identity": shown.max_identity, "train_source_dropout": shown.source_dropout,
-              "train_taxon_dropout": shown.taxon_dropout}
+              "train_taxon_dropout": shown.taxon_dropout, "train_unseen_share": shown.unseen_share,
+              "train_unseen_terms": int(unseen.sum())}
     LOG.info("re-ranker: %s", record)
     return record

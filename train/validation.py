@@ -10,12 +10,16 @@ from train.data import TrainingData
 
 
 @torch.inference_mode()
-def catalogue_vectors(text, features: torch.Tensor | None, texts: list[str]) -> tuple[np.ndarray, np.ndarray, float]:
-    """(v, b, scale) of every catalogue column, in eval mode."""
+def catalogue_vectors(text, features: torch.Tensor | None, texts: list[str],
+                      known: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
+    """(v, b, scale) of every catalogue column, in eval mode; ``known=False`` gives them as if unseen
+    (the text alone and the unseen-term prior, as a term without an id embedding is served)."""
     text.eval()
     if features is None:
         features = text.backbone_features(texts)
     rows = torch.arange(len(texts), device=features.device)
+    if not known:
+        rows = torch.full_like(rows, -1)
     v, b = text(features, rows)
     return v.float().cpu().numpy(), b.float().cpu().numpy(), text.scale
 

@@ -1,6 +1,8 @@
 """One reference as seen by one function index: which catalogue rows its transferred terms are."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 
@@ -22,6 +24,14 @@ class HomologySource:
         self.row_of_col = np.full(len(reference.terms), -1, dtype=np.int64)
         present = self.ref_col >= 0
         self.row_of_col[self.ref_col[present]] = np.flatnonzero(present)
+
+    def without(self, rows: np.ndarray) -> "HomologySource":
+        """The same source with the catalogue ``rows`` (a boolean mask) absent from the reference, as
+        for terms it has no labels of (training the re-ranker on simulated unseen terms)."""
+        out = copy.copy(self)
+        out.ref_col = np.where(rows, -1, self.ref_col)
+        out.row_of_col = np.where(np.isin(self.row_of_col, np.flatnonzero(rows)), -1, self.row_of_col)
+        return out
 
     def candidate_rows(self, transfer: Transfer) -> list[np.ndarray]:
         """Catalogue rows of every term transferred from a hit, per query."""

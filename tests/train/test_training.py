@@ -134,6 +134,7 @@ def test_retrain_reranker_with_two_references(toy_training, tmp_path):
                                     homology_feature_names, n_homology_sources)
     from retrieval.indexing import build_function_index
     from train.loop import retrain_reranker
+    from train.rerank import HomologyTraining
 
     model_dir = train(toy_training)
     onto = Ontology.from_obo(toy_training.obo)
@@ -145,7 +146,10 @@ def test_retrain_reranker_with_two_references(toy_training, tmp_path):
     folders = [str(r.folder) for r in refs]
     embedding = SearchSettings(searcher="embedding")  # runs anywhere; the tools are tested in test_homology
     hybrid = RetrievalModel.from_pretrained(retrain_reranker(str(model_dir), folders, str(tmp_path / "h"),
+                                                             shown=HomologyTraining(unseen_share=0.5),
                                                              settings=embedding))
+    record = hybrid.info["homology_reranker"]
+    assert record["train_unseen_share"] == 0.5 and record["train_unseen_terms"] > 0
     names = hybrid.homology_reranker.config.pair_features
     assert n_homology_sources(names) == 2 and set(homology_feature_names(1)) <= set(names)
     assert not set(HOMOLOGY_FEATURES) & set(hybrid.reranker.config.pair_features)  # the plain one is kept
@@ -298,3 +302,87 @@ def test_id_dropout_trains_the_unseen_term_path(toy_training, id_dropout):
     assert (grad is not None and abs(grad.item()) > 0) == bool(id_dropout)
     with pytest.raises(InputError, match="--id-dropout"):
         dataclasses.replace(config, id_dropout=1.0).check()
+
+
+def test_simulated_unseen_terms_are_whole_subtrees_scored_as_unseen_without_reference_labels(toy_training, tmp_path):
+    import pandas as pd
+
+    from index.vector_index import FunctionIndex
+    from retrieval.dataset import AnnotatedProteins
+    from retrieval.homology import HOMOLOGY_FEATURES, HomologySource, Reference
+    from retrieval.scoring import PAIR_FEATURES, index_vectors
+    from train.rerank import candidate_set, simulated_unseen
+    from train.validation import catalogue_vectors
+
+    config = toy_training
+    data = load_training_data(config)
+    terms = data.catalogue.ids
+    assert not simulated_unseen(data, 0.0, np.random.default_rng(0)).any()
+    masks = [simulated_unseen(data, 0.3, np.random.default_rng(seed)) for seed in range(20)]
+    assert any(m.any() for m in masks) and not all(m.all() for m in masks)
+    assert (simulated_unseen(data, 0.3, np.random.default_rng(4)) == masks[4]).all()  # seeded
+    onto = data.ontology
+    children = {}
+    for t in onto.live_ids:  # is_a + part_of within a namespace, walked by hand
+        for p in onto.terms[t].is_a + onto.terms[t].part_of:
+            if p in onto.terms and onto.terms[p].namespace == onto.terms[t].namespace:
+                children.setdefault(p, []).append(t)
+
+    def below(term):
+        stack, seen = [term], set()
+        while stack:
+            for c in children.get(stack.pop(), []):
+                if c not in seen:
+                    seen.add(c)
+                    stack.append(c)
+        return seen
+
+    assert any(below(t) & set(terms) for t in terms)  # the check below is not vacuous
+    for mask in masks:  # closed downwards: a hidden term's catalogue descendants are hidden too
+        for row in np.flatnonzero(mask):
+            assert all(mask[terms.index(t)] for t in below(terms[row]) if t in terms)
+
+    # The text tower gives an unseen term its text alone and the unseen-term prior.
+    protein, text = build_towers(config, data)
+    with torch.no_grad():
+        text.id_embedding.weight.normal_()
+        text.term_bias.weight.fill_(1.0)
+    v, b, scale = catalogue_vectors(text, None, data.catalogue.texts())
+    text_v, text_b, _ = catalogue_vectors(text, None, data.catalogue.texts(), known=False)
+    assert np.allclose(text_b, text.default_bias.item()) and np.allclose(b, 1.0)
+    assert not np.allclose(v, text_v)
+
+    table = AnnotatedProteins.load(config.fasta, config.annotations)
+    reference = Reference.build(table.records, table.annotations, data.ontology, data.propagator, tmp_path / "ref")
+    source = HomologySource(reference, terms)
+    hidden = np.zeros(len(terms), dtype=bool)
+    hidden[[0, 2]] = True
+    less = source.without(hidden)
+    assert (less.ref_col[hidden] == -1).all() and (less.ref_col[~hidden] == source.ref_col[~hidden]).all()
+    assert set(less.row_of_col[less.row_of_col >= 0]) == set(np.flatnonzero(~hidden & (source.ref_col >= 0)))
+    assert (source.ref_col[hidden] >= 0).all()  # the original is untouched
+
+    ids = [r.id for r in data.records]
+
+    class NextHits:
+        references = [reference]
+
+        def hits(self, records, u=None):
+            pos = {p: i for i, p in enumerate(ids)}
+            return [pd.DataFrame([(r.id, ids[(pos[r.id] + 5) % len(ids)]) for r in records],
+                                 columns=["query", "target"]).assign(identity=60.0, evalue=0.0, bitscore=50.0,
+                                                                     coverage=100.0)]
+
+    names = PAIR_FEATURES + HOMOLOGY_FEATURES
+    index = FunctionIndex.build(index_vectors(v, b, scale), data.catalogue, fingerprint="t")
+    proteins = np.arange(len(ids))
+    plain, blind = (candidate_set(protein, index, scale, data, proteins, 2, names, "fp32", NextHits(), unseen=mask)
+                    for mask in (None, hidden))
+    knn = names.index("knn_score")
+    for out in (plain, blind):
+        assert ((out["labels"] == 1) <= out["valid"]).all()
+    on_hidden = np.isin(blind["rows"], np.flatnonzero(hidden))
+    assert (blind["features"][on_hidden][:, knn] == 0).all()
+    assert (plain["features"][np.isin(plain["rows"], np.flatnonzero(hidden))][:, knn] > 0).any()
+    # A hidden term is never a candidate by homology alone: only the towers' top 2 bring it.
+    assert (on_hidden.sum(axis=1) <= 2).all()
