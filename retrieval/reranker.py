@@ -46,9 +46,11 @@ class FusionReranker(nn.Module):
         """u (B, D), v (B, K, D), features (B, K, F) -> logits (B, K)."""
         b, k, f = features.shape
         feats = self.feature_norm(features.reshape(b * k, f)).reshape(b, k, f)
-        x = self.w_u(u).unsqueeze(1) + self.w_v(v) + self.w_diff((u.unsqueeze(1) - v).abs()) + self.w_feat(feats)
-        if self.w_prod is not None:
-            x = x + self.w_prod(u.unsqueeze(1) * v)
+        if self.w_prod is None:
+            x = self.w_v(v)
+        else:  # W_v v + W_prod (u * v) = (W_v + W_prod diag(u)) v: one product with the candidates, not two
+            x = torch.matmul(v, (self.w_v.weight + self.w_prod.weight * u.unsqueeze(1)).transpose(1, 2))
+        x = x + self.w_u(u).unsqueeze(1) + self.w_diff((u.unsqueeze(1) - v).abs()) + self.w_feat(feats)
         return self.head(x).squeeze(-1)
 
     def fingerprint(self) -> str:

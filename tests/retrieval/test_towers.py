@@ -65,12 +65,15 @@ def test_text_encoder_known_and_unknown_terms(tiny_model, tmp_path):
     np.testing.assert_allclose(b2, b, atol=1e-6)
 
 
-def test_reranker_first_layer_equals_linear_on_concatenation():
+@pytest.mark.parametrize("product", [True, False])
+def test_reranker_first_layer_equals_linear_on_concatenation(product):
     torch.manual_seed(0)
-    rr = FusionReranker(RerankerConfig(embed_dim=4, hidden_dim=3, pair_features=("similarity",))).eval()
+    rr = FusionReranker(RerankerConfig(embed_dim=4, hidden_dim=3, pair_features=("similarity",),
+                                       use_product=product)).eval()
     u, v, f = torch.randn(2, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 1)
-    pairs = torch.cat([u.unsqueeze(1).expand(-1, 5, -1), v, (u.unsqueeze(1) - v).abs(), u.unsqueeze(1) * v], -1)
-    weight = torch.cat([rr.w_u.weight, rr.w_v.weight, rr.w_diff.weight, rr.w_prod.weight], 1)
+    parts = [u.unsqueeze(1).expand(-1, 5, -1), v, (u.unsqueeze(1) - v).abs()] + [u.unsqueeze(1) * v] * product
+    pairs = torch.cat(parts, -1)
+    weight = torch.cat([rr.w_u.weight, rr.w_v.weight, rr.w_diff.weight] + ([rr.w_prod.weight] if product else []), 1)
     feats = rr.feature_norm(f.reshape(10, 1)).reshape(2, 5, 1)
     first = pairs @ weight.T + rr.w_u.bias + rr.w_feat(feats)
     np.testing.assert_allclose(rr(u, v, f).detach(), rr.head(first).squeeze(-1).detach(), atol=1e-5)
