@@ -205,8 +205,8 @@ def mmseqs_search(executable: str, db: Path, queries: Path, tmp: Path, settings:
     threads = ["--threads", str(settings.threads), "-v", "1"]
     run_tool([executable, "createdb", str(queries), str(qdb), "-v", "1"])
     run_tool([executable, "search", str(qdb), str(db), str(aln), str(tmp / "work"), "-s",
-              str(MMSEQS_SENSITIVITY[settings.sensitivity]), "-e", str(settings.evalue), "--max-seqs", "300",
-              "-a", *threads])  # -a: alignment backtraces, so identity is measured, not estimated from the score
+              str(MMSEQS_SENSITIVITY[settings.sensitivity]), "-e", str(settings.evalue),
+              "--max-seqs", str(settings.max_seqs), "-a", *threads])  # -a: alignment backtraces, so identity is measured, not estimated from the score
     run_tool([executable, "convertalis", str(qdb), str(db), str(aln), str(out), "--format-output",
               "query,target,pident,evalue,bits,qcov,tcov", *threads])
     hits = _read_hits(out, coverage_scale=100.0)

@@ -30,6 +30,9 @@ class SearchSettings:
     sensitivity: str = "more-sensitive"  # DIAMOND's mode names; MMseqs2 -s from MMSEQS_SENSITIVITY
     evalue: float = 1e-3  # hits above this e-value are ignored
     max_targets: int = 25  # hits kept per query and reference
+    # MMseqs2 --max-seqs: prefilter candidates aligned per query; the alignments are most of the
+    # search time, and only max_targets hits per reference are kept.
+    max_seqs: int = 300
     min_identity: float = 0.0  # percent identity below which hits are ignored
     threads: int = 0  # 0: every core
 
@@ -38,6 +41,6 @@ class SearchSettings:
             raise InputError(f"unknown searcher {self.searcher!r} (one of {', '.join(SEARCHERS)})")
         if self.sensitivity not in SENSITIVITIES:
             raise InputError(f"unknown sensitivity {self.sensitivity!r} (one of {', '.join(SENSITIVITIES)})")
-        if self.threads < 0 or self.max_targets < 1:
-            raise InputError("--threads must be >= 0 and max_targets >= 1")
+        if self.threads < 0 or self.max_targets < 1 or self.max_seqs < 1:
+            raise InputError("--threads must be >= 0, max_targets and max_seqs >= 1")
         self.threads = self.threads or default_threads()
