@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from index.errors import InputError
 from index.propagation import Propagator
 from retrieval.baselines import knn_transfer, top_hit_transfer
 from retrieval.homology import HomologySearch, HomologySource, Reference, SearchSettings, embedding_search
@@ -123,6 +124,20 @@ def test_a_search_without_any_hit_gives_empty_evidence(reference, tool):
     assert hits.empty and transfer.knn_score.nnz == 0 and transfer.has_hits.tolist() == [0.0]
 
 
+@pytest.mark.parametrize("tool", TOOLS[:1])
+def test_mmseqs_max_seqs_caps_the_prefilter_candidates(toy_ontology, tmp_path, tool):
+    """Four variants of R2 all align to it; with --max-seqs 2 only two reach the alignment."""
+    variants = [ProteinRecord(f"V{i}", SEQS["R2"][:20 * i] + "W" + SEQS["R2"][20 * i + 1:]) for i in range(1, 5)]
+    ref = Reference.build(variants, pd.DataFrame({"protein": [v.id for v in variants], "term": "GO:0000003"}),
+                          toy_ontology, Propagator.from_ontology(toy_ontology), tmp_path / "v")
+    query = [ProteinRecord("Q", SEQS["R2"])]
+    found = {n: HomologySearch([ref], SearchSettings(searcher=tool, sensitivity="fast", threads=1, max_seqs=n))
+             .hits(query)[0] for n in (300, 2)}
+    assert len(found[300]) == 4 and len(found[2]) == 2
+    with pytest.raises(InputError, match="max_seqs"):
+        SearchSettings(max_seqs=0)
+
+
 @pytest.mark.parametrize("tool", TOOLS)
 def test_one_search_of_pooled_references_splits_the_hits_by_reference(toy_ontology, tmp_path, tool, monkeypatch):
     """Two references sharing a protein are searched as one database, and each gets its own hits
@@ -161,7 +176,6 @@ def test_embedding_fallback_finds_nearest_vectors():
 
 def test_without_a_search_tool_the_nearest_reference_proteins_by_embedding_are_the_hits(reference, tiny_model, caplog,
                                                                                 monkeypatch, tmp_path):
-    from index.errors import InputError
 
     monkeypatch.setattr("retrieval.homology.search.find_mmseqs", lambda *a, **k: None)
     monkeypatch.setattr("retrieval.homology.search.find_diamond", lambda *a, **k: None)
@@ -186,8 +200,6 @@ def test_without_a_search_tool_the_nearest_reference_proteins_by_embedding_are_t
 
 def test_embedding_search_on_request_skips_the_tools_without_a_warning(reference, tiny_model, caplog, monkeypatch,
                                                                         tmp_path):
-    from index.errors import InputError
-
     monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr("retrieval.homology.search.find_mmseqs", lambda *a, **k: "/usr/bin/mmseqs")  # as if installed
     settings = SearchSettings(searcher="embedding")
@@ -299,7 +311,6 @@ def test_two_sources_add_candidates_from_either(reference, tiny_model, toy_ontol
 def test_annotator_checks_the_number_and_identity_of_references(reference, model_copy, toy_ontology, tmp_path, caplog):
     import copy
 
-    from index.errors import InputError
     from retrieval.annotate import Annotator
     from retrieval.homology import homology_feature_names
     from retrieval.reranker import FusionReranker
