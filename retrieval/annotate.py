@@ -189,8 +189,7 @@ class Annotator:
         hits = self.homology.hits(records, u) if self.homology else []
         evidence = [Evidence(s.reference.transfer(h, proteins, taxa), pd.Index(s.reference.terms).get_indexer(ids))
                     for s, h in zip(self.sources, hits)]
-        feats = candidate_features(self.reranker.config.pair_features, u, cand_v, cand_b, self.scale, rows, evidence)
-        probs = rerank_probabilities(self.reranker, u, np.ascontiguousarray(cand_v), feats)
+        probs = self._rerank(u, np.ascontiguousarray(cand_v), cand_b, rows, evidence)
         return pd.DataFrame(probs, index=proteins, columns=ids)
 
     def annotate(self, sequences: Sequences, config: AnnotateConfig | None = None, **options) -> pd.DataFrame:
@@ -247,8 +246,7 @@ class Annotator:
         rows, evidence = homology_candidates(rows, self.sources, hits, [r.id for r in records],
                                              [r.taxon or config.taxon for r in records])
         v, b = self._candidate_vectors(rows)
-        feats = candidate_features(self.reranker.config.pair_features, u, v, b, self.scale, rows, evidence)
-        probs = rerank_probabilities(self.reranker, u, v, feats)
+        probs = self._rerank(u, v, b, rows, evidence)
         items = np.repeat(np.arange(len(records)), rows.shape[1])
         valid = rows.ravel() >= 0  # padding: FAISS when the catalogue is smaller than k, or merged candidates
         if config.propagate and self.propagator is not None:
@@ -265,6 +263,29 @@ class Annotator:
             table = table.join(explanation(items, cols, u, v, b, self.scale, self.sources, evidence, hits,
                                            [r.id for r in records]))
         return table
+
+    def _rerank(self, u: np.ndarray, v: np.ndarray, b: np.ndarray, rows: np.ndarray,
+                evidence: list[Evidence]) -> np.ndarray:
+        """Probabilities (B, K) of candidate rows (-1: padding) with vectors v (B, K, D), biases b.
+
+        A candidate that no given reference has labels for (a GO term newer than the references, a
+        free-text function) is scored by the two-tower re-ranker: the homology re-ranker trained
+        only on terms the references annotate, and ranks terms without any evidence worse than the
+        towers do (held-out GO terms, docs/benchmarks.md#held-out-terms-protocols-a-and-b-of-issue-13).
+        """
+        names = self.reranker.config.pair_features
+        probs = rerank_probabilities(self.reranker, u, v, candidate_features(names, u, v, b, self.scale, rows, evidence))
+        if not evidence or self.reranker is self.model.reranker:
+            return probs
+        safe = np.clip(rows, 0, None)
+        unknown = (rows >= 0) & np.all([e.ref_col[safe] < 0 for e in evidence], axis=0)
+        if unknown.any():
+            q, k = np.nonzero(unknown)
+            pv, pb, prow = v[q, k][:, None], b[q, k][:, None], rows[q, k][:, None]  # one candidate per row
+            plain = self.model.reranker
+            feats = candidate_features(plain.config.pair_features, u[q], pv, pb, self.scale, prow)
+            probs[q, k] = rerank_probabilities(plain, u[q], pv, feats, batch=8192)[:, 0]
+        return probs
 
     def _top(self, records, items, cols, values, config: AnnotateConfig) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """The reported rows as a table, and their query indices and catalogue rows."""

@@ -355,3 +355,39 @@ def test_explain_names_the_supporting_protein(reference, tiny_model, toy_ontolog
     plain = annotator.annotate(query, top=50, include_roots=True)
     assert plain.columns.tolist() == ["protein_id", "term_id", "score", "aspect", "name"]
     assert plain.set_index("term_id")["score"].equals(table["score"])  # explaining changes no score
+
+
+def test_terms_no_reference_annotates_are_scored_by_the_two_tower_reranker(reference, model_copy, toy_ontology):
+    import copy
+
+    import torch
+
+    from index.catalogue import FunctionCatalogue
+    from retrieval.annotate import Annotator
+    from retrieval.homology import homology_feature_names
+    from retrieval.reranker import FusionReranker
+
+    config = copy.deepcopy(model_copy.reranker.config)
+    config.pair_features = (*config.pair_features, *homology_feature_names(0))
+    torch.manual_seed(1)
+    model_copy.homology_reranker = FusionReranker(config).eval()
+    model_copy.info["homology_references"] = [{"fingerprint": reference.fingerprint()}]
+    index = build_index(model_copy, toy_ontology)
+    hybrid, towers = Annotator(model_copy, index, by_embedding([reference], model_copy)), Annotator(model_copy, index)
+    assert hybrid.reranker is model_copy.homology_reranker and towers.reranker is model_copy.reranker
+    catalogue = FunctionCatalogue.from_ontology(toy_ontology)
+    absent = [t for t in catalogue.ids if t not in set(reference.terms)]
+    present = [t for t in catalogue.ids if t in set(reference.terms)]
+    assert absent and present
+    sequences = {"Q": SEQS["R2"], "W": SEQS["R1"][:60]}
+    with_refs, alone = hybrid.score(sequences, catalogue), towers.score(sequences, catalogue)
+    np.testing.assert_allclose(with_refs[absent], alone[absent], atol=1e-6)
+    assert not np.allclose(with_refs[present], alone[present], atol=1e-3)
+    # The same through annotate: every term recalled, scores propagated (an absent term's
+    # descendants are absent too, so its propagated score is the towers' as well).
+    options = dict(top=len(catalogue), recall=len(catalogue), include_roots=True)
+    got, expected = (a.annotate(sequences, **options).set_index(["protein_id", "term_id"])["score"]
+                     for a in (hybrid, towers))
+    keys = [k for k in got.index if k[1] in absent]
+    assert keys
+    np.testing.assert_allclose(got[keys], expected[keys], atol=1e-6)
