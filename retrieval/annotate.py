@@ -279,12 +279,16 @@ class Annotator:
             return probs
         safe = np.clip(rows, 0, None)
         unknown = (rows >= 0) & np.all([e.ref_col[safe] < 0 for e in evidence], axis=0)
-        if unknown.any():
-            q, k = np.nonzero(unknown)
-            pv, pb, prow = v[q, k][:, None], b[q, k][:, None], rows[q, k][:, None]  # one candidate per row
+        if unknown.any():  # those candidates packed to the left of each protein's row, -1 after them
+            order = np.argsort(~unknown, axis=1, kind="stable")[:, : unknown.sum(axis=1).max()]
+            packed = np.take_along_axis(unknown, order, axis=1)
+            sub_rows = np.where(packed, np.take_along_axis(rows, order, axis=1), -1)
+            sub_v = np.take_along_axis(v, order[..., None], axis=1)
+            sub_b = np.take_along_axis(b, order, axis=1)
             plain = self.model.reranker
-            feats = candidate_features(plain.config.pair_features, u[q], pv, pb, self.scale, prow)
-            probs[q, k] = rerank_probabilities(plain, u[q], pv, feats, batch=8192)[:, 0]
+            feats = candidate_features(plain.config.pair_features, u, sub_v, sub_b, self.scale, sub_rows)
+            q = np.broadcast_to(np.arange(len(rows))[:, None], order.shape)
+            probs[q[packed], order[packed]] = rerank_probabilities(plain, u, sub_v, feats)[packed]
         return probs
 
     def _top(self, records, items, cols, values, config: AnnotateConfig) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
