@@ -15,7 +15,7 @@ import time
 import click
 
 from index.errors import InputError, RunFailed
-from retrieval.homology.settings import SEARCHERS, SENSITIVITIES
+from retrieval.homology.settings import SEARCHERS, SENSITIVITIES, SearchSettings
 
 LOG = logging.getLogger("retrieval")
 
@@ -232,15 +232,17 @@ def search(index_dir, query, queries, top, fmt, output, model) -> None:
 
 
 def _search_options(func):
-    """--search, --search-tool, --sensitivity and --threads (annotate, transfer)."""
+    """--search, --search-tool, --sensitivity, --max-seqs and --threads (annotate, transfer)."""
     options = [
         click.option("--search", "searcher", type=click.Choice(SEARCHERS), default="auto", show_default=True,
                      help="How references are searched: auto (MMseqs2, shipped with pip; else DIAMOND; else "
                           "embeddings), mmseqs, diamond, or embedding (nearest proteins by protein-tower "
                           "embedding: far less accurate with the shipped tower)."),
         click.option("--search-tool", help="Path of the search tool's executable (default: found as --search says)."),
-        click.option("--sensitivity", type=click.Choice(SENSITIVITIES), default="more-sensitive", show_default=True,
-                     help="Search sensitivity: DIAMOND's modes; MMseqs2 -s 4 / 5.7 / 7.5 / 8.5."),
+        click.option("--sensitivity", type=click.Choice(SENSITIVITIES), default=SearchSettings.sensitivity,
+                     show_default=True, help="Search sensitivity: DIAMOND's modes; MMseqs2 -s 4 / 5.7 / 7.5 / 8.5."),
+        click.option("--max-seqs", type=click.IntRange(min=1), default=SearchSettings.max_seqs, show_default=True,
+                     help="MMseqs2 --max-seqs: prefilter candidates aligned per query (more: slower, rarely better)."),
         click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Threads of the search tool (0: every core)."),
     ]
@@ -278,7 +280,7 @@ def _annotate_command():
     @dataclass_options(RayConfig)
     @dataclass_options(AnnotateConfig)
     def annotate_cmd(fasta, model, index_dir, fmt, output, skip_invalid, resume, db, reference, no_reference, force,
-                     searcher, search_tool, sensitivity, threads, engine, **options) -> None:
+                     searcher, search_tool, sensitivity, max_seqs, threads, engine, **options) -> None:
         """Predict GO functions for every protein of FASTA: top N per protein with probabilities.
 
         By default the shipped model scores with the two homology references shipped with it
@@ -288,7 +290,6 @@ def _annotate_command():
         from tqdm.auto import tqdm
 
         from retrieval.annotate import Annotator
-        from retrieval.homology import SearchSettings
         from retrieval.run import annotate_file
 
         ray_config = merge_options(RayConfig(), {f.name: options.pop(f.name) for f in dataclasses.fields(RayConfig)})
@@ -306,7 +307,7 @@ def _annotate_command():
             runner = RayEngine(ray_config)
         annotator = Annotator.from_pretrained(model, index_dir, references, search_tool,
                                               SearchSettings(searcher=searcher, sensitivity=sensitivity,
-                                                             threads=threads), force)
+                                                             max_seqs=max_seqs, threads=threads), force)
         with tqdm(unit=" proteins", desc="annotating", disable=None) as bar:
             done = annotate_file(annotator, fasta, output, fmt, config, db, skip_invalid, resume, bar.update,
                                  runner)
@@ -375,18 +376,18 @@ def build_reference(fasta, annotations, output, obo, exclude_tag, skip_invalid, 
 @click.option("--format", "fmt", type=click.Choice(["tsv", "cafa"]), default="tsv", show_default=True)
 @click.option("-o", "--output", default="-", show_default=True, help="Predictions file ('-': stdout).")
 @click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
-def transfer(fasta, reference, method, searcher, search_tool, sensitivity, threads, fmt, output,
+def transfer(fasta, reference, method, searcher, search_tool, sensitivity, max_seqs, threads, fmt, output,
              skip_invalid) -> None:
     """Homology baselines: label transfer from an annotated reference (MMseqs2 or DIAMOND hits)."""
     from retrieval.baselines import knn_transfer, top_hit_transfer
-    from retrieval.homology import HomologySearch, Reference, SearchSettings
+    from retrieval.homology import HomologySearch, Reference
     from retrieval.io.fasta import read_fasta
     from retrieval.io.writers import PredictionWriter, atomic_output
 
     ref = Reference.load(reference)
     records = read_fasta(fasta, skip_invalid=skip_invalid)
     ids = [r.id for r in records]
-    settings = SearchSettings(searcher=searcher, sensitivity=sensitivity, threads=threads)
+    settings = SearchSettings(searcher=searcher, sensitivity=sensitivity, max_seqs=max_seqs, threads=threads)
     if settings.searcher == "embedding":
         raise InputError("transfer needs a sequence search (--search auto, mmseqs or diamond)")
     search = HomologySearch([ref], settings, search_tool)

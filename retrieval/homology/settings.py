@@ -27,12 +27,15 @@ class SearchSettings:
     # auto (MMseqs2, else DIAMOND, else embeddings), mmseqs, diamond, or embedding: the nearest
     # reference proteins by protein-tower embedding (goPredSim-style; far weaker with the shipped CNN).
     searcher: str = "auto"
-    sensitivity: str = "more-sensitive"  # DIAMOND's mode names; MMseqs2 -s from MMSEQS_SENSITIVITY
+    # DIAMOND's mode names; MMseqs2 -s from MMSEQS_SENSITIVITY. "sensitive" with max_seqs 100 searches
+    # the CAFA3 targets 3x faster than -s 7.5 with 300, at NK Fmax -0.001 / -0.003 / -0.002
+    # (docs/benchmarks.md, benchmarks/search_settings.py).
+    sensitivity: str = "sensitive"
     evalue: float = 1e-3  # hits above this e-value are ignored
     max_targets: int = 25  # hits kept per query and reference
     # MMseqs2 --max-seqs: prefilter candidates aligned per query; the alignments are most of the
     # search time, and only max_targets hits per reference are kept.
-    max_seqs: int = 300
+    max_seqs: int = 100
     min_identity: float = 0.0  # percent identity below which hits are ignored
     threads: int = 0  # 0: every core
 
