@@ -52,7 +52,8 @@ def provenance(annotator: Annotator) -> dict[str, str]:
     if annotator.homology is not None:
         described = annotator.homology.describe()
         record["references"] = ",".join(r.fingerprint() for r in annotator.homology.references)
-        record["search"] = f"{described['searcher']}:{described['version'] or '-'}"
+        record["search"] = ":".join([described["searcher"], described["version"] or "-"]
+                                    + [f"{k}={described[k]}" for k in ("sensitivity", "max_seqs") if described[k]])
     return record
 
 

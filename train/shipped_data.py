@@ -86,7 +86,8 @@ def write_golden(out: Path) -> None:
     described = annotator.homology.describe()
     with open(out, "w") as fh:
         fh.write(f"# prot-retrieve selftest golden output: model {annotator.model.fingerprint()}, "
-                 f"search {described['searcher']} {described['version']}, sensitivity {described['sensitivity']}\n")
+                 f"search {described['searcher']} {described['version']}, sensitivity {described['sensitivity']}, "
+                 f"max_seqs {described['max_seqs']}\n")
         table[["protein_id", "term_id", "score"]].to_csv(fh, sep="\t", index=False, float_format="%.4f")
 
 

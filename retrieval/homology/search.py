@@ -277,7 +277,8 @@ class HomologySearch:
     def describe(self) -> dict[str, str]:
         """What searches: the tool, its version and sensitivity (for provenance)."""
         return {"searcher": self.searcher, "version": tool_version(self.searcher, self.executable),
-                "sensitivity": self.settings.sensitivity if self.database else ""}
+                "sensitivity": self.settings.sensitivity if self.database else "",
+                "max_seqs": str(self.settings.max_seqs) if self.searcher == "mmseqs" else ""}
 
     def hits(self, records: list[ProteinRecord], u: np.ndarray | None = None) -> list[pd.DataFrame]:
         """Hits of the records on each reference (``u``: their protein-tower vectors, for embeddings)."""

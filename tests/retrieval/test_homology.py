@@ -391,3 +391,15 @@ def test_terms_no_reference_annotates_are_scored_by_the_two_tower_reranker(refer
     keys = [k for k in got.index if k[1] in absent]
     assert keys
     np.testing.assert_allclose(got[keys], expected[keys], atol=1e-6)
+
+
+@pytest.mark.parametrize("tool", TOOLS[:1])
+def test_provenance_names_the_search_settings(reference, tiny_model, toy_ontology, tool):
+    from retrieval.annotate import Annotator
+    from retrieval.run import provenance
+
+    search = HomologySearch([reference], SearchSettings(searcher=tool, sensitivity="fast", max_seqs=50))
+    recorded = provenance(Annotator(tiny_model, build_index(tiny_model, toy_ontology), search))["search"]
+    assert recorded.startswith("mmseqs:") and recorded.endswith(":sensitivity=fast:max_seqs=50")
+    assert provenance(Annotator(tiny_model, build_index(tiny_model, toy_ontology),
+                                by_embedding([reference], tiny_model)))["search"] == "embedding:-"
