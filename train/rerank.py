@@ -41,12 +41,8 @@ class HomologyTraining:
 
 def simulated_unseen(data, share: float, rng: np.random.Generator) -> np.ndarray:
     """Boolean mask over catalogue columns: a random ``share`` of the terms and all their descendants."""
-    if not share:
-        return np.zeros(len(data.terms), dtype=bool)
-    roots = [data.ontology.live_ids[t] for t in data.terms[rng.random(len(data.terms)) < share]]
-    if not roots:
-        return np.zeros(len(data.terms), dtype=bool)
-    return subtrees(data.ontology, data.propagator, roots)[data.terms]
+    roots = [data.ontology.live_ids[t] for t in data.terms[rng.random(len(data.terms)) < share]] if share else []
+    return subtrees(data.ontology, data.propagator, roots)[data.terms] if roots else np.zeros(len(data.terms), bool)
 
 
 def candidate_set(protein, index: FunctionIndex, scale: float, data, proteins, k: int, names, precision: str,

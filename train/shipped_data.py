@@ -83,11 +83,9 @@ def write_golden(out: Path) -> None:
     from retrieval.selftest import GOLDEN_TOP, default_predictions
 
     table, annotator = default_predictions(GOLDEN_TOP)
-    described = annotator.homology.describe()
     with open(out, "w") as fh:
         fh.write(f"# prot-retrieve selftest golden output: model {annotator.model.fingerprint()}, "
-                 f"search {described['searcher']} {described['version']}, sensitivity {described['sensitivity']}, "
-                 f"max_seqs {described['max_seqs']}\n")
+                 f"search {annotator.homology.summary()}\n")
         table[["protein_id", "term_id", "score"]].to_csv(fh, sep="\t", index=False, float_format="%.4f")
 
 

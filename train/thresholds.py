@@ -95,10 +95,8 @@ def validation_predictions(model_dir: str | Path, references="default", settings
     truth = pd.DataFrame({"protein": np.array([r.id for r in records], dtype=object)[leaves.row],
                           "term": np.asarray(data.ontology.live_ids, dtype=object)[leaves.col]})
     evaluator = Evaluator(data.ontology, truth, propagator=data.propagator)
-    described = search.describe()
-    settings_text = ", ".join(f"{k} {described[k]}" for k in ("sensitivity", "max_seqs") if described[k])
     return table, evaluator, f"{len(records)} validation proteins of the training split, self-hits hidden, " \
-                             f"search {search.searcher}" + (f" ({settings_text})" if settings_text else "")
+                             f"search {search.summary()}"
 
 
 def _write_info(folder: Path, key: str, value) -> None:

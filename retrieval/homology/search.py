@@ -204,9 +204,10 @@ def mmseqs_search(executable: str, db: Path, queries: Path, tmp: Path, settings:
     qdb, aln, out = tmp / "q", tmp / "aln", tmp / "hits.tsv"
     threads = ["--threads", str(settings.threads), "-v", "1"]
     run_tool([executable, "createdb", str(queries), str(qdb), "-v", "1"])
+    # -a: alignment backtraces, so identity is measured, not estimated from the score
     run_tool([executable, "search", str(qdb), str(db), str(aln), str(tmp / "work"), "-s",
               str(MMSEQS_SENSITIVITY[settings.sensitivity]), "-e", str(settings.evalue),
-              "--max-seqs", str(settings.max_seqs), "-a", *threads])  # -a: alignment backtraces, so identity is measured, not estimated from the score
+              "--max-seqs", str(settings.max_seqs), "-a", *threads])
     run_tool([executable, "convertalis", str(qdb), str(db), str(aln), str(out), "--format-output",
               "query,target,pident,evalue,bits,qcov,tcov", *threads])
     hits = _read_hits(out, coverage_scale=100.0)
@@ -279,6 +280,12 @@ class HomologySearch:
         return {"searcher": self.searcher, "version": tool_version(self.searcher, self.executable),
                 "sensitivity": self.settings.sensitivity if self.database else "",
                 "max_seqs": str(self.settings.max_seqs) if self.searcher == "mmseqs" else ""}
+
+    def summary(self) -> str:
+        """:meth:`describe` in words, for files people read: "mmseqs VERSION (sensitivity ..., max_seqs ...)"."""
+        described = self.describe()
+        knobs = ", ".join(f"{k} {described[k]}" for k in ("sensitivity", "max_seqs") if described[k])
+        return " ".join(filter(None, (described["searcher"], described["version"], f"({knobs})" if knobs else "")))
 
     def hits(self, records: list[ProteinRecord], u: np.ndarray | None = None) -> list[pd.DataFrame]:
         """Hits of the records on each reference (``u``: their protein-tower vectors, for embeddings)."""

@@ -401,5 +401,7 @@ def test_provenance_names_the_search_settings(reference, tiny_model, toy_ontolog
     search = HomologySearch([reference], SearchSettings(searcher=tool, sensitivity="fast", max_seqs=50))
     recorded = provenance(Annotator(tiny_model, build_index(tiny_model, toy_ontology), search))["search"]
     assert recorded.startswith("mmseqs:") and recorded.endswith(":sensitivity=fast:max_seqs=50")
+    assert search.summary().startswith("mmseqs ") and search.summary().endswith(" (sensitivity fast, max_seqs 50)")
+    assert by_embedding([reference], tiny_model).summary() == "embedding"
     assert provenance(Annotator(tiny_model, build_index(tiny_model, toy_ontology),
                                 by_embedding([reference], tiny_model)))["search"] == "embedding:-"
