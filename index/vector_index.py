@@ -192,7 +192,21 @@ def search_inner_product(index: faiss.Index, queries: np.ndarray, k: int,
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     if hasattr(index, "hnsw"):  # HNSW's candidate list must be at least k long, or recall collapses
         return index.search(queries, k, params=faiss.SearchParametersHNSW(efSearch=max(hnsw_ef_search, 2 * k)))
+    if isinstance(index, faiss.IndexFlat) and index.metric_type == faiss.METRIC_INNER_PRODUCT and k > 32:
+        return _exact_top_k(index, queries, k)
     return index.search(queries, k)
+
+
+def _exact_top_k(index: faiss.IndexFlat, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """A flat index searched as one matrix product and a top-k over its stored vectors: the same
+    scores as ``index.search``, but FAISS keeps a heap per query, which for the recall's k of
+    hundreds took three times as long on a CPU."""
+    import torch
+
+    stored = faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
+    with torch.inference_mode():
+        scores, rows = torch.topk(torch.from_numpy(queries) @ torch.from_numpy(stored).T, k, dim=1)
+    return scores.numpy(), rows.numpy().astype(np.int64)
 
 
 def tune(index: faiss.Index, hnsw_ef_search: int, ivf_nprobe: int) -> None:

@@ -20,6 +20,7 @@ from index.vector_index import FunctionIndex
 from retrieval.config import AnnotateConfig
 from retrieval.io.fasta import FastaReader, ProteinRecord, check_sequence
 from retrieval.model import RetrievalModel
+from retrieval.batching import token_batches
 from retrieval.candidates import Evidence, candidate_features, homology_candidates
 from retrieval.homology import HomologySearch, HomologySource, Reference, SearchSettings, n_homology_sources
 from retrieval.scoring import query_vectors, rerank_probabilities, split_index_vectors
@@ -27,6 +28,8 @@ from retrieval.scoring import query_vectors, rerank_probabilities, split_index_v
 LOG = logging.getLogger(__name__)
 Sequences = Union[str, os.PathLike, dict, Iterable[ProteinRecord]]
 Paths = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
+#: Candidate pairs whose features are computed together (the re-ranker runs in smaller batches).
+GROUP_PAIRS = 1 << 15
 
 
 def as_records(sequences: Sequences, skip_invalid: bool = False) -> Iterable[ProteinRecord]:
@@ -80,15 +83,13 @@ class Annotator:
         self._names = index.catalogue.table["name"].to_numpy(dtype=object)
         self._function_vectors: tuple[np.ndarray, np.ndarray] | None = None
 
-    def _candidate_vectors(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(v, b) of catalogue rows (any shape; -1 padding reads row 0). The index's vectors are split
-        once and kept: gathering and rescaling them per chunk took a tenth of a hybrid run."""
+    def _catalogue_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(v, b) of every catalogue row. The index's vectors are split once and kept: gathering and
+        rescaling them per chunk took a tenth of a hybrid run."""
         if self._function_vectors is None:
             v, b = split_index_vectors(self.index.vectors(np.arange(len(self.index.catalogue))), self.scale)
             self._function_vectors = np.ascontiguousarray(v, dtype=np.float32), np.ascontiguousarray(b)
-        v, b = self._function_vectors
-        rows = np.clip(rows, 0, None)
-        return v[rows], b[rows]
+        return self._function_vectors
 
     def _check_sources(self) -> None:
         """Refuse more references than the re-ranker reads; warn when fewer or different ones are given."""
@@ -181,15 +182,13 @@ class Annotator:
         """:meth:`score` for functions given as text-tower vectors ``v`` (n, D) and biases ``b`` (n,)."""
         records = list(as_records(sequences))
         u = self.model.protein_encoder.encode([r.sequence for r in records])
-        cand_v = np.broadcast_to(v, (len(u), *v.shape))
-        cand_b = np.broadcast_to(b, (len(u), len(b)))
         rows = np.broadcast_to(np.arange(len(ids)), (len(u), len(ids)))
         proteins = [r.id for r in records]
         taxa = [r.taxon or taxon for r in records]
         hits = self.homology.hits(records, u) if self.homology else []
         evidence = [Evidence(s.reference.transfer(h, proteins, taxa), pd.Index(s.reference.terms).get_indexer(ids))
                     for s, h in zip(self.sources, hits)]
-        probs = self._rerank(u, np.ascontiguousarray(cand_v), cand_b, rows, evidence)
+        probs = self._rerank(u, rows, (np.ascontiguousarray(v, dtype=np.float32), np.asarray(b)), evidence)
         return pd.DataFrame(probs, index=proteins, columns=ids)
 
     def annotate(self, sequences: Sequences, config: AnnotateConfig | None = None, **options) -> pd.DataFrame:
@@ -245,8 +244,7 @@ class Annotator:
         _, rows = self.index.search(query_vectors(u), config.recall)
         rows, evidence = homology_candidates(rows, self.sources, hits, [r.id for r in records],
                                              [r.taxon or config.taxon for r in records])
-        v, b = self._candidate_vectors(rows)
-        probs = self._rerank(u, v, b, rows, evidence)
+        probs = self._rerank(u, rows, self._catalogue_vectors(), evidence)
         items = np.repeat(np.arange(len(records)), rows.shape[1])
         valid = rows.ravel() >= 0  # padding: FAISS when the catalogue is smaller than k, or merged candidates
         if config.propagate and self.propagator is not None:
@@ -259,25 +257,43 @@ class Annotator:
         if config.explain:
             from retrieval.explain import explanation
 
-            v, b = self._candidate_vectors(cols)
+            v, b = (part[cols] for part in self._catalogue_vectors())
             table = table.join(explanation(items, cols, u, v, b, self.scale, self.sources, evidence, hits,
                                            [r.id for r in records]))
         return table
 
-    def _rerank(self, u: np.ndarray, v: np.ndarray, b: np.ndarray, rows: np.ndarray,
+    def _rerank(self, u: np.ndarray, rows: np.ndarray, vectors: tuple[np.ndarray, np.ndarray],
                 evidence: list[Evidence]) -> np.ndarray:
-        """Probabilities (B, K) of candidate rows (-1: padding) with vectors v (B, K, D), biases b.
+        """Probabilities (B, K) of candidate rows (-1: padding) of the functions ``vectors`` = (v (N, D), b (N,)); 0 on padding.
+
+        Proteins are scored in groups of similar candidate counts, each cut to its own widest: a
+        chunk padded to its widest protein was two-thirds padding in a hybrid run.
+        """
+        probs = np.zeros(rows.shape, dtype=np.float32)
+        valid = rows >= 0
+        widths = np.where(valid.any(axis=1), rows.shape[1] - np.argmax(valid[:, ::-1], axis=1), 0)
+        for group in token_batches(widths, max_tokens=GROUP_PAIRS, max_batch=len(rows)):
+            width = int(widths[group].max())
+            if width:
+                probs[group, :width] = self._rerank_group(u[group], rows[group, :width], vectors, evidence, group)
+        return probs
+
+    def _rerank_group(self, u: np.ndarray, rows: np.ndarray, vectors: tuple[np.ndarray, np.ndarray],
+                      evidence: list[Evidence], queries: np.ndarray) -> np.ndarray:
+        """:meth:`_rerank` of some proteins, ``queries`` their rows in ``evidence``.
 
         A candidate that no given reference has labels for (a GO term newer than the references, a
         free-text function) is scored by the two-tower re-ranker: the homology re-ranker trained
         only on terms the references annotate, and ranks terms without any evidence worse than the
         towers do (held-out GO terms, docs/benchmarks.md#held-out-terms-protocols-a-and-b-of-issue-13).
         """
+        safe = np.clip(rows, 0, None)
+        v, b = vectors[0][safe], vectors[1][safe]
         names = self.reranker.config.pair_features
-        probs = rerank_probabilities(self.reranker, u, v, candidate_features(names, u, v, b, self.scale, rows, evidence))
+        feats = candidate_features(names, u, v, b, self.scale, rows, evidence, queries)
+        probs = rerank_probabilities(self.reranker, u, v, feats)
         if not evidence or self.reranker is self.model.reranker:
             return probs
-        safe = np.clip(rows, 0, None)
         unknown = (rows >= 0) & np.all([e.ref_col[safe] < 0 for e in evidence], axis=0)
         if unknown.any():  # those candidates packed to the left of each protein's row, -1 after them
             order = np.argsort(~unknown, axis=1, kind="stable")[:, : unknown.sum(axis=1).max()]

@@ -47,9 +47,10 @@ def homology_candidates(recall_rows: np.ndarray, sources: list[HomologySource], 
 
 
 def candidate_features(names, u: np.ndarray, v: np.ndarray, bias: np.ndarray, scale: float, rows: np.ndarray,
-                       evidence: list[Evidence] = ()) -> np.ndarray:
+                       evidence: list[Evidence] = (), queries: np.ndarray | None = None) -> np.ndarray:
     """(B, K, F) features of candidate rows (-1: padding, all features zero); a source's features are
-    zero when it gives no evidence."""
+    zero when it gives no evidence. ``queries``: the evidence's query of each of the B proteins
+    (default: the first B, in order)."""
     extra = {}
     source = 0
     while any(n in names for n in homology_feature_names(source)):
@@ -57,7 +58,7 @@ def candidate_features(names, u: np.ndarray, v: np.ndarray, bias: np.ndarray, sc
         if source < len(evidence):
             found = evidence[source]
             cols = np.where(rows >= 0, found.ref_col[np.clip(rows, 0, None)], -1)
-            values = found.transfer.features(cols, np.arange(len(rows)))
+            values = found.transfer.features(cols, np.arange(len(rows)) if queries is None else queries)
             extra.update(zip(own, (values[n] for n in homology_feature_names(0))))
         else:
             extra.update((n, np.zeros(rows.shape, dtype=np.float32)) for n in own)
