@@ -6,6 +6,7 @@ back), which is also the console-script entry point.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import signal
@@ -232,7 +233,8 @@ def search(index_dir, query, queries, top, fmt, output, model) -> None:
 
 
 def _search_options(func):
-    """--search, --search-tool, --sensitivity, --max-seqs and --threads (annotate, transfer)."""
+    """The search options of annotate and transfer, handed to the command as one ``settings``
+    (:class:`SearchSettings`), and --search-tool."""
     options = [
         click.option("--search", "searcher", type=click.Choice(SEARCHERS), default="auto", show_default=True,
                      help="How references are searched: auto (MMseqs2, shipped with pip; else DIAMOND; else "
@@ -241,14 +243,29 @@ def _search_options(func):
         click.option("--search-tool", help="Path of the search tool's executable (default: found as --search says)."),
         click.option("--sensitivity", type=click.Choice(SENSITIVITIES), default=SearchSettings.sensitivity,
                      show_default=True, help="Search sensitivity: DIAMOND's modes; MMseqs2 -s 4 / 5.7 / 7.5 / 8.5."),
+        click.option("--sensitivity-steps", type=click.IntRange(min=1), default=SearchSettings.sensitivity_steps,
+                     show_default=True, help="MMseqs2: search at -s 4 first, then the queries without a hit "
+                                             "again, up to --sensitivity in this many steps (1: one search)."),
         click.option("--max-seqs", type=click.IntRange(min=1), default=SearchSettings.max_seqs, show_default=True,
                      help="MMseqs2 --max-seqs: prefilter candidates aligned per query (more: slower, rarely better)."),
+        click.option("--max-rejected", type=click.IntRange(min=0), default=SearchSettings.max_rejected,
+                     show_default=True, help="MMseqs2 --max-rejected: stop a query's alignments after this many "
+                                             "in a row fail the e-value (0: align every candidate)."),
+        click.option("--exact-identity", is_flag=True, help="MMseqs2: count identity on the alignment (-a; "
+                                                            "slower) instead of estimating it from the score."),
         click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Threads of the search tool (0: every core)."),
     ]
+
+    @functools.wraps(func)
+    def command(**kwargs):
+        fields = ("searcher", "sensitivity", "sensitivity_steps", "max_seqs", "max_rejected", "exact_identity",
+                  "threads")
+        return func(settings=SearchSettings(**{k: kwargs.pop(k) for k in fields}), **kwargs)
+
     for option in reversed(options):
-        func = option(func)
-    return func
+        command = option(command)
+    return command
 
 
 def _annotate_command():
@@ -280,7 +297,7 @@ def _annotate_command():
     @dataclass_options(RayConfig)
     @dataclass_options(AnnotateConfig)
     def annotate_cmd(fasta, model, index_dir, fmt, output, skip_invalid, resume, db, reference, no_reference, force,
-                     searcher, search_tool, sensitivity, max_seqs, threads, engine, **options) -> None:
+                     settings, search_tool, engine, **options) -> None:
         """Predict GO functions for every protein of FASTA: top N per protein with probabilities.
 
         By default the shipped model scores with the two homology references shipped with it
@@ -305,9 +322,7 @@ def _annotate_command():
             from retrieval.ray_engine import RayEngine
 
             runner = RayEngine(ray_config)
-        annotator = Annotator.from_pretrained(model, index_dir, references, search_tool,
-                                              SearchSettings(searcher=searcher, sensitivity=sensitivity,
-                                                             max_seqs=max_seqs, threads=threads), force)
+        annotator = Annotator.from_pretrained(model, index_dir, references, search_tool, settings, force)
         with tqdm(unit=" proteins", desc="annotating", disable=None) as bar:
             done = annotate_file(annotator, fasta, output, fmt, config, db, skip_invalid, resume, bar.update,
                                  runner)
@@ -376,8 +391,7 @@ def build_reference(fasta, annotations, output, obo, exclude_tag, skip_invalid, 
 @click.option("--format", "fmt", type=click.Choice(["tsv", "cafa"]), default="tsv", show_default=True)
 @click.option("-o", "--output", default="-", show_default=True, help="Predictions file ('-': stdout).")
 @click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
-def transfer(fasta, reference, method, searcher, search_tool, sensitivity, max_seqs, threads, fmt, output,
-             skip_invalid) -> None:
+def transfer(fasta, reference, method, settings, search_tool, fmt, output, skip_invalid) -> None:
     """Homology baselines: label transfer from an annotated reference (MMseqs2 or DIAMOND hits)."""
     from retrieval.baselines import knn_transfer, top_hit_transfer
     from retrieval.homology import HomologySearch, Reference
@@ -387,7 +401,6 @@ def transfer(fasta, reference, method, searcher, search_tool, sensitivity, max_s
     ref = Reference.load(reference)
     records = read_fasta(fasta, skip_invalid=skip_invalid)
     ids = [r.id for r in records]
-    settings = SearchSettings(searcher=searcher, sensitivity=sensitivity, max_seqs=max_seqs, threads=threads)
     if settings.searcher == "embedding":
         raise InputError("transfer needs a sequence search (--search auto, mmseqs or diamond)")
     search = HomologySearch([ref], settings, search_tool)

@@ -53,7 +53,7 @@ def provenance(annotator: Annotator) -> dict[str, str]:
         described = annotator.homology.describe()
         record["references"] = ",".join(r.fingerprint() for r in annotator.homology.references)
         record["search"] = ":".join([described["searcher"], described["version"] or "-"]
-                                    + [f"{k}={described[k]}" for k in ("sensitivity", "max_seqs") if described[k]])
+                                    + [f"{k}={v}" for k, v in annotator.homology.settings_described()])
     return record
 
 

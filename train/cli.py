@@ -58,7 +58,10 @@ def train_reranker_cmd(model_dir, reference, output, epochs, searcher, search_to
 
     folder = retrain_reranker(model_dir, list(reference), output, search_tool, epochs,
                               HomologyTraining(max_identity, source_dropout, taxon_dropout, unseen_share),
-                              SearchSettings(searcher=searcher, sensitivity=sensitivity))
+                              # the search the shipped re-ranker was trained with: every candidate aligned and
+                              # identity counted (--max-identity reads it); annotate's default is faster
+                              SearchSettings(searcher=searcher, sensitivity=sensitivity, max_seqs=300,
+                                             sensitivity_steps=1, max_rejected=0, exact_identity=True))
     click.echo(f"model written to {folder}", err=True)
 
 

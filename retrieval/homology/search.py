@@ -27,7 +27,7 @@ from index.atomic import atomic_folder
 from index.errors import InputError
 from retrieval.feature_cache import cache_dir
 from retrieval.homology.reference import Reference
-from retrieval.homology.settings import AUTO_ORDER, MMSEQS_SENSITIVITY, SearchSettings
+from retrieval.homology.settings import AUTO_ORDER, MMSEQS_SENSITIVITY, MMSEQS_START_SENSITIVITY, SearchSettings
 from retrieval.io.fasta import ProteinRecord
 
 LOG = logging.getLogger(__name__)
@@ -204,15 +204,25 @@ def mmseqs_search(executable: str, db: Path, queries: Path, tmp: Path, settings:
     qdb, aln, out = tmp / "q", tmp / "aln", tmp / "hits.tsv"
     threads = ["--threads", str(settings.threads), "-v", "1"]
     run_tool([executable, "createdb", str(queries), str(qdb), "-v", "1"])
-    # -a: alignment backtraces, so identity is measured, not estimated from the score
-    run_tool([executable, "search", str(qdb), str(db), str(aln), str(tmp / "work"), "-s",
-              str(MMSEQS_SENSITIVITY[settings.sensitivity]), "-e", str(settings.evalue),
-              "--max-seqs", str(settings.max_seqs), "-a", *threads])
+    run_tool([executable, "search", str(qdb), str(db), str(aln), str(tmp / "work"), *mmseqs_search_options(settings),
+              *threads])
     run_tool([executable, "convertalis", str(qdb), str(db), str(aln), str(out), "--format-output",
               "query,target,pident,evalue,bits,qcov,tcov", *threads])
     hits = _read_hits(out, coverage_scale=100.0)
     hits = hits.sort_values(["query", "bitscore"], ascending=[True, False], kind="stable")
     return hits[hits.groupby("query", sort=False).cumcount() < max_targets].reset_index(drop=True)
+
+
+def mmseqs_search_options(settings: SearchSettings) -> list[str]:
+    """``mmseqs search`` options for the settings (see :class:`SearchSettings`)."""
+    sensitivity = MMSEQS_SENSITIVITY[settings.sensitivity]
+    options = ["-s", str(sensitivity), "-e", str(settings.evalue), "--max-seqs", str(settings.max_seqs)]
+    if settings.sensitivity_steps > 1 and sensitivity > MMSEQS_START_SENSITIVITY:
+        options += ["--start-sens", str(MMSEQS_START_SENSITIVITY), "--sens-steps", str(settings.sensitivity_steps)]
+    if settings.max_rejected:
+        options += ["--max-rejected", str(settings.max_rejected)]
+    # -a keeps the backtraces, from which identity is counted; mode 2 still gives the coverage
+    return options + (["-a"] if settings.exact_identity else ["--alignment-mode", "2"])
 
 
 def _read_hits(path: Path, coverage_scale: float) -> pd.DataFrame:
@@ -276,16 +286,26 @@ class HomologySearch:
             self.database = SearchDatabase(self.references, self.searcher, self.executable, self.settings)
 
     def describe(self) -> dict[str, str]:
-        """What searches: the tool, its version and sensitivity (for provenance)."""
+        """What searches: the tool, its version, then the settings that change its hits (for provenance)."""
         return {"searcher": self.searcher, "version": tool_version(self.searcher, self.executable),
-                "sensitivity": self.settings.sensitivity if self.database else "",
-                "max_seqs": str(self.settings.max_seqs) if self.searcher == "mmseqs" else ""}
+                **dict(self.settings_described())}
+
+    def settings_described(self) -> list[tuple[str, str]]:
+        """The settings of :meth:`describe` as (name, value): those the tool reads."""
+        settings = self.settings
+        if self.searcher == "diamond":
+            return [("sensitivity", settings.sensitivity)]
+        if self.searcher == "mmseqs":
+            return [("sensitivity", settings.sensitivity), ("sensitivity_steps", str(settings.sensitivity_steps)),
+                    ("max_seqs", str(settings.max_seqs)), ("max_rejected", str(settings.max_rejected)),
+                    ("identity", "aligned" if settings.exact_identity else "estimated")]
+        return []
 
     def summary(self) -> str:
         """:meth:`describe` in words, for files people read: "mmseqs VERSION (sensitivity ..., max_seqs ...)"."""
-        described = self.describe()
-        knobs = ", ".join(f"{k} {described[k]}" for k in ("sensitivity", "max_seqs") if described[k])
-        return " ".join(filter(None, (described["searcher"], described["version"], f"({knobs})" if knobs else "")))
+        knobs = ", ".join(f"{k} {v}" for k, v in self.settings_described())
+        return " ".join(filter(None, (self.searcher, tool_version(self.searcher, self.executable),
+                                      f"({knobs})" if knobs else "")))
 
     def hits(self, records: list[ProteinRecord], u: np.ndarray | None = None) -> list[pd.DataFrame]:
         """Hits of the records on each reference (``u``: their protein-tower vectors, for embeddings)."""

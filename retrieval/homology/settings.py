@@ -13,6 +13,8 @@ AUTO_ORDER = ("mmseqs", "diamond")
 SENSITIVITIES = ("fast", "sensitive", "more-sensitive", "very-sensitive")
 #: MMseqs2 ``-s`` for each of DIAMOND's sensitivity modes (one knob for both tools).
 MMSEQS_SENSITIVITY = {"fast": 4.0, "sensitive": 5.7, "more-sensitive": 7.5, "very-sensitive": 8.5}
+#: MMseqs2 -s of the first of several sensitivity steps (SearchSettings.sensitivity_steps).
+MMSEQS_START_SENSITIVITY = MMSEQS_SENSITIVITY["fast"]
 
 
 def default_threads() -> int:
@@ -27,15 +29,23 @@ class SearchSettings:
     # auto (MMseqs2, else DIAMOND, else embeddings), mmseqs, diamond, or embedding: the nearest
     # reference proteins by protein-tower embedding (goPredSim-style; far weaker with the shipped CNN).
     searcher: str = "auto"
-    # DIAMOND's mode names; MMseqs2 -s from MMSEQS_SENSITIVITY. "sensitive" with max_seqs 100 searches
-    # the CAFA3 targets 3x faster than -s 7.5 with 300, at NK Fmax -0.001 / -0.003 / -0.002
-    # (docs/benchmarks.md, benchmarks/search_settings.py).
+    # DIAMOND's mode names; MMseqs2 -s from MMSEQS_SENSITIVITY.
     sensitivity: str = "sensitive"
     evalue: float = 1e-3  # hits above this e-value are ignored
     max_targets: int = 25  # hits kept per query and reference
-    # MMseqs2 --max-seqs: prefilter candidates aligned per query; the alignments are most of the
-    # search time, and only max_targets hits per reference are kept.
+    # MMseqs2 --max-seqs: prefilter candidates aligned per query; only max_targets hits per
+    # reference are kept.
     max_seqs: int = 100
+    # MMseqs2 searches at -s 4 first, then the queries still without a hit again, up to the set
+    # sensitivity in this many steps in all (1: one search at the set sensitivity). Two steps
+    # prefilter the CAFA3 targets 3x faster than one at -s 5.7 (4 of 30 queries have no hit at -s 4).
+    sensitivity_steps: int = 2
+    # MMseqs2 --max-rejected: a query's alignments stop after this many in a row fail the e-value
+    # (the prefilter ranks the likely hits first); 0: align every prefilter candidate.
+    max_rejected: int = 20
+    # MMseqs2: False estimates identity from the alignment score (no backtrace; the alignments take
+    # half the time), True measures it on the alignment (-a).
+    exact_identity: bool = False
     min_identity: float = 0.0  # percent identity below which hits are ignored
     threads: int = 0  # 0: every core
 
@@ -44,6 +54,8 @@ class SearchSettings:
             raise InputError(f"unknown searcher {self.searcher!r} (one of {', '.join(SEARCHERS)})")
         if self.sensitivity not in SENSITIVITIES:
             raise InputError(f"unknown sensitivity {self.sensitivity!r} (one of {', '.join(SENSITIVITIES)})")
-        if self.threads < 0 or self.max_targets < 1 or self.max_seqs < 1:
-            raise InputError("--threads must be >= 0, max_targets and max_seqs >= 1")
+        if self.threads < 0 or self.max_rejected < 0 or self.max_targets < 1 or self.max_seqs < 1 \
+                or self.sensitivity_steps < 1:
+            raise InputError("--threads and --max-rejected must be >= 0, max_targets, max_seqs and "
+                             "sensitivity_steps >= 1")
         self.threads = self.threads or default_threads()

@@ -109,7 +109,8 @@ def test_species_prior_counts_within_a_well_covered_taxon(toy_ontology, tmp_path
 @pytest.mark.parametrize("tool", TOOLS)
 def test_a_sequence_search_finds_the_homolog(reference, tool):
     query = ProteinRecord("Q", SEQS["R2"][5:-5])
-    hits = HomologySearch([reference], SearchSettings(searcher=tool, sensitivity="fast", threads=1)).hits([query])[0]
+    settings = SearchSettings(searcher=tool, sensitivity="fast", threads=1, exact_identity=True)
+    hits = HomologySearch([reference], settings).hits([query])[0]
     assert hits.iloc[0]["target"] == "R2" and hits.iloc[0]["identity"] == pytest.approx(100.0)
     # The whole query aligns, but only the part of R2 it was cut from: coverage is R2's.
     n = len(SEQS["R2"])
@@ -400,8 +401,39 @@ def test_provenance_names_the_search_settings(reference, tiny_model, toy_ontolog
 
     search = HomologySearch([reference], SearchSettings(searcher=tool, sensitivity="fast", max_seqs=50))
     recorded = provenance(Annotator(tiny_model, build_index(tiny_model, toy_ontology), search))["search"]
-    assert recorded.startswith("mmseqs:") and recorded.endswith(":sensitivity=fast:max_seqs=50")
-    assert search.summary().startswith("mmseqs ") and search.summary().endswith(" (sensitivity fast, max_seqs 50)")
+    assert recorded.startswith("mmseqs:") and recorded.endswith(
+        ":sensitivity=fast:sensitivity_steps=2:max_seqs=50:max_rejected=20:identity=estimated")
+    assert search.summary().startswith("mmseqs ") and search.summary().endswith(
+        " (sensitivity fast, sensitivity_steps 2, max_seqs 50, max_rejected 20, identity estimated)")
     assert by_embedding([reference], tiny_model).summary() == "embedding"
     assert provenance(Annotator(tiny_model, build_index(tiny_model, toy_ontology),
                                 by_embedding([reference], tiny_model)))["search"] == "embedding:-"
+
+
+@pytest.mark.parametrize("tool", TOOLS[:1])
+def test_mmseqs_counts_identity_only_when_asked_and_estimates_it_otherwise(reference, tool):
+    """R1 with every 10th residue changed: 90 % identical over its whole length, counted by hand."""
+    original = SEQS["R1"].replace("U", "X")
+    mutated = "".join(("W" if c != "W" else "A") if i % 10 == 5 else c for i, c in enumerate(original))
+    counted = 100 * sum(a == b for a, b in zip(original, mutated)) / len(original)
+    query = [ProteinRecord("Q", mutated)]
+    found = {exact: HomologySearch([reference], SearchSettings(searcher=tool, sensitivity="fast", threads=1,
+                                                                exact_identity=exact)).hits(query)[0].iloc[0]
+             for exact in (True, False)}
+    assert found[True]["target"] == found[False]["target"] == "R1"
+    assert found[True]["identity"] == pytest.approx(counted, abs=0.1)
+    assert found[False]["identity"] == pytest.approx(counted, abs=10) and found[False]["identity"] != found[True]["identity"]
+    assert found[False]["bitscore"] == found[True]["bitscore"] and found[False]["coverage"] == found[True]["coverage"]
+
+
+def test_mmseqs_search_options_follow_the_settings():
+    from retrieval.homology.search import mmseqs_search_options
+
+    default = mmseqs_search_options(SearchSettings())
+    assert default == ["-s", "5.7", "-e", "0.001", "--max-seqs", "100", "--start-sens", "4.0", "--sens-steps", "2",
+                       "--max-rejected", "20", "--alignment-mode", "2"]
+    one_step = mmseqs_search_options(SearchSettings(sensitivity_steps=1, max_rejected=0, exact_identity=True))
+    assert one_step == ["-s", "5.7", "-e", "0.001", "--max-seqs", "100", "-a"]
+    assert "--start-sens" not in mmseqs_search_options(SearchSettings(sensitivity="fast"))  # already at -s 4
+    with pytest.raises(InputError, match="sensitivity_steps"):
+        SearchSettings(sensitivity_steps=0)
