@@ -69,7 +69,7 @@ class Transfer:
                   taxa: list[str] | None = None) -> "Transfer":
         q_index = pd.Index(queries)
         qi = q_index.get_indexer(hits["query"].to_numpy())
-        ti = pd.Index(reference.ids).get_indexer(hits["target"].to_numpy())
+        ti = reference.id_index.get_indexer(hits["target"].to_numpy())
         ok = (qi >= 0) & (ti >= 0)
         qi, ti = qi[ok], ti[ok]
         bits = hits["bitscore"].to_numpy(dtype=np.float64)[ok]
