@@ -24,6 +24,9 @@ from retrieval.model import MANIFEST, RetrievalModel
 LOG = logging.getLogger(__name__)
 #: Target precisions fitted; annotate --min-precision takes one of them.
 PRECISION_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+#: Thresholds that predict for fewer than this share of the proteins are left out of the fit: a
+#: precision over a dozen proteins is noise (one such dip moved MFO's 0.8 threshold from 0.47 to 0.84).
+MIN_COVERAGE = 0.01
 
 
 class WithoutSelfHits:
@@ -41,11 +44,11 @@ class WithoutSelfHits:
 
 def thresholds_for(curves: pd.DataFrame, levels=PRECISION_LEVELS) -> dict[str, dict[str, float]]:
     """Per aspect and target precision, the smallest threshold from which on precision stays at or
-    above the target (over thresholds where some protein is predicted); aspects that never reach a
-    target get no threshold for it."""
+    above the target (over thresholds that predict for at least :data:`MIN_COVERAGE` of the
+    proteins); aspects that never reach a target get no threshold for it."""
     out: dict[str, dict[str, float]] = {}
     for aspect, curve in curves.groupby("aspect", sort=False):
-        curve = curve[curve["coverage"] > 0].sort_values("threshold")
+        curve = curve[curve["coverage"] >= MIN_COVERAGE].sort_values("threshold")
         # The lower envelope from the right: the worst precision at this threshold or any higher one.
         floor = np.minimum.accumulate(curve["precision"].to_numpy()[::-1])[::-1]
         out[aspect] = {f"{p:g}": round(float(curve["threshold"].to_numpy()[np.argmax(floor >= p)]), 2)
