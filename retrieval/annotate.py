@@ -275,7 +275,8 @@ class Annotator:
         for group in token_batches(widths, max_tokens=GROUP_PAIRS, max_batch=len(rows)):
             width = int(widths[group].max())
             if width:
-                probs[group, :width] = self._rerank_group(u[group], rows[group, :width], vectors, evidence, group)
+                sub = rows[group, :width]
+                probs[group, :width] = np.where(sub >= 0, self._rerank_group(u[group], sub, vectors, evidence, group), 0)
         return probs
 
     def _rerank_group(self, u: np.ndarray, rows: np.ndarray, vectors: tuple[np.ndarray, np.ndarray],

@@ -437,3 +437,53 @@ def test_mmseqs_search_options_follow_the_settings():
     assert "--start-sens" not in mmseqs_search_options(SearchSettings(sensitivity="fast"))  # already at -s 4
     with pytest.raises(InputError, match="sensitivity_steps"):
         SearchSettings(sensitivity_steps=0)
+
+
+@pytest.mark.parametrize("group_pairs", [1, 7, 1 << 15])  # a group per protein, a few, one for all
+def test_reranking_in_groups_of_similar_width_equals_the_padded_batch(reference, model_copy, toy_ontology,
+                                                                      monkeypatch, group_pairs):
+    """Oracle: every candidate of the padded (B, K) batch scored at once with the public pieces, the
+    homology re-ranker's score where a reference has the term and the two-tower one where none has."""
+    import copy
+
+    import torch
+
+    import retrieval.annotate as annotate_module
+    from retrieval.annotate import Annotator
+    from retrieval.candidates import Evidence, candidate_features
+    from retrieval.config import AnnotateConfig
+    from retrieval.homology import homology_feature_names
+    from retrieval.reranker import FusionReranker
+    from retrieval.scoring import rerank_probabilities
+
+    config = copy.deepcopy(model_copy.reranker.config)
+    config.pair_features = (*config.pair_features, *homology_feature_names(0))
+    torch.manual_seed(2)
+    model_copy.homology_reranker = FusionReranker(config).eval()
+    model_copy.info["homology_references"] = [{"fingerprint": reference.fingerprint()}]
+    hybrid = Annotator(model_copy, build_index(model_copy, toy_ontology), by_embedding([reference], model_copy))
+    monkeypatch.setattr(annotate_module, "GROUP_PAIRS", group_pairs)
+    records = [ProteinRecord(f"P{i}", s) for i, s in enumerate([SEQS["R2"], SEQS["R1"][:80], SEQS["R3"], "MKV" * 20])]
+    u = hybrid._embed([r.sequence for r in records], AnnotateConfig(embedding_cache=False))
+    hits = hybrid.homology.hits(records, u)
+    evidence = [Evidence(s.reference.transfer(h, [r.id for r in records]), s.ref_col)
+                for s, h in zip(hybrid.sources, hits)]
+    n = len(hybrid.index.catalogue)
+    rng = np.random.default_rng(0)
+    widths = [n, 3, 0, n // 2]
+    rows = np.full((len(records), n), -1, dtype=np.int64)
+    for i, w in enumerate(widths):
+        rows[i, :w] = rng.permutation(n)[:w]
+    got = hybrid._rerank(u, rows, hybrid._catalogue_vectors(), evidence)
+
+    v_all, b_all = hybrid._catalogue_vectors()
+    v, b = v_all[np.clip(rows, 0, None)], b_all[np.clip(rows, 0, None)]
+    scale = model_copy.text_encoder.scale
+    homology = rerank_probabilities(model_copy.homology_reranker, u, v, candidate_features(
+        model_copy.homology_reranker.config.pair_features, u, v, b, scale, rows, evidence))
+    towers = rerank_probabilities(model_copy.reranker, u, v, candidate_features(
+        model_copy.reranker.config.pair_features, u, v, b, scale, rows))
+    known = evidence[0].ref_col[np.clip(rows, 0, None)] >= 0
+    expected = np.where(rows < 0, 0.0, np.where(known, homology, towers))
+    assert known[rows >= 0].any() and (~known[rows >= 0]).any()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
