@@ -5,6 +5,7 @@ flag to drop, never a traceback from deep inside transformers.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import os
@@ -76,6 +77,25 @@ def load_backbone(name: str, quantization: str = "none"):
         hint = "" if os.path.isdir(path) else " (not a local folder; hub ids need network access)"
         raise InputError(f"cannot load backbone '{name}'{hint}: {first}") from None
     return model, tokenizer
+
+
+def local_backbone_folder(name: str) -> Path | None:
+    """The local folder a backbone name resolves to, when it is one with a ``config.json``."""
+    try:
+        folder = Path(resolve_backbone(name))
+    except InputError:
+        return None
+    return folder if (folder / "config.json").is_file() else None
+
+
+def folder_stamp(folder: Path) -> str:
+    """sha256 of the folder's path and of every file's relative path, size and modification time
+    under it: changes whenever a file does, without reading the weights."""
+    digest = hashlib.sha256(str(folder.resolve()).encode())
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(folder)}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:32]
 
 
 def load_adapter(model, folder: str | Path):

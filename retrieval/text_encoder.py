@@ -7,6 +7,8 @@ tower scores GO terms it never saw and functions that are not GO at all.
 """
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +19,30 @@ from tqdm.auto import tqdm
 
 from index.errors import InputError
 from retrieval.batching import autocast, token_batches
-from retrieval.hf_backbone import DEFAULT_TEXT_BACKBONE, load_adapter, load_backbone
+from retrieval.hf_backbone import DEFAULT_TEXT_BACKBONE, folder_stamp, load_adapter, load_backbone, local_backbone_folder
 from retrieval.pretrained import load_head, module_digest, read_folder, tensor_fingerprint, write_folder
 
 TERMS_FILE = "terms.txt"
 ADAPTER_DIR = "adapter"
+DIGESTS = "backbone-digests"  # under cache_dir(): folder stamp -> weight digest of a backbone
+
+
+def _cached_digest(folder: Path) -> str | None:
+    """The weight digest of the backbone in ``folder`` when these very files were hashed before."""
+    from retrieval.feature_cache import cache_dir
+
+    path = cache_dir() / DIGESTS / folder_stamp(folder)
+    return path.read_text().strip() if path.is_file() else None
+
+
+def _store_digest(folder: Path, digest: str) -> None:
+    from retrieval.feature_cache import cache_dir
+
+    path = cache_dir() / DIGESTS / folder_stamp(folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(digest + "\n")
+    os.replace(partial, path)  # atomic: a reader sees the whole digest or none
 
 
 @dataclass
@@ -43,16 +64,29 @@ class TextEncoder(nn.Module):
     """Embeds function texts into L2-normalised vectors; see the module docstring."""
 
     def __init__(self, config: TextEncoderConfig, known_terms: list[str] | None = None,
-                 backbone: nn.Module | None = None, tokenizer=None):
+                 backbone: nn.Module | None = None, tokenizer=None, lazy: bool = False):
         super().__init__()
         self.config = config
-        if backbone is None:
-            backbone, tokenizer = load_backbone(config.backbone, config.quantization)
-        self.backbone, self.tokenizer = backbone, tokenizer
-        # The backbone is loaded by name; its weights, hashed once here (it is frozen; an adapter is
-        # hashed apart), make the fingerprint tell two backbones of the same name apart.
-        self._backbone_digest = module_digest(backbone)
-        hidden = backbone.config.hidden_size
+        # lazy: a frozen backbone in a local folder whose weights were hashed before is loaded only
+        # when a text is embedded. Annotating with a prebuilt index embeds none, and loading
+        # transformers and MiniLM was about 5 s of every annotate's start.
+        folder = local_backbone_folder(config.backbone) if lazy and backbone is None and not config.adapter \
+            and config.quantization == "none" else None
+        digest = _cached_digest(folder) if folder is not None else None
+        self._lazy_backbone = digest is not None
+        if self._lazy_backbone:
+            self._backbone_digest = digest
+            hidden = json.loads((folder / "config.json").read_text())["hidden_size"]
+        else:
+            if backbone is None:
+                backbone, tokenizer = load_backbone(config.backbone, config.quantization)
+            self.backbone, self.tokenizer = backbone, tokenizer
+            # The backbone is loaded by name; its weights, hashed once here (it is frozen; an adapter
+            # is hashed apart), make the fingerprint tell two backbones of the same name apart.
+            self._backbone_digest = module_digest(backbone)
+            if folder is not None:
+                _store_digest(folder, self._backbone_digest)
+            hidden = backbone.config.hidden_size
         self.register_buffer("feature_mean", torch.zeros(hidden))
         self.register_buffer("feature_std", torch.ones(hidden))
         self.projection = nn.Sequential(nn.Linear(hidden, config.hidden_dim), nn.GELU(), nn.Dropout(config.dropout),
@@ -69,6 +103,22 @@ class TextEncoder(nn.Module):
                              f"{config.n_known_terms}")
         self._row = {t: i for i, t in enumerate(self.known_terms)}
         self.freeze_backbone = not config.adapter
+
+    def __getattr__(self, name: str):
+        if name in ("backbone", "tokenizer") and self.__dict__.get("_lazy_backbone"):
+            self._load_backbone()
+            return getattr(self, name)
+        return super().__getattr__(name)
+
+    def _load_backbone(self) -> None:
+        """Load the lazy backbone, on the tower's device and in its mode; its weights must hash to
+        the digest the fingerprint was made with."""
+        backbone, tokenizer = load_backbone(self.config.backbone, self.config.quantization)
+        if module_digest(backbone) != self._backbone_digest:
+            raise InputError(f"backbone {self.config.backbone}: its weights changed since this tower's "
+                             "fingerprint was taken; load the model again")
+        self._lazy_backbone = False
+        self.backbone, self.tokenizer = backbone.to(self.feature_mean.device).train(self.training), tokenizer
 
     @property
     def scale(self) -> float:
@@ -161,7 +211,7 @@ class TextEncoder(nn.Module):
         config, tensors, _ = read_folder(folder, TextEncoderConfig)
         terms_path = Path(folder) / TERMS_FILE
         known = terms_path.read_text().split() if terms_path.exists() else []
-        model = cls(config, known_terms=known)
+        model = cls(config, known_terms=known, lazy=True)
         if config.adapter:
             model.backbone = load_adapter(model.backbone, Path(folder) / ADAPTER_DIR)
         load_head(model, tensors, folder)

@@ -113,3 +113,31 @@ def test_the_annotator_refuses_another_reference_unless_forced(reference_inputs,
     assert "--force" in caplog.text
     same = HomologySearch([trained], SearchSettings(searcher="embedding"), protein_encoder=model_copy.protein_encoder)
     Annotator(model_copy, index, same)  # the one it was trained with: accepted
+
+
+def test_a_saved_text_tower_loads_its_backbone_only_to_embed_and_checks_its_weights(tiny_bert_dir, tiny_model,
+                                                                                     tmp_path):
+    import numpy as np
+
+    from retrieval.text_encoder import TextEncoder
+
+    backbone = tmp_path / "bert"
+    shutil.copytree(tiny_bert_dir, backbone)
+    config = type(tiny_model.text_encoder.config)(**{**vars(tiny_model.text_encoder.config), "backbone": str(backbone)})
+    tower = TextEncoder(config, known_terms=tiny_model.text_encoder.known_terms)
+    tower.load_state_dict(tiny_model.text_encoder.state_dict(), strict=False)
+    tower.eval().save_pretrained(tmp_path / "text")
+    eager = TextEncoder.from_pretrained(tmp_path / "text")  # these files were never hashed: loaded now
+    lazy = TextEncoder.from_pretrained(tmp_path / "text")
+    assert "backbone" in eager._modules and "backbone" not in lazy._modules
+    assert lazy.fingerprint() == eager.fingerprint() == tower.fingerprint()
+    texts = ["binds heme", "kinase activity"]
+    np.testing.assert_allclose(lazy.encode(texts, precision="fp32")[0], eager.encode(texts, precision="fp32")[0],
+                               atol=1e-6)
+    assert "backbone" in lazy._modules and not lazy.backbone.training
+    stale = TextEncoder.from_pretrained(tmp_path / "text")
+    one_weight_changed(backbone)  # after that tower was loaded: refused when it has to embed
+    with pytest.raises(InputError, match="weights changed"):
+        stale.encode(texts)
+    again = TextEncoder.from_pretrained(tmp_path / "text")  # the changed files are hashed again
+    assert "backbone" in again._modules and again.fingerprint() != tower.fingerprint()
