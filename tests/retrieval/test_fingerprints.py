@@ -23,16 +23,24 @@ def one_weight_changed(folder):
     save_file(tensors, str(path), metadata={"format": "pt"})
 
 
-def test_a_text_backbone_with_one_other_weight_under_the_same_name_is_refused(tiny_bert_dir, tiny_model, tmp_path,
-                                                                              toy_ontology):
-    from retrieval.indexing import build_function_index
+def tower_on_a_copied_backbone(tiny_bert_dir, tiny_model, tmp_path):
+    """(backbone folder, config, text tower): the tiny model's text tower on its own copy of the backbone."""
     from retrieval.text_encoder import TextEncoder
 
     backbone = tmp_path / "bert"
     shutil.copytree(tiny_bert_dir, backbone)
     config = type(tiny_model.text_encoder.config)(**{**vars(tiny_model.text_encoder.config), "backbone": str(backbone)})
-    first = TextEncoder(config, known_terms=tiny_model.text_encoder.known_terms)
-    first.load_state_dict(tiny_model.text_encoder.state_dict(), strict=False)
+    tower = TextEncoder(config, known_terms=tiny_model.text_encoder.known_terms)
+    tower.load_state_dict(tiny_model.text_encoder.state_dict(), strict=False)
+    return backbone, config, tower
+
+
+def test_a_text_backbone_with_one_other_weight_under_the_same_name_is_refused(tiny_bert_dir, tiny_model, tmp_path,
+                                                                              toy_ontology):
+    from retrieval.indexing import build_function_index
+    from retrieval.text_encoder import TextEncoder
+
+    backbone, config, first = tower_on_a_copied_backbone(tiny_bert_dir, tiny_model, tmp_path)
     model = type(tiny_model)(tiny_model.protein_encoder, first.eval(), tiny_model.reranker)
     index = build_function_index(model, FunctionCatalogue.from_ontology(toy_ontology), precision="fp32",
                                  progress=False)
@@ -121,11 +129,7 @@ def test_a_saved_text_tower_loads_its_backbone_only_to_embed_and_checks_its_weig
 
     from retrieval.text_encoder import TextEncoder
 
-    backbone = tmp_path / "bert"
-    shutil.copytree(tiny_bert_dir, backbone)
-    config = type(tiny_model.text_encoder.config)(**{**vars(tiny_model.text_encoder.config), "backbone": str(backbone)})
-    tower = TextEncoder(config, known_terms=tiny_model.text_encoder.known_terms)
-    tower.load_state_dict(tiny_model.text_encoder.state_dict(), strict=False)
+    backbone, _, tower = tower_on_a_copied_backbone(tiny_bert_dir, tiny_model, tmp_path)
     tower.eval().save_pretrained(tmp_path / "text")
     eager = TextEncoder.from_pretrained(tmp_path / "text")  # these files were never hashed: loaded now
     lazy = TextEncoder.from_pretrained(tmp_path / "text")
