@@ -264,7 +264,8 @@ class Annotator:
 
     def _rerank(self, u: np.ndarray, rows: np.ndarray, vectors: tuple[np.ndarray, np.ndarray],
                 evidence: list[Evidence]) -> np.ndarray:
-        """Probabilities (B, K) of candidate rows (-1: padding) of the functions ``vectors`` = (v (N, D), b (N,)); 0 on padding.
+        """Probabilities (B, K) of candidate rows (-1: padding, scored 0) of the functions
+        ``vectors`` = (v (N, D), b (N,)).
 
         Proteins are scored in groups of similar candidate counts, each cut to its own widest: a
         chunk padded to its widest protein was two-thirds padding in a hybrid run.
@@ -276,7 +277,8 @@ class Annotator:
             width = int(widths[group].max())
             if width:
                 sub = rows[group, :width]
-                probs[group, :width] = np.where(sub >= 0, self._rerank_group(u[group], sub, vectors, evidence, group), 0)
+                scored = self._rerank_group(u[group], sub, vectors, evidence, group)
+                probs[group, :width] = np.where(sub >= 0, scored, 0)
         return probs
 
     def _rerank_group(self, u: np.ndarray, rows: np.ndarray, vectors: tuple[np.ndarray, np.ndarray],
