@@ -27,18 +27,18 @@ ADAPTER_DIR = "adapter"
 DIGESTS = "backbone-digests"  # under cache_dir(): folder stamp -> weight digest of a backbone
 
 
-def _cached_digest(folder: Path) -> str | None:
-    """The weight digest of the backbone in ``folder`` when these very files were hashed before."""
+def _digest_path(folder: Path) -> Path:
     from retrieval.feature_cache import cache_dir
 
-    path = cache_dir() / DIGESTS / folder_stamp(folder)
+    return cache_dir() / DIGESTS / folder_stamp(folder)
+
+
+def _cached_digest(path: Path) -> str | None:
+    """The weight digest stored at ``path`` (:func:`_digest_path`): these very files were hashed before."""
     return path.read_text().strip() if path.is_file() else None
 
 
-def _store_digest(folder: Path, digest: str) -> None:
-    from retrieval.feature_cache import cache_dir
-
-    path = cache_dir() / DIGESTS / folder_stamp(folder)
+def _store_digest(path: Path, digest: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     partial.write_text(digest + "\n")
@@ -72,7 +72,8 @@ class TextEncoder(nn.Module):
         # transformers and MiniLM was about 5 s of every annotate's start.
         folder = local_backbone_folder(config.backbone) if lazy and backbone is None and not config.adapter \
             and config.quantization == "none" else None
-        digest = _cached_digest(folder) if folder is not None else None
+        digest_path = _digest_path(folder) if folder is not None else None
+        digest = _cached_digest(digest_path) if digest_path is not None else None
         self._lazy_backbone = digest is not None
         if self._lazy_backbone:
             self._backbone_digest = digest
@@ -84,8 +85,8 @@ class TextEncoder(nn.Module):
             # The backbone is loaded by name; its weights, hashed once here (it is frozen; an adapter
             # is hashed apart), make the fingerprint tell two backbones of the same name apart.
             self._backbone_digest = module_digest(backbone)
-            if folder is not None:
-                _store_digest(folder, self._backbone_digest)
+            if digest_path is not None:
+                _store_digest(digest_path, self._backbone_digest)
             hidden = backbone.config.hidden_size
         self.register_buffer("feature_mean", torch.zeros(hidden))
         self.register_buffer("feature_std", torch.ones(hidden))

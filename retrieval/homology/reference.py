@@ -142,11 +142,9 @@ class Reference:
     def aspect_labels(self) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
         """What every transfer needs, computed once per reference: the labels as float64, which
         aspects each protein is annotated in (proteins x aspects) and each term's aspect column."""
-        y = self.labels.astype(np.float64)
-        aspects = pd.unique(self.aspects)
-        in_aspect = sp.csr_matrix(np.stack([np.asarray(y[:, self.aspects == a].sum(axis=1)).ravel() > 0
-                                            for a in aspects], axis=1).astype(np.float64))
-        return y, in_aspect, pd.Index(aspects).get_indexer(self.aspects)
+        in_aspect = sp.csr_matrix(np.stack([annotated for _, _, annotated in self._aspect_blocks], axis=1)
+                                  .astype(np.float64))
+        return self.labels.astype(np.float64), in_aspect, pd.Index(pd.unique(self.aspects)).get_indexer(self.aspects)
 
     @cached_property
     def id_index(self) -> pd.Index:
