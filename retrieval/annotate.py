@@ -235,7 +235,7 @@ class Annotator:
             from retrieval.feature_cache import cache_dir
 
             self._stores[config.precision] = EmbeddingStore(cache_dir() / "proteins",
-                                                            f"{tower.fingerprint()}|{config.precision}",
+                                                            tower.cache_key(config.precision),
                                                             tower.config.embed_dim)
         return self._stores[config.precision].get_or_compute(sequences, encode)
 
@@ -267,48 +267,45 @@ class Annotator:
         """Probabilities (B, K) of candidate rows (-1: padding, scored 0) of the functions
         ``vectors`` = (v (N, D), b (N,)).
 
-        Proteins are scored in groups of similar candidate counts, each cut to its own widest: a
+        Each re-ranker's candidates (:meth:`_parts`) are packed to the left of each protein's row,
+        and proteins are scored in groups of similar candidate counts, each cut to its own widest: a
         chunk padded to its widest protein was two-thirds padding in a hybrid run.
         """
         probs = np.zeros(rows.shape, dtype=np.float32)
-        valid = rows >= 0
-        widths = np.where(valid.any(axis=1), rows.shape[1] - np.argmax(valid[:, ::-1], axis=1), 0)
-        for group in token_batches(widths, max_tokens=GROUP_PAIRS, max_batch=len(rows)):
-            width = int(widths[group].max())
-            if width:
-                sub = rows[group, :width]
-                scored = self._rerank_group(u[group], sub, vectors, evidence, group)
-                probs[group, :width] = np.where(sub >= 0, scored, 0)
+        for part, reranker, given in self._parts(rows, evidence):
+            order = np.argsort(~part, axis=1, kind="stable")
+            widths = part.sum(axis=1)
+            packed = np.where(np.arange(rows.shape[1]) < widths[:, None], np.take_along_axis(rows, order, axis=1), -1)
+            for group in token_batches(widths, max_tokens=GROUP_PAIRS, max_batch=len(rows)):
+                width = int(widths[group].max())
+                if width:
+                    sub = packed[group, :width]
+                    real = sub >= 0
+                    scored = self._score(reranker, u[group], sub, vectors, given, group)
+                    probs[np.broadcast_to(group[:, None], sub.shape)[real], order[group, :width][real]] = scored[real]
         return probs
 
-    def _rerank_group(self, u: np.ndarray, rows: np.ndarray, vectors: tuple[np.ndarray, np.ndarray],
-                      evidence: list[Evidence], queries: np.ndarray) -> np.ndarray:
-        """:meth:`_rerank` of some proteins, ``queries`` their rows in ``evidence``.
+    def _parts(self, rows: np.ndarray, evidence: list[Evidence]) -> list[tuple[np.ndarray, object, list[Evidence]]]:
+        """(candidates as a (B, K) mask, the re-ranker that scores them, the evidence it reads).
 
         A candidate that no given reference has labels for (a GO term newer than the references, a
         free-text function) is scored by the two-tower re-ranker: the homology re-ranker trained
         only on terms the references annotate, and ranks terms without any evidence worse than the
         towers do (held-out GO terms, docs/benchmarks.md#held-out-terms-protocols-a-and-b-of-issue-13).
         """
+        present = rows >= 0
+        if not evidence or self.reranker is self.model.reranker:
+            return [(present, self.reranker, evidence)]
+        known = present & np.any([e.ref_col[np.clip(rows, 0, None)] >= 0 for e in evidence], axis=0)
+        return [(known, self.reranker, evidence), (present & ~known, self.model.reranker, [])]
+
+    def _score(self, reranker, u: np.ndarray, rows: np.ndarray, vectors: tuple[np.ndarray, np.ndarray],
+               evidence: list[Evidence], queries: np.ndarray) -> np.ndarray:
+        """One re-ranker's probabilities (B, K) for candidate rows (-1: padding)."""
         safe = np.clip(rows, 0, None)
         v, b = vectors[0][safe], vectors[1][safe]
-        names = self.reranker.config.pair_features
-        feats = candidate_features(names, u, v, b, self.scale, rows, evidence, queries)
-        probs = rerank_probabilities(self.reranker, u, v, feats)
-        if not evidence or self.reranker is self.model.reranker:
-            return probs
-        unknown = (rows >= 0) & np.all([e.ref_col[safe] < 0 for e in evidence], axis=0)
-        if unknown.any():  # those candidates packed to the left of each protein's row, -1 after them
-            order = np.argsort(~unknown, axis=1, kind="stable")[:, : unknown.sum(axis=1).max()]
-            packed = np.take_along_axis(unknown, order, axis=1)
-            sub_rows = np.where(packed, np.take_along_axis(rows, order, axis=1), -1)
-            sub_v = np.take_along_axis(v, order[..., None], axis=1)
-            sub_b = np.take_along_axis(b, order, axis=1)
-            plain = self.model.reranker
-            feats = candidate_features(plain.config.pair_features, u, sub_v, sub_b, self.scale, sub_rows)
-            q = np.broadcast_to(np.arange(len(rows))[:, None], order.shape)
-            probs[q[packed], order[packed]] = rerank_probabilities(plain, u, sub_v, feats)[packed]
-        return probs
+        feats = candidate_features(reranker.config.pair_features, u, v, b, self.scale, rows, evidence, queries)
+        return rerank_probabilities(reranker, u, v, feats)
 
     def _top(self, records, items, cols, values, config: AnnotateConfig) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """The reported rows as a table, and their query indices and catalogue rows."""

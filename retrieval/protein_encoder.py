@@ -31,6 +31,9 @@ PAD_MULTIPLE = 64
 # oneDNN keeps up to 1,024 compiled kernels (one per input shape), and over a long run their memory
 # was most of the growth of the peak (docs/benchmarks.md); read when the first kernel is made.
 os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "8")
+#: Revision of the inference arithmetic, in every embedding-cache key: vectors cached by code that
+#: computed them differently (2: the compact CNN keeps bf16 activations under bf16) are not reused.
+ARITHMETIC = 2
 
 
 @dataclass
@@ -130,7 +133,7 @@ class ProteinEncoder(nn.Module):
             return self._encode(sequences, max_tokens, precision, progress)
         from retrieval.feature_cache import FeatureCache
 
-        cache = FeatureCache(cache_dir, f"protein|{self.fingerprint()}|{precision}")
+        cache = FeatureCache(cache_dir, f"protein|{self.cache_key(precision)}")
         return cache.get_or_compute(sequences, lambda todo: self._encode(todo, max_tokens, precision, progress))
 
     @torch.inference_mode()
@@ -159,6 +162,10 @@ class ProteinEncoder(nn.Module):
             return np.zeros((0, self.config.embed_dim), dtype=np.float32)
         features = torch.from_numpy((pooled / weights[:, None]).astype(np.float32)).to(device)
         return self.project(features).cpu().numpy()
+
+    def cache_key(self, precision: str) -> str:
+        """What cached embeddings of this tower at ``precision`` are filed under."""
+        return f"{self.fingerprint()}|{precision}|{ARITHMETIC}"
 
     # --- save / load -------------------------------------------------------------------------
     def _saved_tensors(self) -> dict[str, torch.Tensor]:
