@@ -118,6 +118,21 @@ def test_protein_embedding_cache_is_keyed_by_sequence_and_model(tiny_model, mode
     assert embedded[-1] == ["MKTAYIAKQR"] and len(list(tmp_path.glob("*.npz"))) == 2
 
 
+def test_compact_bf16_inference_stays_close_to_fp32_and_is_cached_by_arithmetic(tiny_model, tmp_path, monkeypatch):
+    """bf16 keeps the activations in bf16 (pooling sums in fp32); a new arithmetic revision is a new cache."""
+    import retrieval.protein_encoder as protein_module
+
+    protein = tiny_model.protein_encoder
+    seqs = ["MKTAYIAKQRQISFVKSHFSRQ" * 5, "MSDNGPQNQRNAPR", "MK"]
+    exact, low = protein.encode(seqs, precision="fp32"), protein.encode(seqs, precision="bf16")
+    assert np.all((exact * low).sum(axis=1) > 0.999) and not np.array_equal(exact, low)
+    protein.encode(seqs, precision="bf16", cache_dir=tmp_path)
+    monkeypatch.setattr(protein_module, "ARITHMETIC", protein_module.ARITHMETIC + 1)
+    assert protein.cache_key("bf16") != protein.cache_key("fp32")
+    protein.encode(seqs, precision="bf16", cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+
+
 def test_graph_context_model_indexes_go_terms_with_their_parents(model_copy, toy_ontology, tmp_path):
     from index.catalogue import FunctionCatalogue
     from retrieval.indexing import build_function_index
