@@ -1,12 +1,13 @@
 """Speed and memory of build-index and annotate on this machine; prints a table.
 
     python benchmarks/speed.py [--data ../shared/data] [--model DIR] [--reference DIR ... | --no-reference]
-                               [--search auto|mmseqs|diamond|embedding] [--threads 2]
+                               [--search auto|mmseqs|diamond|embedding] [--threads 2] [--embedding-cache]
 
 Stages timed separately: building the index of all live GO (text tower + FAISS), then annotating
 the 3,329 CAFA3 targets end to end (FASTA -> protein tower -> recall -> [reference search] -> re-rank
--> propagation -> top 20), with the time per stage from a profile of one run; the references are the
-shipped ones unless --reference or --no-reference. Loading the references is timed on its own (with
+-> propagation -> top 20; the tower computed, as for a new proteome, unless --embedding-cache), with
+the time per stage from a profile of one run; the references are the shipped ones unless
+--reference or --no-reference. Loading the references is timed on its own (with
 --search embedding it embeds their proteins, unless cached). Peak memory is the process's maximum
 resident set size.
 """
@@ -85,7 +86,9 @@ def approximate_recall(model, index: FunctionIndex, records, k: int) -> list[dic
               help="How the references are searched.")
 @click.option("--threads", default=2, show_default=True, help="torch threads.")
 @click.option("--factory", default="Flat", show_default=True, help="FAISS factory string for the index.")
-def main(data, model, reference, no_reference, searcher, threads, factory) -> None:
+@click.option("--embedding-cache", is_flag=True,
+              help="Read the protein vectors from the embedding cache (default: computed, as for a new proteome).")
+def main(data, model, reference, no_reference, searcher, threads, factory, embedding_cache) -> None:
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(threads)
     rows = []
@@ -119,7 +122,7 @@ def main(data, model, reference, no_reference, searcher, threads, factory) -> No
     if annotator.propagator is not None:
         timer.wrap(annotator.propagator, "max_propagate_pairs", "GO propagation")
     start = time.perf_counter()
-    table = annotator.annotate(records, AnnotateConfig(top=20))
+    table = annotator.annotate(records, AnnotateConfig(top=20, embedding_cache=embedding_cache))
     total = time.perf_counter() - start
     homology = f" + {search.searcher} search of {len(references)} reference(s)" if search else ""
     rows.append({"step": f"annotate {len(records)} CAFA3 targets, top 20{homology}",

@@ -80,6 +80,7 @@ class Annotator:
             self._is_root[np.setdiff1d(index.edges[1], index.edges[0])] = True
         self._ids = np.asarray(index.catalogue.ids, dtype=object)
         self._aspects = index.catalogue.table["aspect"].to_numpy(dtype=object)
+        self._aspect_codes = pd.factorize(self._aspects, use_na_sentinel=False)[0].astype(np.int64)
         self._names = index.catalogue.table["name"].to_numpy(dtype=object)
         self._function_vectors: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -218,9 +219,10 @@ class Annotator:
     def _annotate_block(self, records: list[ProteinRecord], config: AnnotateConfig) -> Iterator[pd.DataFrame]:
         u = self._embed([r.sequence for r in records], config)
         hits = self.homology.hits(records, u) if self.homology else []
-        for start in range(0, len(records), config.batch_size):
+        per_chunk = _split_hits(hits, [r.id for r in records], config.batch_size)
+        for k, start in enumerate(range(0, len(records), config.batch_size)):
             stop = start + config.batch_size
-            yield self._annotate_chunk(records[start:stop], u[start:stop], hits, config)
+            yield self._annotate_chunk(records[start:stop], u[start:stop], [h[k] for h in per_chunk], config)
 
     def _embed(self, sequences: list[str], config: AnnotateConfig) -> np.ndarray:
         tower = self.model.protein_encoder
@@ -308,36 +310,62 @@ class Annotator:
         return rerank_probabilities(reranker, u, v, feats)
 
     def _top(self, records, items, cols, values, config: AnnotateConfig) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-        """The reported rows as a table, and their query indices and catalogue rows."""
-        table = pd.DataFrame({"item": items, "col": cols, "score": values, "aspect": self._aspects[cols]})
-        keep = table["score"] >= max(config.min_score, 1e-6)
+        """The reported rows as a table, and their query indices and catalogue rows.
+
+        Filtered and ranked as arrays (by protein, score descending, catalogue row); only the rows
+        reported become a DataFrame.
+        """
+        keep = values >= max(config.min_score, 1e-6)
         if config.min_precision:
             floor = self.precision_thresholds(config.min_precision)
-            keep &= table["score"] >= table["aspect"].map(floor).fillna(np.inf)
+            keep &= values >= np.array([floor.get(a, np.inf) for a in self._aspects])[cols]
         if not config.include_roots:
-            keep &= ~self._is_root[table["col"].to_numpy()]
+            keep &= ~self._is_root[cols]
         if config.aspect:
-            keep &= table["aspect"] == config.aspect
-        table = table[keep].sort_values(["item", "score", "col"], ascending=[True, False, True], kind="stable")
-        group = ["item", "aspect"] if config.per_aspect else ["item"]
+            keep &= (self._aspects == config.aspect)[cols]
+        items, cols, values = items[keep], cols[keep], values[keep]
+        ranked = np.lexsort((cols, -values, items))
+        items, cols, values = items[ranked], cols[ranked], values[ranked]
+        groups = items * (self._aspect_codes.max() + 1) + self._aspect_codes[cols] if config.per_aspect else items
         if config.specific and self.propagator is not None:
-            table = table.iloc[_most_specific(table, group, self.propagator.ancestors, config.top)]
+            chosen = _most_specific(groups, cols, self.propagator.ancestors, config.top)
         else:
-            table = table[table.groupby(group, sort=False).cumcount() < config.top]
+            chosen = _ranks_in_group(groups) < config.top
+        items, cols, values = items[chosen], cols[chosen], values[chosen]
         ids = np.array([r.id for r in records], dtype=object)
-        items, cols = table["item"].to_numpy(), table["col"].to_numpy()
         return pd.DataFrame({"protein_id": ids[items], "term_id": self._ids[cols],
-                             "score": table["score"].to_numpy(dtype=np.float64), "aspect": table["aspect"].to_numpy(),
+                             "score": values.astype(np.float64), "aspect": self._aspects[cols],
                              "name": self._names[cols]}), items, cols
 
 
-def _most_specific(table: pd.DataFrame, group: list[str], ancestors, top: int) -> np.ndarray:
-    """Positions (into ``table``, ranked best first within each group) of up to ``top`` terms per
-    group of which none is an ancestor of another: going down the ranking, a term that is an
-    ancestor of one already taken is skipped, and a term replaces the ancestors of it already taken."""
+def _split_hits(hits: list[pd.DataFrame], ids: list[str], size: int) -> list[list[pd.DataFrame]]:
+    """Each reference's hits split by the chunk of ``size`` queries their query is in (a chunk's
+    transfer then reads its own hits, not the whole block's)."""
+    chunks = -(-len(ids) // size)
+    out = []
+    for frame in hits:
+        chunk = pd.Index(ids).get_indexer(frame["query"].to_numpy()) // size
+        groups = frame.groupby(chunk, sort=False).indices
+        out.append([frame.iloc[groups[k]] if k in groups else frame.iloc[:0] for k in range(chunks)])
+    return out
+
+
+def _ranks_in_group(groups: np.ndarray) -> np.ndarray:
+    """Each row's rank among the rows of its group, in row order (0: the group's first row)."""
+    order = np.argsort(groups, kind="stable")
+    starts = np.flatnonzero(np.r_[True, groups[order][1:] != groups[order][:-1]])
+    ranks = np.empty(len(groups), dtype=np.int64)
+    ranks[order] = np.arange(len(groups)) - np.repeat(starts, np.diff(np.r_[starts, len(groups)]))
+    return ranks
+
+
+def _most_specific(groups: np.ndarray, cols: np.ndarray, ancestors, top: int) -> np.ndarray:
+    """Positions (rows ranked best first within each group) of up to ``top`` terms per group of
+    which none is an ancestor of another: going down the ranking, a term that is an ancestor of one
+    already taken is skipped, and a term replaces the ancestors of it already taken."""
     keep = []
-    cols = table["col"].to_numpy()
-    for at in table.groupby(group, sort=False).indices.values():
+    order = np.argsort(groups, kind="stable")
+    for at in np.split(order, np.flatnonzero(groups[order][1:] != groups[order][:-1]) + 1):
         chosen: list[int] = []  # positions
         covered: set[int] = set()  # the chosen terms and all their ancestors
         for pos in at:

@@ -251,6 +251,9 @@ def _search_options(func):
         click.option("--max-rejected", type=click.IntRange(min=0), default=SearchSettings.max_rejected,
                      show_default=True, help="MMseqs2 --max-rejected: stop a query's alignments after this many "
                                              "in a row fail the e-value (0: align every candidate)."),
+        click.option("--max-accept", type=click.IntRange(min=0), default=SearchSettings.max_accept,
+                     show_default=True, help="MMseqs2 --max-accept: stop a query's alignments after this many "
+                                             "hits, in the prefilter's order (0: no limit)."),
         click.option("--exact-identity", is_flag=True, help="MMseqs2: count identity on the alignment (-a; "
                                                             "slower) instead of estimating it from the score."),
         click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
@@ -259,8 +262,8 @@ def _search_options(func):
 
     @functools.wraps(func)
     def command(**kwargs):
-        fields = ("searcher", "sensitivity", "sensitivity_steps", "max_seqs", "max_rejected", "exact_identity",
-                  "threads")
+        fields = ("searcher", "sensitivity", "sensitivity_steps", "max_seqs", "max_rejected", "max_accept",
+                  "exact_identity", "threads")
         return func(settings=SearchSettings(**{k: kwargs.pop(k) for k in fields}), **kwargs)
 
     for option in reversed(options):

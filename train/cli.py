@@ -61,7 +61,7 @@ def train_reranker_cmd(model_dir, reference, output, epochs, searcher, search_to
                               # the search the shipped re-ranker was trained with: every candidate aligned and
                               # identity counted (--max-identity reads it); annotate's default is faster
                               SearchSettings(searcher=searcher, sensitivity=sensitivity, max_seqs=300,
-                                             sensitivity_steps=1, max_rejected=0, exact_identity=True))
+                                             sensitivity_steps=1, max_rejected=0, max_accept=0, exact_identity=True))
     click.echo(f"model written to {folder}", err=True)
 
 

@@ -221,6 +221,8 @@ def mmseqs_search_options(settings: SearchSettings) -> list[str]:
         options += ["--start-sens", str(MMSEQS_START_SENSITIVITY), "--sens-steps", str(settings.sensitivity_steps)]
     if settings.max_rejected:
         options += ["--max-rejected", str(settings.max_rejected)]
+    if settings.max_accept:
+        options += ["--max-accept", str(settings.max_accept)]
     # -a keeps the backtraces, from which identity is counted; mode 2 still gives the coverage
     return options + (["-a"] if settings.exact_identity else ["--alignment-mode", "2"])
 
@@ -298,6 +300,7 @@ class HomologySearch:
         if self.searcher == "mmseqs":
             return [("sensitivity", settings.sensitivity), ("sensitivity_steps", str(settings.sensitivity_steps)),
                     ("max_seqs", str(settings.max_seqs)), ("max_rejected", str(settings.max_rejected)),
+                    ("max_accept", str(settings.max_accept)),
                     ("identity", "aligned" if settings.exact_identity else "estimated")]
         return []
 

@@ -65,6 +65,30 @@ def test_filters_aspect_per_aspect_and_min_score(annotator):
     assert (high["score"] >= 0.5).all()
 
 
+@pytest.mark.parametrize("per_aspect", [False, True])
+def test_top_rows_match_a_pandas_sort_and_groupby(annotator, per_aspect):
+    """Oracle: the rows ranked and cut by pandas; scores with ties, so the catalogue row breaks them."""
+    import numpy as np
+
+    from retrieval.io.fasta import ProteinRecord
+
+    rng = np.random.default_rng(3)
+    n_cols = len(annotator._ids)
+    pairs = np.array([(i, c) for i in range(3) for c in rng.permutation(n_cols)[: n_cols // 2]])
+    items, cols = pairs[:, 0], pairs[:, 1]
+    values = rng.choice([0.9, 0.5, 0.5, 0.2, 0.005], size=len(items)).astype(np.float32)
+    records = [ProteinRecord(f"Q{i}", "MKV") for i in range(3)]
+    config = AnnotateConfig(top=3, per_aspect=per_aspect, include_roots=True, min_score=0.01)
+    got, _, _ = annotator._top(records, items, cols, values, config)
+
+    frame = pd.DataFrame({"item": items, "col": cols, "score": values, "aspect": annotator._aspects[cols]})
+    frame = frame[frame["score"] >= 0.01].sort_values(["item", "score", "col"], ascending=[True, False, True])
+    frame = frame[frame.groupby(["item", "aspect"] if per_aspect else ["item"]).cumcount() < 3]
+    assert got["protein_id"].tolist() == [f"Q{i}" for i in frame["item"]]
+    assert got["term_id"].tolist() == annotator._ids[frame["col"]].tolist()
+    assert got["score"].tolist() == pytest.approx(frame["score"].tolist())
+
+
 def test_free_text_functions_are_scored(annotator):
     scores = annotator.score({"P1": PROTEINS["P1"]}, ["glows in the dark", "kinase activity"])
     assert scores.shape == (1, 2) and ((scores.values > 0) & (scores.values < 1)).all()

@@ -402,9 +402,9 @@ def test_provenance_names_the_search_settings(reference, tiny_model, toy_ontolog
     search = HomologySearch([reference], SearchSettings(searcher=tool, sensitivity="fast", max_seqs=50))
     recorded = provenance(Annotator(tiny_model, build_index(tiny_model, toy_ontology), search))["search"]
     assert recorded.startswith("mmseqs:") and recorded.endswith(
-        ":sensitivity=fast:sensitivity_steps=2:max_seqs=50:max_rejected=20:identity=estimated")
+        ":sensitivity=fast:sensitivity_steps=2:max_seqs=50:max_rejected=20:max_accept=20:identity=estimated")
     assert search.summary().startswith("mmseqs ") and search.summary().endswith(
-        " (sensitivity fast, sensitivity_steps 2, max_seqs 50, max_rejected 20, identity estimated)")
+        " (sensitivity fast, sensitivity_steps 2, max_seqs 50, max_rejected 20, max_accept 20, identity estimated)")
     assert by_embedding([reference], tiny_model).summary() == "embedding"
     assert provenance(Annotator(tiny_model, build_index(tiny_model, toy_ontology),
                                 by_embedding([reference], tiny_model)))["search"] == "embedding:-"
@@ -426,15 +426,36 @@ def test_mmseqs_counts_identity_only_when_asked_and_estimates_it_otherwise(refer
     assert found[False]["bitscore"] == found[True]["bitscore"] and found[False]["coverage"] == found[True]["coverage"]
 
 
+@pytest.mark.parametrize("tool", TOOLS[:1])
+def test_mmseqs_max_accept_stops_a_querys_alignments(toy_ontology, tmp_path, tool):
+    """Five near-copies of R1: all are hits, and --max-accept 2 keeps two."""
+    base = SEQS["R1"].replace("U", "X")
+    family = [ProteinRecord(f"F{k}", base[:20 * k] + "W" + base[20 * k + 1:]) for k in range(5)]
+    annotations = pd.DataFrame([(r.id, "GO:0000004") for r in family], columns=["protein", "term"])
+    family_ref = Reference.build(family, annotations, toy_ontology, Propagator.from_ontology(toy_ontology),
+                                 tmp_path / "family")
+    query = [ProteinRecord("Q", base)]
+    found = {accept: HomologySearch([family_ref], SearchSettings(searcher=tool, sensitivity="fast", threads=1,
+                                                                  max_accept=accept)).hits(query)[0]
+             for accept in (0, 2)}
+    assert sorted(found[0]["target"]) == [r.id for r in family]
+    assert len(found[2]) == 2 and set(found[2]["target"]) <= set(found[0]["target"])
+
+
 def test_mmseqs_search_options_follow_the_settings():
     from retrieval.homology.search import mmseqs_search_options
 
     default = mmseqs_search_options(SearchSettings())
     assert default == ["-s", "5.7", "-e", "0.001", "--max-seqs", "100", "--start-sens", "4.0", "--sens-steps", "2",
-                       "--max-rejected", "20", "--alignment-mode", "2"]
-    one_step = mmseqs_search_options(SearchSettings(sensitivity_steps=1, max_rejected=0, exact_identity=True))
+                       "--max-rejected", "20", "--max-accept", "20", "--alignment-mode", "2"]
+    one_step = mmseqs_search_options(SearchSettings(sensitivity_steps=1, max_rejected=0, max_accept=0,
+                                                    exact_identity=True))
     assert one_step == ["-s", "5.7", "-e", "0.001", "--max-seqs", "100", "-a"]
     assert "--start-sens" not in mmseqs_search_options(SearchSettings(sensitivity="fast"))  # already at -s 4
+    assert mmseqs_search_options(SearchSettings(max_accept=30))[-4:] == ["--max-accept", "30", "--alignment-mode", "2"]
+    assert "--max-accept" not in mmseqs_search_options(SearchSettings(max_accept=0))
+    with pytest.raises(InputError, match="max-accept"):
+        SearchSettings(max_accept=-1)
     with pytest.raises(InputError, match="sensitivity_steps"):
         SearchSettings(sensitivity_steps=0)
 
