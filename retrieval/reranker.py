@@ -50,7 +50,10 @@ class FusionReranker(nn.Module):
             x = self.w_v(v)
         else:  # W_v v + W_prod (u * v) = (W_v + W_prod diag(u)) v: one product with the candidates, not two
             x = torch.matmul(v, (self.w_v.weight + self.w_prod.weight * u.unsqueeze(1)).transpose(1, 2))
-        x = x + self.w_u(u).unsqueeze(1) + self.w_diff((u.unsqueeze(1) - v).abs()) + self.w_feat(feats)
+        # In place: the (B, K, hidden) temporaries cost as much as the products (autograd allows it here)
+        x += self.w_u(u).unsqueeze(1)
+        x += self.w_diff((u.unsqueeze(1) - v).abs_())
+        x += self.w_feat(feats)
         return self.head(x).squeeze(-1)
 
     def fingerprint(self) -> str:

@@ -70,13 +70,19 @@ def test_reranker_first_layer_equals_linear_on_concatenation(product):
     torch.manual_seed(0)
     rr = FusionReranker(RerankerConfig(embed_dim=4, hidden_dim=3, pair_features=("similarity",),
                                        use_product=product)).eval()
-    u, v, f = torch.randn(2, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 1)
+    u, v, f = torch.randn(2, 4, requires_grad=True), torch.randn(2, 5, 4, requires_grad=True), torch.randn(2, 5, 1)
     parts = [u.unsqueeze(1).expand(-1, 5, -1), v, (u.unsqueeze(1) - v).abs()] + [u.unsqueeze(1) * v] * product
     pairs = torch.cat(parts, -1)
     weight = torch.cat([rr.w_u.weight, rr.w_v.weight, rr.w_diff.weight] + ([rr.w_prod.weight] if product else []), 1)
     feats = rr.feature_norm(f.reshape(10, 1)).reshape(2, 5, 1)
     first = pairs @ weight.T + rr.w_u.bias + rr.w_feat(feats)
     np.testing.assert_allclose(rr(u, v, f).detach(), rr.head(first).squeeze(-1).detach(), atol=1e-5)
+    # and its gradients (the forward adds in place), against the concatenation's
+    grads = [torch.autograd.grad(out.sum(), (u, v)) for out in (rr(u, v, f), rr.head(
+        torch.cat([u.unsqueeze(1).expand(-1, 5, -1), v, (u.unsqueeze(1) - v).abs()] + [u.unsqueeze(1) * v] * product,
+                  -1) @ weight.T + rr.w_u.bias + rr.w_feat(feats)).squeeze(-1))]
+    for got, expected in zip(*grads):
+        np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 def test_bad_model_folders_are_clear_errors(tmp_path):
