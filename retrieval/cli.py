@@ -357,6 +357,24 @@ def selftest(tolerance: float) -> None:
         sys.exit(1)
 
 
+@main.command()
+@click.option("--clear", is_flag=True, help="Remove the entries listed (each rebuilds itself when next needed).")
+@click.option("--keep-defaults", is_flag=True,
+              help="With --clear: keep what the default pipeline reads (the shipped GO index, the search database "
+                   "of the shipped references, the shipped model's protein embeddings).")
+def cache(clear: bool, keep_defaults: bool) -> None:
+    """List what the cache holds ($PROT_RETRIEVE_CACHE, else ~/.cache/prot-retrieve), or clear it."""
+    from retrieval.cache import cache_entries, describe, remove
+
+    entries = cache_entries()
+    if not clear:
+        click.echo(describe(entries))
+        return
+    gone = [e for e in entries if not (keep_defaults and e.default)]
+    freed = remove(gone)
+    click.echo(f"removed {len(gone)} entries, {freed / 2**30:.2f} GB; kept {len(entries) - len(gone)}")
+
+
 @main.command(name="build-reference")
 @click.argument("fasta", type=_existing)
 @click.argument("annotations", type=_existing)

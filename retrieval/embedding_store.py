@@ -30,7 +30,7 @@ class EmbeddingStore:
     """Vectors of one protein tower (``setting``: its fingerprint and precision) in ``folder``."""
 
     def __init__(self, folder: str | os.PathLike, setting: str, dim: int):
-        self.path = Path(folder) / f"{hashlib.sha256(setting.encode()).hexdigest()[:16]}.sqlite"
+        self.path = self.file(folder, setting)
         self.dim = dim
         self._db: sqlite3.Connection | None = None
         try:
@@ -41,6 +41,11 @@ class EmbeddingStore:
                              "WITHOUT ROWID")
         except (OSError, sqlite3.Error) as err:
             self._give_up(err)
+
+    @staticmethod
+    def file(folder: str | os.PathLike, setting: str) -> Path:
+        """The SQLite file that holds ``setting``'s vectors in ``folder``."""
+        return Path(folder) / f"{hashlib.sha256(setting.encode()).hexdigest()[:16]}.sqlite"
 
     def get_or_compute(self, sequences: list[str], compute: Callable[[list[str]], np.ndarray]) -> np.ndarray:
         """Vectors of ``sequences`` in order: stored ones are read, the others computed and stored."""
