@@ -198,14 +198,16 @@ def search_inner_product(index: faiss.Index, queries: np.ndarray, k: int,
 
 
 def _exact_top_k(index: faiss.IndexFlat, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """A flat index searched as one matrix product and a top-k over its stored vectors: the same
-    scores as ``index.search``, but FAISS keeps a heap per query, which for the recall's k of
-    hundreds took three times as long on a CPU."""
+    """A flat index searched as one matrix product and a top-k over its stored vectors: the scores
+    of ``index.search`` to float32 rounding, but FAISS keeps a heap per query, which for the
+    recall's k of hundreds took three times as long on a CPU. The product is numpy's: torch's MKL
+    ran this shape (256 queries x 44k functions) at half numpy's speed on the AMD CPU measured
+    (CAFA3 recall 1.8 -> 1.4 s; 2 of its 3,329 x 300 candidates differ, ties at the 300th)."""
     import torch
 
     stored = faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
     with torch.inference_mode():
-        scores, rows = torch.topk(torch.from_numpy(queries) @ torch.from_numpy(stored).T, k, dim=1)
+        scores, rows = torch.topk(torch.from_numpy(queries @ stored.T), k, dim=1)
     return scores.numpy(), rows.numpy().astype(np.int64)
 
 
