@@ -83,6 +83,7 @@ class Annotator:
         self._aspect_codes = pd.factorize(self._aspects, use_na_sentinel=False)[0].astype(np.int64)
         self._names = index.catalogue.table["name"].to_numpy(dtype=object)
         self._function_vectors: tuple[np.ndarray, np.ndarray] | None = None
+        self._floors: dict[float, np.ndarray] = {}  # --min-precision level -> threshold per catalogue row
 
     def _catalogue_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(v, b) of every catalogue row. The index's vectors are split once and kept: gathering and
@@ -157,6 +158,13 @@ class Annotator:
         if precision not in levels:
             raise InputError(f"--min-precision {precision:g}: fitted levels are {', '.join(f'{p:g}' for p in levels)}")
         return {aspect: per[f"{precision:g}"] for aspect, per in fitted.items() if f"{precision:g}" in per}
+
+    def _column_floors(self, precision: float) -> np.ndarray:
+        """Each catalogue row's threshold for ``precision`` (inf: its aspect has none), once per level."""
+        if precision not in self._floors:
+            floor = self.precision_thresholds(precision)
+            self._floors[precision] = np.array([floor.get(a, np.inf) for a in self._aspects])
+        return self._floors[precision]
 
     def embed_proteins(self, sequences: Sequences) -> np.ndarray:
         """Unit vectors (n, D) of the protein tower, in input order."""
@@ -317,8 +325,7 @@ class Annotator:
         """
         keep = values >= max(config.min_score, 1e-6)
         if config.min_precision:
-            floor = self.precision_thresholds(config.min_precision)
-            keep &= values >= np.array([floor.get(a, np.inf) for a in self._aspects])[cols]
+            keep &= values >= self._column_floors(config.min_precision)[cols]
         if not config.include_roots:
             keep &= ~self._is_root[cols]
         if config.aspect:
@@ -341,10 +348,10 @@ class Annotator:
 def _split_hits(hits: list[pd.DataFrame], ids: list[str], size: int) -> list[list[pd.DataFrame]]:
     """Each reference's hits split by the chunk of ``size`` queries their query is in (a chunk's
     transfer then reads its own hits, not the whole block's)."""
-    chunks = -(-len(ids) // size)
+    chunks, queries = -(-len(ids) // size), pd.Index(ids)
     out = []
     for frame in hits:
-        chunk = pd.Index(ids).get_indexer(frame["query"].to_numpy()) // size
+        chunk = queries.get_indexer(frame["query"].to_numpy()) // size
         groups = frame.groupby(chunk, sort=False).indices
         out.append([frame.iloc[groups[k]] if k in groups else frame.iloc[:0] for k in range(chunks)])
     return out
