@@ -122,7 +122,7 @@ def main(data, model, reference, no_reference, searcher, threads, factory, embed
     if search is not None:
         timer.wrap(search, "hits", f"{search.searcher} search")
     if annotator.propagator is not None:
-        timer.wrap(annotator.propagator, "max_propagate_pairs", "GO propagation")
+        timer.wrap(annotator.propagator, "max_propagate_triples", "GO propagation")
     runs = []
     for _ in range(repeats):
         timer.seconds = {}

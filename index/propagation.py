@@ -1,11 +1,15 @@
 """Propagation over a DAG: labels to all ancestors, and scores so that a parent >= each child.
 
-Both run on index arrays and sparse matrices, so 3,000 proteins x 44k GO terms take seconds.
+Both run on index arrays and sparse matrices, so 3,000 proteins x 44k GO terms take about a second.
 """
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+import torch
+
+#: Size of the dense (closure x items) block max-propagated at a time.
+BLOCK_BYTES = 2e8
 
 
 class Propagator:
@@ -72,8 +76,11 @@ class Propagator:
 
     def closure_of(self, terms: np.ndarray) -> np.ndarray:
         """Sorted unique indices of ``terms`` and all their ancestors."""
-        terms = np.unique(np.asarray(terms, dtype=np.int64))
-        return np.unique(self.ancestors[terms].indices)
+        given = np.zeros(self.n_terms, dtype=bool)  # masks, not np.unique: no sort of 100,000s of terms
+        given[np.asarray(terms, dtype=np.int64)] = True
+        closed = np.zeros(self.n_terms, dtype=bool)
+        closed[self.ancestors[np.flatnonzero(given)].indices] = True
+        return np.flatnonzero(closed)
 
     def max_propagate(self, scores: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
         """Make scores DAG-consistent: every term's score becomes the max over itself and its descendants.
@@ -88,9 +95,60 @@ class Propagator:
         """
         if columns is None:
             columns = np.arange(self.n_terms)
+        by_term = np.array(np.asarray(scores).T, order="C")  # a copy, rows = terms: contiguous updates
+        self._push_up(by_term, self._positions(columns))
+        return by_term.T.copy()
+
+    def max_propagate_triples(self, items: np.ndarray, terms: np.ndarray, scores: np.ndarray,
+                              n_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Max-propagate sparse (item, term, score) triples: the nonzero (item, term, score) triples
+        of the result, in no particular order.
+
+        Works item-block by item-block on the dense closure of the predicted terms, so memory stays
+        bounded for dense prediction files.
+        """
+        items = np.asarray(items, dtype=np.int64)
+        terms = np.asarray(terms, dtype=np.int64)
+        scores = np.asarray(scores)
+        columns = self.closure_of(terms)
+        position = self._positions(columns)
+        out = []
+        block = max(1, int(BLOCK_BYTES // max(len(columns), 1) // scores.itemsize))
+        for start in range(0, n_items, block):
+            stop = min(n_items, start + block)
+            sel = (items >= start) & (items < stop)
+            width = stop - start
+            by_term = np.zeros((len(columns), width), dtype=scores.dtype)
+            at = torch.from_numpy(position[terms[sel]] * width + items[sel] - start)
+            torch.from_numpy(by_term).view(-1).scatter_reduce_(0, at, torch.from_numpy(scores[sel]), "amax")
+            self._push_up(by_term, position)
+            flat = np.flatnonzero(by_term)
+            out.append((flat % width + start, columns[flat // width], by_term.ravel()[flat]))
+        if not out:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=scores.dtype)
+        return tuple(np.concatenate(part) for part in zip(*out))
+
+    def max_propagate_pairs(
+        self, items: np.ndarray, terms: np.ndarray, scores: np.ndarray, n_items: int
+    ) -> sp.csr_matrix:
+        """:meth:`max_propagate_triples` as an (n_items x n_terms) CSR matrix."""
+        rows, cols, values = self.max_propagate_triples(items, terms, scores, n_items)
+        return sp.csr_matrix((values, (rows, cols)), shape=(n_items, self.n_terms))
+
+    def _positions(self, columns: np.ndarray) -> np.ndarray:
+        """Each term's column in ``columns`` (-1: absent)."""
         position = np.full(self.n_terms, -1, dtype=np.int64)
         position[columns] = np.arange(len(columns))
-        by_term = np.ascontiguousarray(np.asarray(scores).T)  # rows = terms: contiguous updates
+        return position
+
+    def _push_up(self, by_term: np.ndarray, position: np.ndarray) -> None:
+        """In place on (columns x items) scores: each parent takes the max of itself and its
+        children, level by level from the leaves.
+
+        torch's scatter-max, not numpy's reduceat over the children sorted by parent: 5-8 times
+        faster on 17,000 columns x 256 proteins.
+        """
+        scores = torch.from_numpy(by_term)
         for child, parent in self._levels:
             c, p = position[child], position[parent]
             keep = c >= 0
@@ -100,38 +158,8 @@ class Propagator:
                 c, p = c[keep], p[keep]
             if len(c) == 0:
                 continue
-            starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
-            pushed = np.maximum.reduceat(by_term[c], starts, axis=0)
-            targets = p[starts]
-            by_term[targets] = np.maximum(by_term[targets], pushed)
-        return by_term.T.copy()
-
-    def max_propagate_pairs(
-        self, items: np.ndarray, terms: np.ndarray, scores: np.ndarray, n_items: int
-    ) -> sp.csr_matrix:
-        """Max-propagate sparse (item, term, score) triples; returns an (n_items x n_terms) CSR matrix.
-
-        Works item-block by item-block on the dense closure of the predicted terms, so memory stays
-        bounded for dense prediction files.
-        """
-        items = np.asarray(items, dtype=np.int64)
-        terms = np.asarray(terms, dtype=np.int64)
-        scores = np.asarray(scores)
-        columns = self.closure_of(terms)
-        position = np.full(self.n_terms, -1, dtype=np.int64)
-        position[columns] = np.arange(len(columns))
-        blocks = []
-        block = max(1, int(2e8 // max(len(columns), 1) // scores.itemsize))  # ~200 MB per block
-        for start in range(0, n_items, block):
-            stop = min(n_items, start + block)
-            sel = (items >= start) & (items < stop)
-            dense = np.zeros((stop - start, len(columns)), dtype=scores.dtype)
-            np.maximum.at(dense, (items[sel] - start, position[terms[sel]]), scores[sel])
-            blocks.append(sp.csr_matrix(self.max_propagate(dense, columns)))
-        stacked = sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((0, len(columns)))
-        expand = sp.csr_matrix((np.ones(len(columns), dtype=scores.dtype), (np.arange(len(columns)), columns)),
-                               shape=(len(columns), self.n_terms))
-        return (stacked @ expand).tocsr()
+            pushed = scores.index_select(0, torch.from_numpy(c))
+            scores.scatter_reduce_(0, torch.from_numpy(p)[:, None].expand_as(pushed), pushed, "amax")
 
 
 def catalogue_edges(ontology, propagator: Propagator, term_ids) -> tuple[np.ndarray, np.ndarray]:

@@ -197,7 +197,8 @@ class Annotator:
         hits = self.homology.hits(records, u) if self.homology else []
         evidence = [Evidence(s.reference.transfer(h, proteins, taxa), pd.Index(s.reference.terms).get_indexer(ids))
                     for s, h in zip(self.sources, hits)]
-        probs = self._rerank(u, rows, (np.ascontiguousarray(v, dtype=np.float32), np.asarray(b)), evidence)
+        probs = self._rerank(u, rows, (np.ascontiguousarray(v, dtype=np.float32), np.asarray(b)), evidence,
+                             AnnotateConfig().precision)
         return pd.DataFrame(probs, index=proteins, columns=ids)
 
     def annotate(self, sequences: Sequences, config: AnnotateConfig | None = None, **options) -> pd.DataFrame:
@@ -254,13 +255,12 @@ class Annotator:
         _, rows = self.index.search(query_vectors(u), config.recall)
         rows, evidence = homology_candidates(rows, self.sources, hits, [r.id for r in records],
                                              [r.taxon or config.taxon for r in records])
-        probs = self._rerank(u, rows, self._catalogue_vectors(), evidence)
+        probs = self._rerank(u, rows, self._catalogue_vectors(), evidence, config.precision)
         items = np.repeat(np.arange(len(records)), rows.shape[1])
         valid = rows.ravel() >= 0  # padding: FAISS when the catalogue is smaller than k, or merged candidates
         if config.propagate and self.propagator is not None:
-            scores = self.propagator.max_propagate_pairs(items[valid], rows.ravel()[valid], probs.ravel()[valid],
-                                                         len(records)).tocoo()
-            items, cols, values = scores.row, scores.col, scores.data
+            items, cols, values = self.propagator.max_propagate_triples(items[valid], rows.ravel()[valid],
+                                                                        probs.ravel()[valid], len(records))
         else:
             items, cols, values = items[valid], rows.ravel()[valid], probs.ravel()[valid]
         table, items, cols = self._top(records, items, cols, values, config)
@@ -273,9 +273,9 @@ class Annotator:
         return table
 
     def _rerank(self, u: np.ndarray, rows: np.ndarray, vectors: tuple[np.ndarray, np.ndarray],
-                evidence: list[Evidence]) -> np.ndarray:
+                evidence: list[Evidence], precision: str) -> np.ndarray:
         """Probabilities (B, K) of candidate rows (-1: padding, scored 0) of the functions
-        ``vectors`` = (v (N, D), b (N,)).
+        ``vectors`` = (v (N, D), b (N,)), the products with the candidates at ``precision``.
 
         Each re-ranker's candidates (:meth:`_parts`) are packed to the left of each protein's row,
         and proteins are scored in groups of similar candidate counts, each cut to its own widest: a
@@ -291,7 +291,7 @@ class Annotator:
                 if width:
                     sub = packed[group, :width]
                     real = sub >= 0
-                    scored = self._score(reranker, u[group], sub, vectors, given, group)
+                    scored = self._score(reranker, u[group], sub, vectors, given, group, precision)
                     probs[np.broadcast_to(group[:, None], sub.shape)[real], order[group, :width][real]] = scored[real]
         return probs
 
@@ -310,12 +310,12 @@ class Annotator:
         return [(known, self.reranker, evidence), (present & ~known, self.model.reranker, [])]
 
     def _score(self, reranker, u: np.ndarray, rows: np.ndarray, vectors: tuple[np.ndarray, np.ndarray],
-               evidence: list[Evidence], queries: np.ndarray) -> np.ndarray:
+               evidence: list[Evidence], queries: np.ndarray, precision: str) -> np.ndarray:
         """One re-ranker's probabilities (B, K) for candidate rows (-1: padding)."""
         safe = np.clip(rows, 0, None)
         v, b = vectors[0][safe], vectors[1][safe]
         feats = candidate_features(reranker.config.pair_features, u, v, b, self.scale, rows, evidence, queries)
-        return rerank_probabilities(reranker, u, v, feats)
+        return rerank_probabilities(reranker, u, v, feats, precision=precision)
 
     def _top(self, records, items, cols, values, config: AnnotateConfig) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """The reported rows as a table, and their query indices and catalogue rows.

@@ -44,7 +44,8 @@ class AnnotateConfig:
                                      "sequence again (another catalogue, other options) skips the tower.")
     batch_size: int = _f(256, "Proteins scored per chunk (memory stays flat).")
     search_block: int = _f(4096, "Proteins per homology search when a reference is given (larger is faster).")
-    precision: str = _f("bf16", "fp32 | bf16 | fp16 autocast for the protein tower.")
+    precision: str = _f("bf16", "fp32 | bf16 | fp16: autocast for the protein tower, and the re-ranker's "
+                                "products with the candidates.")
 
     def check(self) -> None:
         if self.top < 1:

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from index.propagation import Propagator
@@ -64,3 +65,41 @@ def test_sparse_pairs_equal_dense_propagation():
     np.testing.assert_allclose(got, prop.max_propagate(dense))
     cols = prop.closure_of(terms)
     assert set(np.flatnonzero(got.any(axis=0))) <= set(cols)
+
+
+@pytest.mark.parametrize("block_bytes", [2e8, 64])
+def test_propagated_triples_against_brute_force(monkeypatch, block_bytes):
+    import index.propagation as propagation
+
+    monkeypatch.setattr(propagation, "BLOCK_BYTES", block_bytes)  # 64 bytes: a block per item or two
+    n = 50
+    child, parent = random_dag(n, 3)
+    prop = Propagator(n, child, parent)
+    desc = descendants_bruteforce(n, child, parent)
+    rng = np.random.default_rng(4)
+    items, terms = rng.integers(0, 7, 40), rng.integers(0, n, 40)
+    items[items == 5] = 6  # item 5 has no pairs
+    values = rng.random(40).astype(np.float32)
+    given = {}
+    for i, t, v in zip(items, terms, values):
+        given[i, t] = max(given.get((i, t), 0.0), v)
+    expected = {}
+    for i in range(7):
+        for t in range(n):
+            best = max((given.get((i, d), 0.0) for d in desc[t]), default=0.0)
+            if best > 0:
+                expected[i, t] = best
+    rows, cols, scores = prop.max_propagate_triples(items, terms, values, n_items=7)
+    got = {(int(i), int(t)): float(s) for i, t, s in zip(rows, cols, scores)}
+    assert len(got) == len(rows)  # no duplicates
+    assert got == pytest.approx(expected)
+    assert 5 not in set(rows.tolist())
+
+
+def test_max_propagate_leaves_its_input_alone():
+    child, parent = random_dag(30, 5)
+    prop = Propagator(30, child, parent)
+    scores = np.asfortranarray(np.random.default_rng(0).random((4, 30)).astype(np.float32))
+    before = scores.copy()
+    prop.max_propagate(scores)
+    np.testing.assert_array_equal(scores, before)

@@ -495,7 +495,7 @@ def test_reranking_in_groups_of_similar_width_equals_the_padded_batch(reference,
     rows = np.full((len(records), n), -1, dtype=np.int64)
     for i, w in enumerate(widths):
         rows[i, :w] = rng.permutation(n)[:w]
-    got = hybrid._rerank(u, rows, hybrid._catalogue_vectors(), evidence)
+    got = hybrid._rerank(u, rows, hybrid._catalogue_vectors(), evidence, "fp32")
 
     v_all, b_all = hybrid._catalogue_vectors()
     v, b = v_all[np.clip(rows, 0, None)], b_all[np.clip(rows, 0, None)]

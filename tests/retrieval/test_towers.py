@@ -85,6 +85,28 @@ def test_reranker_first_layer_equals_linear_on_concatenation(product):
         np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("product", [True, False])
+def test_reranker_low_precision_rounds_only_the_candidate_products(product):
+    torch.manual_seed(0)
+    rr = FusionReranker(RerankerConfig(embed_dim=64, hidden_dim=16, pair_features=("similarity",),
+                                       use_product=product)).eval()
+    u, v, f = torch.randn(3, 64), torch.randn(3, 7, 64), torch.randn(3, 7, 1)
+
+    def rounded(t):  # to bf16 and back, then exact arithmetic in float64
+        return t.detach().bfloat16().double()
+
+    # inputs and each product rounded to bf16, the sums in fp32
+    weight = rr.w_v.weight + (rr.w_prod.weight * u.unsqueeze(1) if product else 0)  # (B, H, D) or (H, D)
+    first = (rounded(rounded(v) @ rounded(weight).transpose(-1, -2))
+             + rounded(rounded((u.unsqueeze(1) - v).abs()) @ rounded(rr.w_diff.weight).T)).float()
+    first += rr.w_u(u).unsqueeze(1) + rr.w_feat(rr.feature_norm(f.reshape(21, 1)).reshape(3, 7, 1))
+    with torch.no_grad():
+        expected = rr.head(first).squeeze(-1)
+        got, full = rr(u, v, f, torch.bfloat16), rr(u, v, f)
+    assert got.dtype == torch.float32
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert 1e-4 < (got - full).abs().max() < 0.05  # rounded, and still close to fp32
+
 def test_bad_model_folders_are_clear_errors(tmp_path):
     with pytest.raises(InputError, match="not a prot-retrieve model folder"):
         ProteinEncoder.from_pretrained(tmp_path)
