@@ -142,7 +142,8 @@ class ProteinIndex:
             cand_b = np.full((len(found), 1), b[q], dtype=np.float32)
             feats = candidate_features(reranker.config.pair_features, u, cand_v, cand_b, text.scale,
                                        np.zeros((len(found), 1), dtype=np.int64))
-            probs = rerank_probabilities(reranker, u, np.ascontiguousarray(cand_v), feats)[:, 0]
+            probs = rerank_probabilities(reranker, u, np.ascontiguousarray(cand_v), feats,
+                                         precision=self.config.get("precision", "fp32"))[:, 0]
             order = np.lexsort((np.arange(len(found)), -probs))[:top]  # ties keep FAISS order
             frames.append(pd.DataFrame({"query": query, "rank": np.arange(1, len(order) + 1),
                                         "protein_id": self.proteins["protein_id"].to_numpy()[found[order]],

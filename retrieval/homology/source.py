@@ -34,7 +34,11 @@ class HomologySource:
         return out
 
     def candidate_rows(self, transfer: Transfer) -> list[np.ndarray]:
-        """Catalogue rows of every term transferred from a hit, per query."""
+        """Catalogue rows of every term transferred from a hit with a positive score, per query."""
         knn = transfer.knn_score
-        rows = [self.row_of_col[knn.indices[knn.indptr[i]: knn.indptr[i + 1]]] for i in range(knn.shape[0])]
-        return [r[r >= 0] for r in rows]
+        out = []
+        for i in range(knn.shape[0]):
+            span = slice(knn.indptr[i], knn.indptr[i + 1])
+            rows = self.row_of_col[knn.indices[span][knn.data[span] > 0]]
+            out.append(rows[rows >= 0])
+        return out

@@ -44,15 +44,21 @@ def n_homology_sources(pair_features) -> int:
 
 @dataclass
 class Transfer:
-    """Sparse per-(query, reference term) evidence: (queries x reference terms) CSR matrices."""
+    """Sparse per-(query, reference term) evidence: (queries x reference terms) CSR matrices.
+
+    The five matrices share one sparsity pattern, the (query, term) pairs some hit of the query
+    carries, listed in ``pairs``; features are then looked up once for all five.
+    """
 
     knn_score: sp.csr_matrix
     # The same score over hits from other species than the query's only: orthologs share function
-    # more often than paralogs do (equal to knn_score when the query's taxon is unknown).
+    # more often than paralogs do (equal to knn_score when the query's taxon is unknown; explicit
+    # zeros where only hits of the query's own species carry the term).
     ortholog_knn_score: sp.csr_matrix
     max_identity: sp.csr_matrix
     max_coverage: sp.csr_matrix  # best alignment coverage (fraction) among the hits carrying the term
     hit_fraction: sp.csr_matrix
+    pairs: np.ndarray  # sorted query * n_terms + term of the matrices' stored entries, in their order
     top_identity: np.ndarray  # best hit identity per query (fraction), 0 without hits
     has_hits: np.ndarray  # 1.0 when the query has any hit
     # How much evidence the kNN score of a term rests on: per (query, aspect), log(1 + number of hits
@@ -77,29 +83,49 @@ class Transfer:
         cover = hits["coverage"].to_numpy(dtype=np.float64)[ok] / 100.0
         n_q, n_t = len(queries), len(reference.terms)
         queries_taxa = np.asarray(taxa if taxa is not None else [""] * n_q, dtype=str)
-        weights = sp.csr_matrix((bits, (qi, ti)), shape=(n_q, len(reference.ids)))
-        counts = sp.csr_matrix((np.ones(len(qi)), (qi, ti)), shape=(n_q, len(reference.ids)))
+        other = ~((queries_taxa[qi] == reference.taxa[ti]) & (queries_taxa[qi] != ""))  # another species' hit
         y, in_aspect, col_aspect = reference.aspect_labels
-        knn, ortholog_knn = (_divide_by_aspect(w @ y, (w @ in_aspect).toarray(), col_aspect)
-                             for w in (weights, _other_species(weights, queries_taxa, reference.taxa)))
-        hits_in_aspect = (counts @ in_aspect).toarray()
-        fraction = _divide_by_aspect(counts @ y, hits_in_aspect, col_aspect)
-        # Max identity and coverage per (query, term): expand every hit to its target's terms, keep the max.
+        annotated = in_aspect[ti].toarray().astype(bool)  # (hits, aspects)
+
+        def per_aspect(weights: np.ndarray) -> np.ndarray:  # (queries, aspects) sums over the annotated hits
+            return np.stack([np.bincount(qi, weights * a, minlength=n_q) for a in annotated.T], axis=1)
+
+        # Every hit expanded to its target's terms and grouped by (query, term): one sort for all five
         per_hit = y[ti].tocoo()
-        max_ident, max_cover = (
-            _max_duplicates(sp.coo_matrix((x[per_hit.row], (qi[per_hit.row], per_hit.col)), shape=(n_q, n_t)))
-            for x in (ident, cover))
+        key = qi[per_hit.row].astype(np.int64) * n_t + per_hit.col
+        order = np.argsort(key, kind="stable")
+        key, hit = key[order], per_hit.row[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
+        pairs = key[starts]
+        row, col = pairs // n_t, pairs % n_t
+        indptr = np.searchsorted(row, np.arange(n_q + 1))
+
+        def matrix(data: np.ndarray) -> sp.csr_matrix:
+            return sp.csr_matrix((data, col, indptr), shape=(n_q, n_t))
+
+        def reduce(ufunc, x: np.ndarray) -> np.ndarray:
+            return ufunc.reduceat(x[hit], starts) if len(starts) else np.zeros(0)
+
+        def share(numerator: np.ndarray, denominator: np.ndarray) -> sp.csr_matrix:  # of the term's aspect
+            den = denominator[row, col_aspect[col]]
+            return matrix(np.divide(numerator, den, out=np.zeros_like(numerator), where=den > 0))
+
+        hits_in_aspect = per_aspect(np.ones(len(qi)))
+        knn = share(reduce(np.add, bits), per_aspect(bits))
+        ortholog_knn = share(reduce(np.add, bits * other), per_aspect(bits * other))
+        fraction = share(reduce(np.add, np.ones(len(qi))), hits_in_aspect)
+        max_ident, max_cover = matrix(reduce(np.maximum, ident)), matrix(reduce(np.maximum, cover))
         top = np.zeros(n_q)
         np.maximum.at(top, qi, ident)
         aspect_identity = np.zeros((n_q, in_aspect.shape[1]))
-        for a, annotated in enumerate(in_aspect[ti].toarray().T.astype(bool)):
-            np.maximum.at(aspect_identity[:, a], qi[annotated], ident[annotated])
+        for a, in_a in enumerate(annotated.T):
+            np.maximum.at(aspect_identity[:, a], qi[in_a], ident[in_a])
         aspect_hits = np.log1p(hits_in_aspect)
         has = np.zeros(n_q)
         has[qi] = 1.0
         groups, taxon_row = np.unique(queries_taxa, return_inverse=True)
         frequency = np.stack([reference.term_frequencies(t) for t in groups]) if n_q else np.zeros((0, n_t))
-        return cls(knn, ortholog_knn, max_ident, max_cover, fraction, top, has, aspect_hits, aspect_identity,
+        return cls(knn, ortholog_knn, max_ident, max_cover, fraction, pairs, top, has, aspect_hits, aspect_identity,
                    col_aspect, frequency.astype(np.float32), taxon_row.reshape(-1))
 
     def features(self, rows_terms: np.ndarray, query_rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -108,10 +134,13 @@ class Transfer:
         out = {}
         valid = rows_terms >= 0
         qq = np.repeat(query_rows, k).reshape(b, k)
+        wanted = qq[valid].astype(np.int64) * self.knn_score.shape[1] + rows_terms[valid]
+        at = np.minimum(np.searchsorted(self.pairs, wanted), max(len(self.pairs) - 1, 0))
+        found = self.pairs[at] == wanted if len(self.pairs) else np.zeros(len(wanted), dtype=bool)
         for name in ("knn_score", "ortholog_knn_score", "max_identity", "max_coverage", "hit_fraction"):
-            matrix = getattr(self, name)
             values = np.zeros((b, k), dtype=np.float32)
-            values[valid] = np.asarray(matrix[qq[valid], rows_terms[valid]]).ravel()
+            if len(self.pairs):
+                values[valid] = np.where(found, getattr(self, name).data[at], 0.0)
             out[name] = values
         out["top_identity"] = np.repeat(self.top_identity[query_rows], k).reshape(b, k).astype(np.float32)
         out["has_hits"] = np.repeat(self.has_hits[query_rows], k).reshape(b, k).astype(np.float32)
@@ -121,28 +150,3 @@ class Transfer:
             out[name] = np.zeros((b, k), dtype=np.float32)
             out[name][valid] = values(qq[valid], rows_terms[valid])
         return out
-
-
-def _other_species(weights: sp.csr_matrix, query_taxa: np.ndarray, target_taxa: np.ndarray) -> sp.csr_matrix:
-    """``weights`` without the hits whose target has the query's (known) taxon."""
-    coo = weights.tocoo()
-    same = (query_taxa[coo.row] == target_taxa[coo.col]) & (query_taxa[coo.row] != "")
-    return sp.csr_matrix((coo.data[~same], (coo.row[~same], coo.col[~same])), shape=weights.shape)
-
-
-def _divide_by_aspect(numerator: sp.spmatrix, denominator: np.ndarray, col_aspect: np.ndarray) -> sp.csr_matrix:
-    num = numerator.tocoo()
-    den = denominator[num.row, col_aspect[num.col]]
-    return sp.csr_matrix((np.divide(num.data, den, out=np.zeros_like(num.data), where=den > 0), (num.row, num.col)),
-                         shape=numerator.shape)
-
-
-def _max_duplicates(coo: sp.coo_matrix) -> sp.csr_matrix:
-    """Combine duplicate (row, col) entries by max (scipy sums them)."""
-    if coo.nnz == 0:
-        return coo.tocsr()
-    key = coo.row.astype(np.int64) * coo.shape[1] + coo.col
-    order = np.lexsort((-coo.data, key))
-    key, data = key[order], coo.data[order]
-    first = np.r_[True, key[1:] != key[:-1]]
-    return sp.csr_matrix((data[first], (key[first] // coo.shape[1], key[first] % coo.shape[1])), shape=coo.shape)

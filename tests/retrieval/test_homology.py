@@ -106,6 +106,58 @@ def test_species_prior_counts_within_a_well_covered_taxon(toy_ontology, tmp_path
                                                                   [30 / 70, 1.0]]))  # taxon 2: A1 and A2
 
 
+def test_transfer_features_against_a_loop_over_the_hits(toy_ontology, tmp_path):
+    rng = np.random.default_rng(5)
+    leaves = ["GO:0000004", "GO:0000003", "GO:0000011", "GO:0000002"]
+    records = [ProteinRecord(f"T{i}", SEQS["R1"][:40], "", {"taxon": str(i % 3)}) for i in range(12)]
+    annotations = pd.DataFrame([(r.id, t) for r in records for t in rng.choice(leaves, rng.integers(1, 3), False)],
+                               columns=["protein", "term"])
+    ref = Reference.build(records, annotations, toy_ontology, Propagator.from_ontology(toy_ontology), tmp_path / "r")
+    queries, taxa = [f"q{i}" for i in range(6)], ["0", "1", "", "2", "0", "1"]  # q5: no hits
+    n = 40
+    hits = pd.DataFrame({"query": rng.choice(queries[:5] + ["unknown"], n),
+                         "target": rng.choice(list(ref.ids) + ["absent"], n),  # some twice, some not in the reference
+                         "identity": rng.uniform(20, 100, n).round(1), "evalue": 0.0,
+                         "bitscore": np.where(rng.random(n) < 0.1, 0.0, rng.uniform(10, 300, n)),
+                         "coverage": rng.uniform(10, 100, n).round(1)})
+    transfer = ref.transfer(hits, queries, taxa)
+    labels = ref.labels.toarray().astype(bool)
+    row_of = {p: i for i, p in enumerate(ref.ids)}
+    terms = np.tile(np.arange(len(ref.terms)), (len(queries), 1))
+    terms[0, :2] = -1
+    got = transfer.features(terms, np.arange(len(queries)))
+    for q, (query, taxon) in enumerate(zip(queries, taxa)):
+        mine = [h for h in hits.itertuples() if h.query == query and h.target in row_of]
+        for k, t in enumerate(terms[q]):
+            if t < 0:
+                assert all(got[name][q, k] == 0 for name in got if name not in ("top_identity", "has_hits"))
+                continue
+            aspect = ref.aspects[t]
+            in_aspect = [h for h in mine if labels[row_of[h.target]][ref.aspects == aspect].any()]
+            carry = [h for h in in_aspect if labels[row_of[h.target], t]]
+            foreign = [h for h in in_aspect if not (taxon and ref.taxa[row_of[h.target]] == taxon)]
+            share = (lambda part, whole: sum(h.bitscore for h in part) / sum(h.bitscore for h in whole)
+                     if sum(h.bitscore for h in whole) > 0 else 0.0)
+            expected = {
+                "knn_score": share(carry, in_aspect),
+                "ortholog_knn_score": share([h for h in foreign if labels[row_of[h.target], t]], foreign),
+                "max_identity": max((h.identity / 100 for h in carry), default=0.0),
+                "max_coverage": max((h.coverage / 100 for h in carry), default=0.0),
+                "hit_fraction": len(carry) / len(in_aspect) if in_aspect else 0.0,
+                "top_identity": max((h.identity / 100 for h in mine), default=0.0),
+                "has_hits": float(bool(mine)),
+                "aspect_hits": np.log1p(len(in_aspect)),
+                "aspect_identity": max((h.identity / 100 for h in in_aspect), default=0.0),
+                "taxon_frequency": ref.term_frequencies(taxon)[t],
+            }
+            for name, value in expected.items():
+                assert got[name][q, k] == pytest.approx(value, rel=1e-5, abs=1e-6), (query, ref.terms[t], name)
+    # a term is a candidate only when transferred with a positive score
+    knn = transfer.features(np.tile(np.arange(len(ref.terms)), (len(queries), 1)), np.arange(len(queries)))["knn_score"]
+    for q, rows in enumerate(HomologySource(ref, list(ref.terms)).candidate_rows(transfer)):
+        assert sorted(rows.tolist()) == np.flatnonzero(knn[q] > 0).tolist()
+
+
 @pytest.mark.parametrize("tool", TOOLS)
 def test_a_sequence_search_finds_the_homolog(reference, tool):
     query = ProteinRecord("Q", SEQS["R2"][5:-5])
