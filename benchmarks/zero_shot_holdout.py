@@ -38,6 +38,9 @@ learned constant (its vector unchanged), one another vector:
   added to its parents' text vectors (their id embeddings' effect), renormalised: the GO graph on
   the function side, composed from the seen parents.
 
+With ``--hybrid``, one more: parent x text share, the hybrid's score of each parent times the
+towers' score of the term over theirs of that parent (at most 1), lowest over the parents.
+
 Both protocols share one retrain: a term of one is never in the subtree of a term of the other, so
 each is unseen in the same sense as if it had been held out alone.
 """
@@ -197,6 +200,15 @@ def _search_precision(model, proteins, by_id, held, sub, onto, pairs) -> dict[st
     return found
 
 
+def _parent_times_share(scores: dict, people: list[str], term: str, parents: list[str]) -> np.ndarray:
+    """The hybrid's score of each parent (homology evidence) times the share of it the towers give
+    the term (their score of the term over their score of that parent, at most 1), lowest over the
+    parents: the GO graph says which proteins, the text which child."""
+    towers = scores["towers"].loc[people]
+    share = np.divide(towers[[term]].to_numpy(), towers[parents].to_numpy())
+    return (scores["model"].loc[people, parents].to_numpy() * np.minimum(share, 1.0)).min(axis=1)
+
+
 def precision_at(scores: np.ndarray, positive: np.ndarray, k: int = 10) -> float:
     return float(positive[np.argsort(-scores, kind="stable")[:k]].mean())
 
@@ -227,6 +239,8 @@ def evaluate(data, terms_file, held_out_model, normal_model, hybrid, held_out_re
         raise click.UsageError("--hybrid needs the --held-out-reference folders")
     models = {"model": Annotator.from_pretrained(held_out_model, reference=list(held_out_reference) or None),
               "upper bound": Annotator.from_pretrained(_model(normal_model), reference="default" if hybrid else None)}
+    if hybrid:  # the held-out model's towers alone, for the parent x text share lead
+        models["towers"] = Annotator.from_pretrained(held_out_model, reference=None)
     catalogue = FunctionCatalogue.from_ontology(onto)
     ids, row = catalogue.ids, {t: i for i, t in enumerate(catalogue.ids)}
     text = models["model"].model.text_encoder
@@ -269,6 +283,7 @@ def evaluate(data, terms_file, held_out_model, normal_model, hybrid, held_out_re
                        "parent": scores["model"].loc[people, parents[t]].min(axis=1).to_numpy(),
                        "nearest seen term": scores["model"].loc[people, nearest[t]].to_numpy(),
                        **{variant: scores["model"].loc[people, f"{t}|{variant}"].to_numpy() for variant in variants},
+                       **({"parent x text share": _parent_times_share(scores, people, t, parents[t])} if hybrid else {}),
                        "random": rng.random(len(people)),
                        "upper bound (trained on the term)": scores["upper bound"].loc[people, t].to_numpy()}
             for method, s in methods.items():
