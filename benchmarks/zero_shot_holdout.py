@@ -38,8 +38,8 @@ learned constant (its vector unchanged), one another vector:
   added to its parents' text vectors (their id embeddings' effect), renormalised: the GO graph on
   the function side, composed from the seen parents.
 
-A baseline beside the nearest seen term: the mean score of the 5 seen terms nearest by text,
-weighted by their similarity. With ``--hybrid``, one more lead: parent x text share, the hybrid's score of each parent times the
+Beside the nearest seen term: the mean score of the 5 seen terms nearest by text, weighted by
+their similarity, and its mean with the model's score of the term. With ``--hybrid``, one more lead: parent x text share, the hybrid's score of each parent times the
 towers' score of the term over theirs of that parent (at most 1), lowest over the parents.
 
 Both protocols share one retrain: a term of one is never in the subtree of a term of the other, so
@@ -202,6 +202,15 @@ def _search_precision(model, proteins, by_id, held, sub, onto, pairs) -> dict[st
     return found
 
 
+def _neighbour_methods(scores: pd.DataFrame, people: list[str], term: str, names: list[str],
+                       sims: np.ndarray) -> dict[str, np.ndarray]:
+    """The similarity-weighted mean score of the seen terms nearest by text, and its mean with the
+    model's own score of the term (the neighbours' evidence for the family, the text for the term)."""
+    near = scores.loc[people, names].to_numpy() @ (sims / sims.sum())
+    return {f"nearest {len(names)} seen terms, by similarity": near,
+            f"model and nearest {len(names)}, mean": (near + scores.loc[people, term].to_numpy()) / 2}
+
+
 def _parent_times_share(scores: dict, people: list[str], term: str, parents: list[str]) -> np.ndarray:
     """The hybrid's score of each parent (homology evidence) times the share of it the towers give
     the term (their score of the term over their score of that parent, at most 1), lowest over the
@@ -288,8 +297,7 @@ def evaluate(data, terms_file, held_out_model, normal_model, hybrid, held_out_re
             methods = {"model": scores["model"].loc[people, t].to_numpy(),
                        "parent": scores["model"].loc[people, parents[t]].min(axis=1).to_numpy(),
                        "nearest seen term": scores["model"].loc[people, nearest[t]].to_numpy(),
-                       f"nearest {NEIGHBOURS} seen terms, by similarity": scores["model"].loc[people, neighbours[t][0]]
-                       .to_numpy() @ (neighbours[t][1] / neighbours[t][1].sum()),
+                       **_neighbour_methods(scores["model"], people, t, *neighbours[t]),
                        **{variant: scores["model"].loc[people, f"{t}|{variant}"].to_numpy() for variant in variants},
                        **({"parent x text share": _parent_times_share(scores, people, t, parents[t])} if hybrid else {}),
                        "random": rng.random(len(people)),
