@@ -24,6 +24,7 @@ from retrieval.batching import token_batches
 from retrieval.candidates import Evidence, candidate_features, homology_candidates
 from retrieval.homology import HomologySearch, HomologySource, Reference, SearchSettings, n_homology_sources
 from retrieval.scoring import query_vectors, rerank_probabilities, split_index_vectors
+from retrieval.unseen import NearestAnnotated, lend
 
 LOG = logging.getLogger(__name__)
 Sequences = Union[str, os.PathLike, dict, Iterable[ProteinRecord]]
@@ -83,6 +84,7 @@ class Annotator:
         self._aspect_codes = pd.factorize(self._aspects, use_na_sentinel=False)[0].astype(np.int64)
         self._names = index.catalogue.table["name"].to_numpy(dtype=object)
         self._function_vectors: tuple[np.ndarray, np.ndarray] | None = None
+        self._nearest: NearestAnnotated | None = None  # of the catalogue's rows no reference labels
         self._floors: dict[float, np.ndarray] = {}  # --min-precision level -> threshold per catalogue row
 
     def _catalogue_vectors(self) -> tuple[np.ndarray, np.ndarray]:
@@ -92,6 +94,15 @@ class Annotator:
             v, b = split_index_vectors(self.index.vectors(np.arange(len(self.index.catalogue))), self.scale)
             self._function_vectors = np.ascontiguousarray(v, dtype=np.float32), np.ascontiguousarray(b)
         return self._function_vectors
+
+    def _catalogue_nearest(self) -> NearestAnnotated | None:
+        """The catalogue's annotated rows nearest to each row no reference labels (hybrid only)."""
+        if not self.sources or self.reranker is self.model.reranker:
+            return None
+        if self._nearest is None:
+            annotated = np.any([s.ref_col >= 0 for s in self.sources], axis=0)
+            self._nearest = NearestAnnotated(self._catalogue_vectors()[0], annotated, self._aspects)
+        return self._nearest
 
     def _check_sources(self) -> None:
         """Refuse more references than the re-ranker reads; warn when fewer or different ones are given."""
@@ -197,8 +208,12 @@ class Annotator:
         hits = self.homology.hits(records, u) if self.homology else []
         evidence = [Evidence(s.reference.transfer(h, proteins, taxa), pd.Index(s.reference.terms).get_indexer(ids))
                     for s, h in zip(self.sources, hits)]
-        probs = self._rerank(u, rows, (np.ascontiguousarray(v, dtype=np.float32), np.asarray(b)), evidence,
-                             AnnotateConfig().precision)
+        v = np.ascontiguousarray(v, dtype=np.float32)
+        nearest = None
+        if evidence and self.reranker is not self.model.reranker:
+            aspects = pd.Series(self._aspects, index=self._ids).reindex(ids).fillna("").to_numpy(dtype=str)
+            nearest = NearestAnnotated(v, np.any([e.ref_col >= 0 for e in evidence], axis=0), aspects)
+        probs = self._rerank(u, rows, (v, np.asarray(b)), evidence, AnnotateConfig().precision, nearest)
         return pd.DataFrame(probs, index=proteins, columns=ids)
 
     def annotate(self, sequences: Sequences, config: AnnotateConfig | None = None, **options) -> pd.DataFrame:
@@ -255,7 +270,8 @@ class Annotator:
         _, rows = self.index.search(query_vectors(u), config.recall)
         rows, evidence = homology_candidates(rows, self.sources, hits, [r.id for r in records],
                                              [r.taxon or config.taxon for r in records])
-        probs = self._rerank(u, rows, self._catalogue_vectors(), evidence, config.precision)
+        probs = self._rerank(u, rows, self._catalogue_vectors(), evidence, config.precision,
+                             self._catalogue_nearest())
         items = np.repeat(np.arange(len(records)), rows.shape[1])
         valid = rows.ravel() >= 0  # padding: FAISS when the catalogue is smaller than k, or merged candidates
         if config.propagate and self.propagator is not None:
@@ -273,16 +289,18 @@ class Annotator:
         return table
 
     def _rerank(self, u: np.ndarray, rows: np.ndarray, vectors: tuple[np.ndarray, np.ndarray],
-                evidence: list[Evidence], precision: str) -> np.ndarray:
+                evidence: list[Evidence], precision: str, nearest: NearestAnnotated | None = None) -> np.ndarray:
         """Probabilities (B, K) of candidate rows (-1: padding, scored 0) of the functions
-        ``vectors`` = (v (N, D), b (N,)), the products with the candidates at ``precision``.
+        ``vectors`` = (v (N, D), b (N,)), the products with the candidates at ``precision``; with
+        ``nearest``, the candidates no reference labels borrow from their neighbours (:mod:`retrieval.unseen`).
 
         Each re-ranker's candidates (:meth:`_parts`) are packed to the left of each protein's row,
         and proteins are scored in groups of similar candidate counts, each cut to its own widest: a
         chunk padded to its widest protein was two-thirds padding in a hybrid run.
         """
         probs = np.zeros(rows.shape, dtype=np.float32)
-        for part, reranker, given in self._parts(rows, evidence):
+        parts = self._parts(rows, evidence)
+        for part, reranker, given in parts:
             order = np.argsort(~part, axis=1, kind="stable")
             widths = part.sum(axis=1)
             packed = np.where(np.arange(rows.shape[1]) < widths[:, None], np.take_along_axis(rows, order, axis=1), -1)
@@ -293,6 +311,8 @@ class Annotator:
                     real = sub >= 0
                     scored = self._score(reranker, u[group], sub, vectors, given, group, precision)
                     probs[np.broadcast_to(group[:, None], sub.shape)[real], order[group, :width][real]] = scored[real]
+        if nearest is not None and len(parts) == 2:
+            lend(probs, rows, parts[1][0], nearest)
         return probs
 
     def _parts(self, rows: np.ndarray, evidence: list[Evidence]) -> list[tuple[np.ndarray, object, list[Evidence]]]:
