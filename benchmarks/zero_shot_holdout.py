@@ -58,7 +58,7 @@ import pandas as pd
 
 from cafa3 import DEFAULT_DATA, _model, cafa3_setting, with_cafa_taxa
 from retrieval.evaluation import expected_calibration_error
-from zero_shot import auroc, average_precision, cafa3_truth, evaluation_proteins, fmax
+from zero_shot import auroc, average_precision, cafa3_truth, evaluation_proteins, fmax, lenders
 
 DEEPGOZERO = {
     "MFO": ["GO:0001227", "GO:0001228", "GO:0003735", "GO:0004867", "GO:0005096"],
@@ -204,24 +204,6 @@ def _search_precision(model, proteins, by_id, held, sub, onto, pairs) -> dict[st
     return found
 
 
-def _lenders(annotator, catalogue, onto, held: pd.DataFrame) -> set[str]:
-    """The terms each held-out term borrows from when annotating with references (retrieval.unseen:
-    the nearest annotated terms of the whole catalogue), so that the scored subset holds them too
-    and the model's scores of the held-out terms are those of a whole-catalogue run."""
-    from retrieval.feature_cache import cache_dir
-    from retrieval.unseen import NearestAnnotated
-
-    if not annotator.sources:
-        return set()
-    text = annotator.model.text_encoder
-    v, _ = text.encode(text.function_texts(catalogue, onto), catalogue.ids, cache_dir=cache_dir() / "features")
-    labelled = set().union(*(s.reference.terms for s in annotator.sources))
-    ids = list(catalogue.ids)
-    nearest = NearestAnnotated(v, [t in labelled for t in ids], catalogue.table["aspect"].to_numpy())
-    rows, _ = nearest.lookup(np.array([ids.index(t) for t in held["term"]]))
-    return {ids[r] for r in rows.ravel() if r >= 0}
-
-
 def _similarity_weighted(scores: pd.DataFrame, people: list[str], names: list[str], sims: np.ndarray) -> np.ndarray:
     """The mean score of the terms ``names``, weighted by their text similarity ``sims``."""
     return scores.loc[people, names].to_numpy() @ (sims / sims.sum())
@@ -284,7 +266,8 @@ def evaluate(data, terms_file, held_out_model, normal_model, hybrid, held_out_re
         similarity[t] = float(sims[top[0]])
     nearest = {t: names[0] for t, (names, _) in neighbours.items()}
     needed = sorted(set(held["term"]) | {p for ps in parents.values() for p in ps}
-                    | {n for names, _ in neighbours.values() for n in names} | _lenders(models["model"], catalogue, onto, held))
+                    | {n for names, _ in neighbours.values() for n in names}
+                    | lenders(models["model"], catalogue, onto, list(held["term"])))
     sub = FunctionCatalogue(catalogue.table.iloc[[row[t] for t in needed]])
     variants = _variants(text, catalogue, onto, vectors, seen, list(held["term"]), parents, row)
     sets = {"CAFA3": ([r for r in with_cafa_taxa(setting.records)], cafa3_truth(setting))}
