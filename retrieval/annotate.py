@@ -96,8 +96,8 @@ class Annotator:
         return self._function_vectors
 
     def _catalogue_nearest(self) -> NearestAnnotated | None:
-        """The catalogue's annotated rows nearest to each row no reference labels (hybrid only)."""
-        if not self.sources or self.reranker is self.model.reranker:
+        """The catalogue's annotated rows nearest to each row no reference labels (with references)."""
+        if not self.sources:
             return None
         if self._nearest is None:
             annotated = np.any([s.ref_col >= 0 for s in self.sources], axis=0)
@@ -210,7 +210,7 @@ class Annotator:
                     for s, h in zip(self.sources, hits)]
         v = np.ascontiguousarray(v, dtype=np.float32)
         nearest = None
-        if evidence and self.reranker is not self.model.reranker:
+        if evidence:  # found only if _rerank routes candidates to the two-tower re-ranker
             aspects = pd.Series(self._aspects, index=self._ids).reindex(ids).fillna("").to_numpy(dtype=str)
             nearest = NearestAnnotated(v, np.any([e.ref_col >= 0 for e in evidence], axis=0), aspects)
         probs = self._rerank(u, rows, (v, np.asarray(b)), evidence, AnnotateConfig().precision, nearest)

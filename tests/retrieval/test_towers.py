@@ -65,31 +65,33 @@ def test_text_encoder_known_and_unknown_terms(tiny_model, tmp_path):
     np.testing.assert_allclose(b2, b, atol=1e-6)
 
 
+def seeded_reranker(embed_dim: int, hidden_dim: int, product: bool) -> FusionReranker:
+    torch.manual_seed(0)
+    return FusionReranker(RerankerConfig(embed_dim=embed_dim, hidden_dim=hidden_dim, pair_features=("similarity",),
+                                         use_product=product)).eval()
+
+
 @pytest.mark.parametrize("product", [True, False])
 def test_reranker_first_layer_equals_linear_on_concatenation(product):
-    torch.manual_seed(0)
-    rr = FusionReranker(RerankerConfig(embed_dim=4, hidden_dim=3, pair_features=("similarity",),
-                                       use_product=product)).eval()
+    rr = seeded_reranker(4, 3, product)
     u, v, f = torch.randn(2, 4, requires_grad=True), torch.randn(2, 5, 4, requires_grad=True), torch.randn(2, 5, 1)
-    parts = [u.unsqueeze(1).expand(-1, 5, -1), v, (u.unsqueeze(1) - v).abs()] + [u.unsqueeze(1) * v] * product
-    pairs = torch.cat(parts, -1)
     weight = torch.cat([rr.w_u.weight, rr.w_v.weight, rr.w_diff.weight] + ([rr.w_prod.weight] if product else []), 1)
     feats = rr.feature_norm(f.reshape(10, 1)).reshape(2, 5, 1)
-    first = pairs @ weight.T + rr.w_u.bias + rr.w_feat(feats)
-    np.testing.assert_allclose(rr(u, v, f).detach(), rr.head(first).squeeze(-1).detach(), atol=1e-5)
+
+    def on_concatenation():
+        parts = [u.unsqueeze(1).expand(-1, 5, -1), v, (u.unsqueeze(1) - v).abs()] + [u.unsqueeze(1) * v] * product
+        return rr.head(torch.cat(parts, -1) @ weight.T + rr.w_u.bias + rr.w_feat(feats)).squeeze(-1)
+
+    np.testing.assert_allclose(rr(u, v, f).detach(), on_concatenation().detach(), atol=1e-5)
     # and its gradients (the forward adds in place), against the concatenation's
-    grads = [torch.autograd.grad(out.sum(), (u, v)) for out in (rr(u, v, f), rr.head(
-        torch.cat([u.unsqueeze(1).expand(-1, 5, -1), v, (u.unsqueeze(1) - v).abs()] + [u.unsqueeze(1) * v] * product,
-                  -1) @ weight.T + rr.w_u.bias + rr.w_feat(feats)).squeeze(-1))]
+    grads = [torch.autograd.grad(out.sum(), (u, v)) for out in (rr(u, v, f), on_concatenation())]
     for got, expected in zip(*grads):
         np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("product", [True, False])
 def test_reranker_low_precision_rounds_only_the_candidate_products(product):
-    torch.manual_seed(0)
-    rr = FusionReranker(RerankerConfig(embed_dim=64, hidden_dim=16, pair_features=("similarity",),
-                                       use_product=product)).eval()
+    rr = seeded_reranker(64, 16, product)
     u, v, f = torch.randn(3, 64), torch.randn(3, 7, 64), torch.randn(3, 7, 1)
 
     def rounded(t):  # to bf16 and back, then exact arithmetic in float64
@@ -106,6 +108,7 @@ def test_reranker_low_precision_rounds_only_the_candidate_products(product):
     assert got.dtype == torch.float32
     np.testing.assert_allclose(got, expected, atol=1e-4)
     assert 1e-4 < (got - full).abs().max() < 0.05  # rounded, and still close to fp32
+
 
 def test_bad_model_folders_are_clear_errors(tmp_path):
     with pytest.raises(InputError, match="not a prot-retrieve model folder"):
