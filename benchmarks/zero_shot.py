@@ -23,8 +23,8 @@ parent of the term but not the term; terms with at least one such negative); pro
 over the unseen terms alone; ECE of the scores on the (protein, unseen term) pairs. Rows are also
 split by how similar each term's text is to its nearest seen term (text leakage): below and above
 the median similarity. ``--hybrid`` scores with the shipped references (the homology re-ranker;
-the model's score of an unseen term then borrows from the annotated terms nearest by text, which
-the scored subset of the catalogue holds, as in a whole-catalogue run).
+the model's score of an unseen term then borrows from the annotated GO terms nearest in meaning,
+as in a whole-catalogue run).
 """
 from __future__ import annotations
 
@@ -77,24 +77,6 @@ def fmax(scores: np.ndarray, truth: np.ndarray) -> float:
         if precision + recall:
             best = max(best, 2 * precision * recall / (precision + recall))
     return best
-
-
-def lenders(annotator, catalogue, onto, terms: list[str]) -> set[str]:
-    """The terms each of ``terms`` borrows from when annotating with references (retrieval.unseen:
-    the nearest annotated terms of the whole catalogue), so that a scored subset that holds them
-    gives ``terms`` the scores of a whole-catalogue run."""
-    from retrieval.feature_cache import cache_dir
-    from retrieval.unseen import NearestAnnotated
-
-    if not annotator.sources:
-        return set()
-    text = annotator.model.text_encoder
-    v, _ = text.encode(text.function_texts(catalogue, onto), catalogue.ids, cache_dir=cache_dir() / "features")
-    labelled = set().union(*(s.reference.terms for s in annotator.sources))
-    ids = list(catalogue.ids)
-    nearest = NearestAnnotated(v, [t in labelled for t in ids], catalogue.table["aspect"].to_numpy())
-    rows, _ = nearest.lookup(np.array([ids.index(t) for t in terms]))
-    return {ids[r] for r in rows.ravel() if r >= 0}
 
 
 def cafa3_truth(setting) -> dict[str, set[str]]:
@@ -157,15 +139,16 @@ def main(data: str, model: str, hybrid: bool, seed: int) -> None:
         top = np.argsort(-sims)[:NEIGHBOURS]
         nearest[t], similarity[t] = ids[candidates[top[0]]], float(sims[top[0]])
         neighbours[t] = (candidates[top], np.exp(SHARPNESS * (sims[top] - sims[top[0]])))
-    needed = sorted(set(terms["term"]) | {p for ps in parents.values() for p in ps} | set(nearest.values())
-                    | lenders(annotator, catalogue, onto, list(terms["term"])))
+    needed = sorted(set(terms["term"]) | {p for ps in parents.values() for p in ps} | set(nearest.values()))
     sub = FunctionCatalogue(catalogue.table.iloc[[row[t] for t in needed]])
     records = {r.id: r for r in with_cafa_taxa(setting.records)}
     everyone = [records[p] for p in sorted({p for ps in proteins.values() for p in ps})]
     scores = annotator.score(everyone, sub)
     borrowed = _borrowed(text, catalogue, onto, vectors, list(terms["term"]), row, neighbours)
+    meaning = text.meaning(text.function_texts(FunctionCatalogue(catalogue.table.iloc[[row[t] for t in terms["term"]]]),
+                                               onto), cache_dir=cache_dir() / "features")
     for name, (v, b) in borrowed.items():
-        extra = annotator.score_vectors(everyone, [f"{t}|{name}" for t in terms["term"]], v, b)
+        extra = annotator.score_vectors(everyone, [f"{t}|{name}" for t in terms["term"]], v, b, meaning)
         scores = scores.join(extra)
     rng = np.random.default_rng(seed)
     per_term, pairs = [], {m: [] for m in ("model", *(f"model, borrowed {n}" for n in borrowed), "parent",

@@ -14,10 +14,12 @@
 ``evaluate`` scores the held-out terms with the model trained without them and, as the upper bound,
 with a model trained normally (same recipe, split and seed), on two sets of proteins:
 
-- ``val``: the training run's validation proteins (never trained on; two towers only, since the
-  references hold these very proteins);
-- ``CAFA3``: the NK + LK targets (two towers, or with ``--hybrid`` the homology re-rankers and
-  their references: the held-out run's references lack the held-out terms too).
+- ``val``: the training run's validation proteins (never trained on; with ``--hybrid`` each one's
+  hit on itself is hidden, since the references hold these very proteins);
+- ``CAFA3``: the NK + LK targets.
+
+With ``--hybrid`` both are scored with the homology re-rankers and their references (the held-out
+run's references lack the held-out terms too).
 
 For each term, positives carry it (propagated truth) and negatives are the other proteins annotated
 in its aspect. Methods, as in ``benchmarks/zero_shot.py``: the held-out model; parent (its score for
@@ -38,10 +40,11 @@ learned constant (its vector unchanged), one another vector:
   added to its parents' text vectors (their id embeddings' effect), renormalised: the GO graph on
   the function side, composed from the seen parents.
 
-Beside the nearest seen term: the mean score of the 5 seen terms nearest by text, weighted by
-their similarity. With references the model itself scores a held-out term as the mean of its
-two-tower score and its scores of the 5 annotated terms nearest by text (retrieval.unseen); the
-scored subset of the catalogue holds those terms, so the figures are a whole-catalogue run's. With ``--hybrid``, one more lead: parent x text share, the hybrid's score of each parent times the
+Beside the nearest seen term: the mean score of the 5 seen terms nearest by text (the tower's
+vectors, same aspect), weighted by their similarity. With references the model itself scores a
+held-out term as the mean of its two-tower score and its scores of the annotated GO terms nearest in
+meaning (retrieval.unseen; they come from the whole GO index, as in a whole-catalogue run). With
+``--hybrid``, one more lead: parent x text share, the hybrid's score of each parent times the
 towers' score of the term over theirs of that parent (at most 1), lowest over the parents.
 
 Both protocols share one retrain: a term of one is never in the subtree of a term of the other, so
@@ -58,7 +61,7 @@ import pandas as pd
 
 from cafa3 import DEFAULT_DATA, _model, cafa3_setting, with_cafa_taxa
 from retrieval.evaluation import expected_calibration_error
-from zero_shot import auroc, average_precision, cafa3_truth, evaluation_proteins, fmax, lenders
+from zero_shot import auroc, average_precision, cafa3_truth, evaluation_proteins, fmax
 
 DEEPGOZERO = {
     "MFO": ["GO:0001227", "GO:0001228", "GO:0003735", "GO:0004867", "GO:0005096"],
@@ -228,7 +231,7 @@ def precision_at(scores: np.ndarray, positive: np.ndarray, k: int = 10) -> float
               default=str(Path(__file__).parent / "data" / "held_out_terms.txt"), show_default=True)
 @click.option("--held-out-model", required=True, help="Model trained with --hold-out-terms TERMS.")
 @click.option("--normal-model", default="shipped", show_default=True, help="The same recipe trained normally.")
-@click.option("--hybrid", is_flag=True, help="Score the CAFA3 targets with homology (then no val rows).")
+@click.option("--hybrid", is_flag=True, help="Score with homology (validation proteins' self-hits hidden).")
 @click.option("--held-out-reference", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="References built with --hold-out-terms TERMS (for --hybrid), repeatable, in the model's order.")
 @click.option("--seed", default=0, show_default=True, help="Split seed of both trainings; seed of the random baseline.")
@@ -238,6 +241,7 @@ def evaluate(data, terms_file, held_out_model, normal_model, hybrid, held_out_re
     from index.holdout import subtrees
     from retrieval.annotate import Annotator
     from retrieval.feature_cache import cache_dir
+    from train.thresholds import WithoutSelfHits
 
     logging.getLogger().setLevel(logging.WARNING)
     data = Path(data)
@@ -266,13 +270,16 @@ def evaluate(data, terms_file, held_out_model, normal_model, hybrid, held_out_re
         similarity[t] = float(sims[top[0]])
     nearest = {t: names[0] for t, (names, _) in neighbours.items()}
     needed = sorted(set(held["term"]) | {p for ps in parents.values() for p in ps}
-                    | {n for names, _ in neighbours.values() for n in names}
-                    | lenders(models["model"], catalogue, onto, list(held["term"])))
+                    | {n for names, _ in neighbours.values() for n in names})
     sub = FunctionCatalogue(catalogue.table.iloc[[row[t] for t in needed]])
     variants = _variants(text, catalogue, onto, vectors, seen, list(held["term"]), parents, row)
-    sets = {"CAFA3": ([r for r in with_cafa_taxa(setting.records)], cafa3_truth(setting))}
-    if not hybrid:
-        sets["val"] = validation_set(data, seed)
+    sets = {"CAFA3": ([r for r in with_cafa_taxa(setting.records)], cafa3_truth(setting)),
+            "val": validation_set(data, seed)}
+    for annotator in models.values():  # the validation proteins are in the references: not their own homologs
+        if annotator.homology is not None:
+            annotator.homology = WithoutSelfHits(annotator.homology)
+    held_meaning = text.meaning(text.function_texts(FunctionCatalogue(catalogue.table.iloc[[row[t] for t in held["term"]]]),
+                                                    onto), cache_dir=cache_dir() / "features")
     rng = np.random.default_rng(seed)
     rows = []
     for set_name, (records, truth) in sets.items():
@@ -283,7 +290,7 @@ def evaluate(data, terms_file, held_out_model, normal_model, hybrid, held_out_re
         held_ids = list(held["term"])
         for variant, (v, b) in variants.items():
             scores["model"] = scores["model"].join(models["model"].score_vectors(
-                everyone, [f"{t}|{variant}" for t in held_ids], v, b))
+                everyone, [f"{t}|{variant}" for t in held_ids], v, b, held_meaning))
         pairs = set((p, t) for p, ts in truth.items() for t in ts)
         searched = {} if hybrid else _search_precision(models["model"].model, proteins, by_id, held, sub, onto, pairs)
         per_term, matrices = [], {}

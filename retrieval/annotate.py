@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import os
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence, Union
+from typing import Callable, Iterable, Iterator, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -21,10 +21,10 @@ from retrieval.config import AnnotateConfig
 from retrieval.io.fasta import FastaReader, ProteinRecord, check_sequence
 from retrieval.model import RetrievalModel
 from retrieval.batching import token_batches
-from retrieval.candidates import Evidence, candidate_features, homology_candidates
+from retrieval.candidates import Evidence, candidate_features, homology_candidates, merge_candidates
 from retrieval.homology import HomologySearch, HomologySource, Reference, SearchSettings, n_homology_sources
 from retrieval.scoring import query_vectors, rerank_probabilities, split_index_vectors
-from retrieval.unseen import NearestAnnotated, lend
+from retrieval.unseen import NearestAnnotated, lend, pick
 
 LOG = logging.getLogger(__name__)
 Sequences = Union[str, os.PathLike, dict, Iterable[ProteinRecord]]
@@ -59,10 +59,14 @@ class Annotator:
             to the candidates and each reference's transfer features to the re-ranker's input.
         force: use references other than those the homology re-ranker was trained with (refused
             otherwise: their fingerprints are checked).
+        lenders: with references, the function index whose annotated functions lend their scores
+            to the functions no reference annotates (:mod:`retrieval.unseen`), or a function that
+            loads it when first needed; default ``index`` itself. :meth:`from_pretrained` gives the
+            model's GO index, so that free-text functions borrow from GO terms.
     """
 
     def __init__(self, model: RetrievalModel, index: FunctionIndex, homology: HomologySearch | None = None,
-                 force: bool = False):
+                 force: bool = False, lenders: FunctionIndex | Callable[[], FunctionIndex] | None = None):
         expected = model.text_encoder.fingerprint()
         if index.fingerprint != expected:
             raise InputError(f"index was built by model {index.fingerprint}, not by this model ({expected}); "
@@ -84,25 +88,58 @@ class Annotator:
         self._aspect_codes = pd.factorize(self._aspects, use_na_sentinel=False)[0].astype(np.int64)
         self._names = index.catalogue.table["name"].to_numpy(dtype=object)
         self._function_vectors: tuple[np.ndarray, np.ndarray] | None = None
-        self._nearest: NearestAnnotated | None = None  # of the catalogue's rows no reference labels
+        self._lenders = lenders
+        self._lender_table: LenderTable | None = None
+        self._nearest: NearestAnnotated | None = None  # the lenders of the catalogue's rows
+        self._computed_meaning: dict[int, np.ndarray] = {}  # id(index) -> meaning of an index that has none
         self._floors: dict[float, np.ndarray] = {}  # --min-precision level -> threshold per catalogue row
 
     def _catalogue_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(v, b) of every catalogue row. The index's vectors are split once and kept: gathering and
         rescaling them per chunk took a tenth of a hybrid run."""
         if self._function_vectors is None:
-            v, b = split_index_vectors(self.index.vectors(np.arange(len(self.index.catalogue))), self.scale)
-            self._function_vectors = np.ascontiguousarray(v, dtype=np.float32), np.ascontiguousarray(b)
+            self._function_vectors = _split(self.index, self.scale)
         return self._function_vectors
 
+    def _lending(self) -> "LenderTable":
+        """The lender index as this annotator reads it, loaded on first use."""
+        if self._lender_table is None:
+            lenders = self._lenders() if callable(self._lenders) else self._lenders
+            if lenders is None or lenders is self.index:
+                self._lender_table = LenderTable(self.index, self.sources, self._catalogue_vectors(),
+                                                 self._meaning(self.index))
+            else:
+                expected = self.model.text_encoder.fingerprint()
+                if lenders.fingerprint != expected:
+                    raise InputError(f"lender index was built by model {lenders.fingerprint}, not by this model "
+                                     f"({expected})")
+                sources = [HomologySource(s.reference, lenders.catalogue.ids) for s in self.sources]
+                self._lender_table = LenderTable(lenders, sources, _split(lenders, self.scale), self._meaning(lenders))
+        return self._lender_table
+
     def _catalogue_nearest(self) -> NearestAnnotated | None:
-        """The catalogue's annotated rows nearest to each row no reference labels (with references)."""
+        """The lenders of the catalogue's rows (with references)."""
         if not self.sources:
             return None
         if self._nearest is None:
-            annotated = np.any([s.ref_col >= 0 for s in self.sources], axis=0)
-            self._nearest = NearestAnnotated(self._catalogue_vectors()[0], annotated, self._aspects)
+            lenders = self._lending()
+            self._nearest = NearestAnnotated(self._meaning(self.index), lenders.meaning, lenders.annotated)
         return self._nearest
+
+    def _meaning(self, index: FunctionIndex) -> np.ndarray:
+        """An index's meaning vectors; an index built before they were stored has them computed
+        (the text backbone's features are cached, so once)."""
+        if index.meaning is not None:
+            return index.meaning
+        if id(index) not in self._computed_meaning:
+            LOG.info("index of %d functions has no meaning vectors (built by an older version): computing them",
+                     len(index.catalogue))
+            from retrieval.feature_cache import cache_dir
+
+            text = self.model.text_encoder
+            self._computed_meaning[id(index)] = text.meaning(text.function_texts(index.catalogue),
+                                                             cache_dir=cache_dir() / "features")
+        return self._computed_meaning[id(index)]
 
     def _check_sources(self) -> None:
         """Refuse more references than the re-ranker reads; warn when fewer or different ones are given."""
@@ -153,7 +190,8 @@ class Annotator:
         references = _load_references(reference, retrieval_model)
         search = HomologySearch(references, settings, executable, retrieval_model.protein_encoder) \
             if references else None
-        annotator = cls(retrieval_model, function_index, search, force)
+        lenders = None if index is None else (lambda: default_index(retrieval_model))
+        annotator = cls(retrieval_model, function_index, search, force, lenders)
         annotator.recipe = Recipe.of(model, index, reference, executable, settings, force)
         return annotator
 
@@ -194,12 +232,15 @@ class Annotator:
             DataFrame indexed by protein id, one column per function id.
         """
         catalogue = functions if isinstance(functions, FunctionCatalogue) else FunctionCatalogue.from_texts(functions)
-        v, b = self.model.text_encoder.encode(self.model.text_encoder.function_texts(catalogue), catalogue.ids)
-        return self.score_vectors(sequences, catalogue.ids, v, b, taxon)
+        text = self.model.text_encoder
+        v, b, meaning = text.encode_with_meaning(text.function_texts(catalogue), catalogue.ids)
+        return self.score_vectors(sequences, catalogue.ids, v, b, meaning, taxon)
 
     def score_vectors(self, sequences: Sequences, ids: list[str], v: np.ndarray, b: np.ndarray,
-                      taxon: str = "") -> pd.DataFrame:
-        """:meth:`score` for functions given as text-tower vectors ``v`` (n, D) and biases ``b`` (n,)."""
+                      meaning: np.ndarray | None = None, taxon: str = "") -> pd.DataFrame:
+        """:meth:`score` for functions given as text-tower vectors ``v`` (n, D) and biases ``b`` (n,);
+        with references, those no reference annotates borrow from the lenders nearest to their
+        ``meaning`` vectors (n, hidden) (None: they do not borrow)."""
         records = list(as_records(sequences))
         u = self.model.protein_encoder.encode([r.sequence for r in records])
         rows = np.broadcast_to(np.arange(len(ids)), (len(u), len(ids)))
@@ -210,9 +251,9 @@ class Annotator:
                     for s, h in zip(self.sources, hits)]
         v = np.ascontiguousarray(v, dtype=np.float32)
         nearest = None
-        if evidence:  # found only if _rerank routes candidates to the two-tower re-ranker
-            aspects = pd.Series(self._aspects, index=self._ids).reindex(ids).fillna("").to_numpy(dtype=str)
-            nearest = NearestAnnotated(v, np.any([e.ref_col >= 0 for e in evidence], axis=0), aspects)
+        if evidence and meaning is not None:
+            lenders = self._lending()
+            nearest = NearestAnnotated(meaning, lenders.meaning, lenders.annotated)
         probs = self._rerank(u, rows, (v, np.asarray(b)), evidence, AnnotateConfig().precision, nearest)
         return pd.DataFrame(probs, index=proteins, columns=ids)
 
@@ -271,7 +312,7 @@ class Annotator:
         rows, evidence = homology_candidates(rows, self.sources, hits, [r.id for r in records],
                                              [r.taxon or config.taxon for r in records])
         probs = self._rerank(u, rows, self._catalogue_vectors(), evidence, config.precision,
-                             self._catalogue_nearest())
+                             self._catalogue_nearest(), shared=True)
         items = np.repeat(np.arange(len(records)), rows.shape[1])
         valid = rows.ravel() >= 0  # padding: FAISS when the catalogue is smaller than k, or merged candidates
         if config.propagate and self.propagator is not None:
@@ -289,10 +330,12 @@ class Annotator:
         return table
 
     def _rerank(self, u: np.ndarray, rows: np.ndarray, vectors: tuple[np.ndarray, np.ndarray],
-                evidence: list[Evidence], precision: str, nearest: NearestAnnotated | None = None) -> np.ndarray:
+                evidence: list[Evidence], precision: str, nearest: NearestAnnotated | None = None,
+                shared: bool = False) -> np.ndarray:
         """Probabilities (B, K) of candidate rows (-1: padding, scored 0) of the functions
         ``vectors`` = (v (N, D), b (N,)), the products with the candidates at ``precision``; with
-        ``nearest``, the candidates no reference labels borrow from their neighbours (:mod:`retrieval.unseen`).
+        ``nearest``, the candidates no reference labels borrow from their lenders (:mod:`retrieval.unseen`).
+        ``shared``: the functions are the annotator's own index, and it is the lender index.
 
         Each re-ranker's candidates (:meth:`_parts`) are packed to the left of each protein's row,
         and proteins are scored in groups of similar candidate counts, each cut to its own widest: a
@@ -311,9 +354,26 @@ class Annotator:
                     real = sub >= 0
                     scored = self._score(reranker, u[group], sub, vectors, given, group, precision)
                     probs[np.broadcast_to(group[:, None], sub.shape)[real], order[group, :width][real]] = scored[real]
-        if nearest is not None and len(parts) == 2:
-            lend(probs, rows, parts[1][0], nearest)
+        if nearest is not None and len(parts) == 2 and parts[1][0].any():
+            lend(probs, rows, parts[1][0], nearest, *self._lender_scores(u, evidence, precision,
+                                                                         probs if shared else None, rows))
         return probs
+
+    def _lender_scores(self, u: np.ndarray, evidence: list[Evidence], precision: str,
+                       probs: np.ndarray | None = None, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(B, L) rows of the lender index that each protein's hits transfer (-1: padding) and their
+        probabilities: read from ``probs`` of candidate ``rows`` of the lender index itself (every
+        transferred term is a candidate), else scored by the homology re-ranker."""
+        lenders = self._lending()
+        if lenders.index is not self.index:
+            probs = None
+        per_source = [s.candidate_rows(e.transfer) for s, e in zip(lenders.sources, evidence)]
+        transferred = merge_candidates(np.full((len(u), 0), -1, dtype=np.int64),
+                                       [np.concatenate(r) for r in zip(*per_source)])
+        if probs is not None:
+            return transferred, pick(rows, probs, np.arange(len(rows)), transferred, len(self.index.catalogue))
+        found = [Evidence(e.transfer, s.ref_col) for e, s in zip(evidence, lenders.sources)]
+        return transferred, self._rerank(u, transferred, lenders.vectors, found, precision)
 
     def _parts(self, rows: np.ndarray, evidence: list[Evidence]) -> list[tuple[np.ndarray, object, list[Evidence]]]:
         """(candidates as a (B, K) mask, the re-ranker that scores them, the evidence it reads).
@@ -363,6 +423,26 @@ class Annotator:
         return pd.DataFrame({"protein_id": ids[items], "term_id": self._ids[cols],
                              "score": values.astype(np.float64), "aspect": self._aspects[cols],
                              "name": self._names[cols]}), items, cols
+
+
+@dataclass
+class LenderTable:
+    """The index whose annotated functions lend (:mod:`retrieval.unseen`), as an annotator reads it."""
+
+    index: FunctionIndex
+    sources: list[HomologySource]  # the annotator's references, mapped onto this index
+    vectors: tuple[np.ndarray, np.ndarray]  # (v, b) of every row
+    meaning: np.ndarray
+
+    @property
+    def annotated(self) -> np.ndarray:
+        return np.any([s.ref_col >= 0 for s in self.sources], axis=0)
+
+
+def _split(index: FunctionIndex, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(v, b) float32 of every row of an index."""
+    v, b = split_index_vectors(index.vectors(np.arange(len(index.catalogue))), scale)
+    return np.ascontiguousarray(v, dtype=np.float32), np.ascontiguousarray(b)
 
 
 def _split_hits(hits: list[pd.DataFrame], ids: list[str], size: int) -> list[list[pd.DataFrame]]:

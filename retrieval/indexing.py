@@ -9,7 +9,7 @@ from pathlib import Path
 from index.catalogue import FunctionCatalogue
 from index.ontology import Ontology
 from index.propagation import Propagator, catalogue_edges
-from index.vector_index import FunctionIndex
+from index.vector_index import MEANING_FILE, FunctionIndex
 from retrieval.feature_cache import cache_dir
 from retrieval.model import RetrievalModel
 from retrieval.scoring import index_vectors
@@ -39,8 +39,9 @@ def build_function_index(model: RetrievalModel, catalogue: FunctionCatalogue, fa
     """
     start = time.perf_counter()
     texts = model.text_encoder.function_texts(catalogue, ontology)
-    vectors, bias = model.text_encoder.encode(texts, catalogue.ids, precision=precision, progress=progress,
-                                              cache_dir=cache_dir() / "features" if use_cache else None)
+    vectors, bias, meaning = model.text_encoder.encode_with_meaning(
+        texts, catalogue.ids, precision=precision, progress=progress,
+        cache_dir=cache_dir() / "features" if use_cache else None)
     embed_seconds = time.perf_counter() - start
     edges = catalogue_edges(ontology, Propagator.from_ontology(ontology), catalogue.ids) if ontology else None
     scale = model.text_encoder.scale
@@ -48,7 +49,7 @@ def build_function_index(model: RetrievalModel, catalogue: FunctionCatalogue, fa
             "model_fingerprint": model.fingerprint(), "ontology_release": ontology.release if ontology else "",
             "n_dag_edges": 0 if edges is None else int(len(edges[0]))}
     return FunctionIndex.build(index_vectors(vectors, bias, scale), catalogue, model.text_encoder.fingerprint(),
-                               factory=factory, info=info, edges=edges)
+                               factory=factory, info=info, edges=edges, meaning=meaning)
 
 
 def default_index(model: RetrievalModel) -> FunctionIndex:
@@ -59,7 +60,7 @@ def default_index(model: RetrievalModel) -> FunctionIndex:
     """
     fingerprint = model.text_encoder.fingerprint()
     folder = cache_dir() / f"go-index-{fingerprint}"
-    if (folder / "index_config.json").is_file():
+    if (folder / "index_config.json").is_file() and (folder / MEANING_FILE).is_file():  # older ones lack meaning
         return FunctionIndex.load(folder, fingerprint)
     ontology = Ontology.from_obo(DEFAULT_OBO)
     catalogue = FunctionCatalogue.from_ontology(ontology)

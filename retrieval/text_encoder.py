@@ -181,11 +181,29 @@ class TextEncoder(nn.Module):
     def encode(self, texts: list[str], term_ids: list[str] | None = None, precision: str = "bf16",
                progress: bool = False, cache_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Function texts (+ their ids, to use per-term memory) -> (vectors (N, D), biases (N,)) float32."""
+        return self.encode_with_meaning(texts, term_ids, precision, progress, cache_dir)[:2]
+
+    @torch.inference_mode()
+    def encode_with_meaning(self, texts: list[str], term_ids: list[str] | None = None, precision: str = "bf16",
+                            progress: bool = False, cache_dir: str | Path | None = None
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`encode` and the texts' :meth:`meaning` vectors (N, hidden), from one pass of the backbone."""
         self.eval()
         feats = self.backbone_features(texts, precision=precision, progress=progress, cache_dir=cache_dir)
         rows = self.rows(term_ids) if term_ids is not None else torch.full((len(texts),), -1, dtype=torch.long)
         vectors, bias = self(feats.to(self.feature_mean.device), rows.to(self.feature_mean.device))
-        return vectors.float().cpu().numpy(), bias.float().cpu().numpy()
+        return vectors.float().cpu().numpy(), bias.float().cpu().numpy(), meaning_vectors(feats)
+
+    def meaning(self, texts: list[str], precision: str = "bf16", progress: bool = False,
+                cache_dir: str | Path | None = None) -> np.ndarray:
+        """Unit vectors (N, hidden) of what the texts say: the backbone's pooled output, unprojected.
+
+        MiniLM was trained for sentence similarity, and its cosine finds the functions worded alike
+        far better than the projection trained to meet proteins (:mod:`retrieval.unseen`).
+        """
+        self.eval()
+        return meaning_vectors(self.backbone_features(texts, precision=precision, progress=progress,
+                                                      cache_dir=cache_dir))
 
     # --- save / load -------------------------------------------------------------------------
     def _saved_tensors(self) -> dict[str, torch.Tensor]:
@@ -217,3 +235,8 @@ class TextEncoder(nn.Module):
             model.backbone = load_adapter(model.backbone, Path(folder) / ADAPTER_DIR)
         load_head(model, tensors, folder)
         return model.eval()
+
+
+def meaning_vectors(features: torch.Tensor) -> np.ndarray:
+    """Backbone features -> unit float32 rows (see :meth:`TextEncoder.meaning`)."""
+    return nn.functional.normalize(features.float(), dim=-1).numpy()

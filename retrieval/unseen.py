@@ -1,14 +1,16 @@
-"""Scores for functions no reference annotates, lent by the annotated functions nearest by text.
+"""Scores for functions no reference annotates, lent by the annotated GO terms nearest in meaning.
 
 With homology, a candidate that no reference labels (a GO term newer than the references or held
-out of them) has no transfer evidence, so only the two-tower re-ranker can score it, from its text.
-Its score becomes the mean of that and the homology re-ranker's scores of the ``NEIGHBOURS``
-annotated functions of its aspect whose text vectors are nearest, weighted by cosine similarity:
-their homology evidence says which protein families carry functions worded like it. On GO terms
-held out of training and of the references this raised mean AUROC on CAFA3 by 0.03 / 0.04 / 0.01
-(MF / BP / CC) and lowered sibling AUROC (docs/benchmarks.md#held-out-terms-protocols-a-and-b-of-issue-13).
-A neighbour that is not among a protein's candidates lends 0: candidates include every term its
-hits transfer, so a term left out has no homology evidence for that protein.
+out of them, a function written in plain words) has no transfer evidence, so only the two-tower
+re-ranker can score it, from its text. Its score becomes the mean of that and the cosine-weighted
+mean of the homology re-ranker's scores of the ``NEIGHBOURS`` GO terms the references annotate
+whose texts are nearest in meaning: their homology evidence says which protein families carry
+functions worded like it. Meaning is the text backbone's sentence vector (MiniLM's, trained for
+sentence similarity), not the tower's projection, and neighbours come from every aspect: on GO
+terms held out of training and of the references this chose better lenders than the tower's space
+within the term's own aspect (docs/benchmarks.md#held-out-terms-protocols-a-and-b-of-issue-13).
+A lender counts when the protein's hits transfer it and lends 0 otherwise: its score without any
+homology evidence says nothing about the protein's family.
 """
 from __future__ import annotations
 
@@ -16,73 +18,77 @@ import numpy as np
 import torch
 
 #: Annotated functions an unannotated one borrows from.
-NEIGHBOURS = 5
-_BLOCK = 1024  # rows whose similarities to the pool are computed at a time
+NEIGHBOURS = 10
+_BLOCK = 1024  # queries whose similarities to the pool are computed at a time
 
 
 class NearestAnnotated:
-    """The annotated catalogue rows nearest by text to each unannotated row, found on first use.
+    """For rows of one function table, the annotated rows of a lender table nearest in meaning,
+    found on first use.
 
     Args:
-        vectors: (N, D) text-tower vectors of the catalogue.
-        annotated: (N,) rows some reference labels.
-        groups: (N,) aspect of each row; neighbours come from the row's own group.
+        queries: (N, D) meaning vectors of the rows looked up (they need not be unit vectors).
+        pool: (M, D) meaning vectors of the lender table's rows.
+        annotated: (M,) lender rows some reference labels; only they lend.
+        k: neighbours per row.
     """
 
-    def __init__(self, vectors: np.ndarray, annotated: np.ndarray, groups: np.ndarray, k: int = NEIGHBOURS):
-        self.vectors, self.annotated, self.k = vectors, np.asarray(annotated, dtype=bool), k
-        self.groups = np.unique(np.asarray(groups, dtype=str), return_inverse=True)[1].reshape(-1)
-        self.rows = np.full((len(vectors), k), -1, dtype=np.int64)
-        self.weights = np.zeros((len(vectors), k), dtype=np.float32)
-        self._found = self.annotated.copy()  # annotated rows need no neighbours
-        self._pools: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # group -> (rows, unit vectors)
+    def __init__(self, queries: np.ndarray, pool: np.ndarray, annotated: np.ndarray, k: int = NEIGHBOURS):
+        self.queries, self.n_lenders = queries, len(pool)
+        self.pool = np.flatnonzero(np.asarray(annotated, dtype=bool))
+        self.k = min(k, len(self.pool))
+        self._unit = torch.from_numpy(_unit(np.asarray(pool, dtype=np.float32)[self.pool]))
+        self.rows = np.full((len(queries), self.k), -1, dtype=np.int64)
+        self.weights = np.zeros((len(queries), self.k), dtype=np.float32)
+        self._found = np.zeros(len(queries), dtype=bool)
 
     def lookup(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Neighbour rows (len(rows), k) (-1: none) and weights summing to 1 (all 0: none) of ``rows``."""
+        """Lender rows (len(rows), k) (-1: none) and weights summing to 1 (all 0: none) of ``rows``."""
         todo = np.unique(rows[~self._found[rows]])
-        for group in np.unique(self.groups[todo]):
-            self._find(todo[self.groups[todo] == group], group)
+        for start in range(0, len(todo) if self.k else 0, _BLOCK):
+            part = todo[start: start + _BLOCK]
+            with torch.inference_mode():  # torch's top-k: 3 times faster than numpy's argpartition here
+                sims, top = torch.topk(torch.from_numpy(_unit(self.queries[part])) @ self._unit.T, self.k, dim=1)
+            weights = np.clip(sims.numpy(), 0, None)
+            total = weights.sum(axis=1, keepdims=True)
+            self.rows[part] = self.pool[top.numpy()]
+            self.weights[part] = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0)
+        self._found[todo] = True
         return self.rows[rows], self.weights[rows]
 
-    def _find(self, rows: np.ndarray, group: int) -> None:
-        if group not in self._pools:
-            pool = np.flatnonzero(self.annotated & (self.groups == group))
-            self._pools[group] = pool, _unit(self.vectors[pool])
-        pool, unit = self._pools[group]
-        k = min(self.k, len(pool))
-        for start in range(0, len(rows) if k else 0, _BLOCK):
-            part = rows[start: start + _BLOCK]
-            with torch.inference_mode():  # torch's top-k: 3 times faster than numpy's argpartition here
-                sims, top = torch.topk(torch.from_numpy(_unit(self.vectors[part]) @ unit.T), k, dim=1)
-            weights, top = np.clip(sims.numpy(), 0, None), top.numpy()
-            total = weights.sum(axis=1, keepdims=True)
-            self.rows[part, :k] = pool[top]
-            self.weights[part, :k] = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0)
-        self._found[rows] = True
 
-
-def lend(probs: np.ndarray, rows: np.ndarray, unseen: np.ndarray, nearest: NearestAnnotated) -> None:
+def lend(probs: np.ndarray, rows: np.ndarray, unseen: np.ndarray, nearest: NearestAnnotated,
+         lender_rows: np.ndarray, lender_probs: np.ndarray) -> None:
     """In place: each ``unseen`` candidate's probability becomes the mean of its own and the
-    weighted probabilities of its neighbours among the same protein's other candidates.
+    weighted probabilities of its lenders for the same protein.
 
     Args:
         probs: (B, K) probabilities of the candidate ``rows`` (B, K) (-1: padding).
         unseen: (B, K) the candidates to blend (no reference labels them).
+        nearest: their lenders, by row.
+        lender_rows, lender_probs: (B, L) each protein's scored lender rows (-1: padding) and
+            probabilities; a lender missing from its protein's row lends 0.
     """
     qi, qj = np.nonzero(unseen)
-    if not len(qi):
-        return
-    n = len(nearest.rows)
-    scored = (rows >= 0) & ~unseen
-    keys = (np.arange(len(rows))[:, None] * n + rows)[scored]
-    order = np.argsort(keys, kind="stable")
-    keys, values = keys[order], probs[scored][order]
     neighbours, weights = nearest.lookup(rows[qi, qj])
-    wanted = qi[:, None] * n + neighbours
-    at = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
-    lent = np.where((neighbours >= 0) & (keys[at] == wanted), values[at], 0.0) if len(keys) else 0.0
     has = weights.sum(axis=1) > 0
-    probs[qi[has], qj[has]] = (probs[qi[has], qj[has]] + (lent * weights).sum(axis=1)[has]) / 2
+    if has.any():
+        lent = pick(lender_rows, lender_probs, qi, neighbours, nearest.n_lenders)
+        probs[qi[has], qj[has]] = (probs[qi[has], qj[has]] + (lent * weights).sum(axis=1)[has]) / 2
+
+
+def pick(rows: np.ndarray, values: np.ndarray, proteins: np.ndarray, wanted: np.ndarray, n_rows: int) -> np.ndarray:
+    """The ``values`` (B, K) of rows (B, K) (-1: padding, rows < ``n_rows``) at the ``wanted`` rows
+    (n, W) of the ``proteins`` (n,); 0 where the protein has no such row (or ``wanted`` is -1)."""
+    present = rows >= 0
+    keys = (np.arange(len(rows))[:, None] * n_rows + rows)[present]
+    order = np.argsort(keys, kind="stable")
+    keys, found = keys[order], values[present][order]
+    if not len(keys):
+        return np.zeros(wanted.shape, dtype=np.float32)
+    want = proteins[:, None] * n_rows + wanted
+    at = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+    return np.where((wanted >= 0) & (keys[at] == want), found[at], 0.0).astype(np.float32)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

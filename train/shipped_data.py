@@ -4,7 +4,7 @@ all-GO index of the shipped model.
     python -m train.shipped_data [--data ../shared/data]
 
 Writes ``retrieval/data/references/`` (see :mod:`retrieval.homology.shipped`),
-``retrieval/data/go_index/`` (``index.faiss`` as fp16 + ``index_config.json``; the catalogue and GO
+``retrieval/data/go_index/`` (``index.faiss`` as fp16, ``meaning.faiss`` 8-bit + ``index_config.json``; the catalogue and GO
 edges are rebuilt from the shipped OBO on first use, see :func:`retrieval.indexing.default_index`)
 and the golden output of ``prot-retrieve selftest`` (:mod:`retrieval.selftest`).
 The references must come out with the fingerprints the shipped homology re-ranker recorded, or the
@@ -25,6 +25,7 @@ import numpy as np
 
 from index.ontology import Ontology
 from index.propagation import Propagator
+from index.vector_index import MEANING_FILE
 from retrieval.dataset import AnnotatedProteins
 from retrieval.homology.reference import META, Reference
 from retrieval.homology.shipped import MANIFEST, SHIPPED_REFERENCES
@@ -90,7 +91,8 @@ def write_golden(out: Path) -> None:
 
 
 def build_go_index(model: RetrievalModel, out: Path) -> None:
-    """All live GO terms of the shipped release embedded by the model, stored as fp16 vectors."""
+    """All live GO terms of the shipped release embedded by the model, stored as fp16 vectors, and
+    their meaning vectors (8-bit)."""
     ontology = Ontology.from_obo(DEFAULT_OBO)
     from index.catalogue import FunctionCatalogue
 
@@ -101,6 +103,7 @@ def build_go_index(model: RetrievalModel, out: Path) -> None:
     compact.add(vectors)
     out.mkdir(parents=True, exist_ok=True)
     faiss.write_index(compact, str(out / "index.faiss"))
+    faiss.write_index(index.meaning_index, str(out / MEANING_FILE))
     config = {**index.config, "factory": "SQfp16"}
     config["build"] = {k: v for k, v in config["build"].items() if not k.endswith("seconds")}
     (out / "index_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

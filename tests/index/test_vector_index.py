@@ -74,3 +74,30 @@ def test_corrupt_or_incomplete_folders(tmp_path):
         FunctionIndex.build(xb, catalogue(5), "m")
     with pytest.raises(InputError, match="invalid FAISS factory"):
         FunctionIndex.build(xb, catalogue(20), "m", factory="Bogus99")
+
+
+def test_meaning_vectors_round_trip_8_bit_and_are_checked(tmp_path):
+    xb, _ = synthetic(50)
+    meaning = synthetic(50, d=16, seed=3)[0]
+    meaning /= np.linalg.norm(meaning, axis=1, keepdims=True)
+    built = FunctionIndex.build(xb, catalogue(50), "m", meaning=meaning)
+    assert np.abs(built.meaning - meaning).max() < 2 / 255  # 8 bits over each dimension's range
+    cosine = (built.meaning * meaning).sum(1) / np.linalg.norm(built.meaning, axis=1)
+    assert cosine.min() > 0.999
+    loaded = FunctionIndex.load(built.save(tmp_path / "idx"))
+    np.testing.assert_array_equal(loaded.meaning, built.meaning)
+    built.save(tmp_path / "again")
+    assert (tmp_path / "idx" / "meaning.faiss").read_bytes() == (tmp_path / "again" / "meaning.faiss").read_bytes()
+    assert FunctionIndex.build(xb, catalogue(50), "m").meaning is None  # an index without them
+    other = FunctionIndex.build(xb, catalogue(50), "m", meaning=meaning[::-1].copy())
+    import faiss
+
+    faiss.write_index(other.meaning_index, str(tmp_path / "idx" / "meaning.faiss"))
+    with pytest.raises(InputError, match="does not match the meaning vectors"):
+        FunctionIndex.load(tmp_path / "idx")
+    (tmp_path / "idx" / "meaning.faiss").unlink()
+    with pytest.raises(InputError, match="meaning.faiss is missing"):
+        FunctionIndex.load(tmp_path / "idx")
+    with pytest.raises(InputError, match="49 meaning vectors for 50 functions"):
+        FunctionIndex(built.index, catalogue(50), built.config, meaning=FunctionIndex.build(
+            xb[:49], catalogue(49), "m", meaning=meaning[:49]).meaning_index)

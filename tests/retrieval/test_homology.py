@@ -29,9 +29,10 @@ def reference(toy_ontology, tmp_path):
     return Reference.build(records, annotations, toy_ontology, Propagator.from_ontology(toy_ontology), tmp_path / "ref")
 
 
-def by_embedding(references, model) -> HomologySearch:
+def by_embedding(references, model, hits: int = 25) -> HomologySearch:
     """A search every machine can run: the nearest reference proteins by the model's protein tower."""
-    return HomologySearch(references, SearchSettings(searcher="embedding"), protein_encoder=model.protein_encoder)
+    return HomologySearch(references, SearchSettings(searcher="embedding", max_targets=hits),
+                          protein_encoder=model.protein_encoder)
 
 
 def build_index(model, ontology):
@@ -410,25 +411,63 @@ def test_explain_names_the_supporting_protein(reference, tiny_model, toy_ontolog
     assert plain.set_index("term_id")["score"].equals(table["score"])  # explaining changes no score
 
 
-def test_terms_no_reference_annotates_borrow_from_the_nearest_annotated_ones(reference, model_copy, toy_ontology):
+def _hybrid(model_copy, reference, seed=1):
+    """The tiny model with a seeded homology re-ranker over one reference."""
     import copy
 
     import torch
 
-    from index.catalogue import FunctionCatalogue
-    from retrieval.annotate import Annotator
     from retrieval.homology import homology_feature_names
     from retrieval.reranker import FusionReranker
-    from retrieval.unseen import NEIGHBOURS
 
     config = copy.deepcopy(model_copy.reranker.config)
     config.pair_features = (*config.pair_features, *homology_feature_names(0))
-    torch.manual_seed(1)
+    torch.manual_seed(seed)
     model_copy.homology_reranker = FusionReranker(config).eval()
     model_copy.info["homology_references"] = [{"fingerprint": reference.fingerprint()}]
-    index = build_index(model_copy, toy_ontology)
-    hybrid, towers = Annotator(model_copy, index, by_embedding([reference], model_copy)), Annotator(model_copy, index)
-    assert hybrid.reranker is model_copy.homology_reranker and towers.reranker is model_copy.reranker
+    return model_copy
+
+
+def _borrowed(own, hybrid_scores, transferred, lenders, meaning, lender_meaning):
+    """Brute force of retrieval.unseen: the mean of a function's own score and the cosine-weighted
+    scores of its NEIGHBOURS lenders nearest in meaning (any aspect); a lender its protein's hits
+    do not transfer lends 0."""
+    from retrieval.unseen import NEIGHBOURS
+
+    cosine = {n: float(meaning @ lender_meaning[n] / np.linalg.norm(meaning) / np.linalg.norm(lender_meaning[n]))
+              for n in lenders}
+    pool = sorted(lenders, key=lambda n: -cosine[n])[:NEIGHBOURS]
+    weights = np.clip([cosine[n] for n in pool], 0, None)
+    if not weights.sum():
+        return own
+    lent = np.array([[hybrid_scores.loc[p, n] if n in transferred[p] else 0.0 for n in pool] for p in own.index])
+    return (own + lent @ (weights / weights.sum())) / 2
+
+
+def _transferred(annotator, sequences) -> dict[str, set[str]]:
+    """Per protein, the terms its hits transfer (a positive kNN score)."""
+    from retrieval.io.fasta import ProteinRecord
+
+    records = [ProteinRecord(k, v) for k, v in sequences.items()]
+    hits = annotator.homology.hits(records, annotator.model.protein_encoder.encode([r.sequence for r in records]))
+    out = {r.id: set() for r in records}
+    for source, h in zip(annotator.sources, hits):
+        knn = source.reference.transfer(h, [r.id for r in records]).knn_score.tocoo()
+        for i, c, value in zip(knn.row, knn.col, knn.data):
+            if value > 0:
+                out[records[i].id].add(source.reference.terms[c])
+    return out
+
+
+def test_terms_no_reference_annotates_borrow_from_the_annotated_ones_nearest_in_meaning(reference, model_copy,
+                                                                                        toy_ontology):
+    from index.catalogue import FunctionCatalogue
+    from retrieval.annotate import Annotator
+
+    model = _hybrid(model_copy, reference)
+    index = build_index(model, toy_ontology)
+    hybrid, towers = Annotator(model, index, by_embedding([reference], model, hits=1)), Annotator(model, index)
+    assert hybrid.reranker is model.homology_reranker and towers.reranker is model.reranker
     catalogue = FunctionCatalogue.from_ontology(toy_ontology)
     absent = [t for t in catalogue.ids if t not in set(reference.terms)]
     present = [t for t in catalogue.ids if t in set(reference.terms)]
@@ -436,29 +475,52 @@ def test_terms_no_reference_annotates_borrow_from_the_nearest_annotated_ones(ref
     sequences = {"Q": SEQS["R2"], "W": SEQS["R1"][:60]}
     with_refs, alone = hybrid.score(sequences, catalogue), towers.score(sequences, catalogue)
     assert not np.allclose(with_refs[present], alone[present], atol=1e-3)
-    # An absent term: the mean of the two-tower re-ranker's score and the hybrid's scores of the
-    # present terms of its aspect nearest by text (at most NEIGHBOURS), weighted by cosine.
-    text = model_copy.text_encoder
-    v, _ = text.encode(text.function_texts(catalogue), catalogue.ids)
-    unit = dict(zip(catalogue.ids, v / np.linalg.norm(v, axis=1, keepdims=True)))
-    aspect = dict(zip(catalogue.ids, catalogue.table["aspect"]))
-    lent = 0
+    transferred = _transferred(hybrid, sequences)
+    assert all(transferred.values()) and transferred["Q"] != set(present)  # some lenders count, some lend 0
+    meaning = dict(zip(catalogue.ids, model.text_encoder.meaning(model.text_encoder.function_texts(catalogue))))
     for t in absent:
-        cosine = {p: float(unit[p] @ unit[t]) for p in present if aspect[p] == aspect[t]}
-        pool = sorted(cosine, key=lambda p: -cosine[p])[:NEIGHBOURS]
-        weights = np.clip([cosine[p] for p in pool], 0, None)
-        expected = alone[t].to_numpy()
-        if weights.sum() > 0:
-            expected = (expected + with_refs[pool].to_numpy() @ (weights / weights.sum())) / 2
-            lent += 1
+        expected = _borrowed(alone[t], with_refs, transferred, present, meaning[t], meaning)
         np.testing.assert_allclose(with_refs[t], expected, atol=1e-5, err_msg=t)
-    assert lent
+    assert not np.allclose(with_refs[absent], alone[absent], atol=1e-4)
     # The same through annotate, every term a candidate, before propagation.
     options = dict(top=len(catalogue), recall=len(catalogue), include_roots=True, propagate=False, min_score=0)
     got = hybrid.annotate(sequences, **options).set_index(["protein_id", "term_id"])["score"]
     keys = [k for k in got.index if k[1] in absent]
     assert keys
     np.testing.assert_allclose(got[keys], [with_refs.loc[p, t] for p, t in keys], atol=2e-3)
+
+
+def test_free_text_functions_borrow_from_the_lender_index(reference, model_copy, toy_ontology, tmp_path):
+    """A catalogue no reference annotates (plain words) borrows from the GO index's annotated terms:
+    through score() and through annotate with an index of those functions, the same."""
+    from index.catalogue import FunctionCatalogue
+    from retrieval.annotate import Annotator
+    from retrieval.indexing import build_function_index
+
+    model = _hybrid(model_copy, reference)
+    go = build_index(model, toy_ontology)
+    words = FunctionCatalogue.from_texts(["kinase activity of a protein", "glows", "part of the root"])
+    mine = build_function_index(model, words, precision="fp32", progress=False)
+    search = by_embedding([reference], model, hits=1)
+    annotator = Annotator(model, mine, search, lenders=lambda: go)
+    sequences = {"Q": SEQS["R2"], "W": SEQS["R1"][:60]}
+    scores = annotator.score(sequences, words)
+    alone = Annotator(model, mine).score(sequences, words)
+    go_scores = Annotator(model, go, search).score(sequences, go.catalogue)
+    transferred = _transferred(annotator, sequences)
+    lenders = [t for t in go.catalogue.ids if t in set(reference.terms)]
+    text = model.text_encoder
+    meaning = dict(zip(words.ids, text.meaning(text.function_texts(words))))
+    lender_meaning = dict(zip(go.catalogue.ids, go.meaning))
+    for f in words.ids:
+        expected = _borrowed(alone[f], go_scores, transferred, lenders, meaning[f], lender_meaning)
+        np.testing.assert_allclose(scores[f], expected, atol=1e-4, err_msg=f)
+    assert not np.allclose(scores, alone, atol=1e-4)
+    # Without a lender index of its own the catalogue lends to itself, and has nothing to lend.
+    np.testing.assert_allclose(Annotator(model, mine, search).score(sequences, words), alone, atol=1e-5)
+    got = annotator.annotate(sequences, top=3, recall=3, include_roots=True, propagate=False, min_score=0)
+    got = got.set_index(["protein_id", "term_id"])["score"]
+    np.testing.assert_allclose(got, [scores.loc[p, f] for p, f in got.index], atol=2e-3)
 
 
 @pytest.mark.parametrize("tool", TOOLS[:1])

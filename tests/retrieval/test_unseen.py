@@ -1,42 +1,72 @@
 import numpy as np
 import pytest
 
-from retrieval.unseen import NearestAnnotated, lend
+from retrieval.unseen import NearestAnnotated, lend, pick
 
-# rows: 0 A and 1 B annotated (MF), 2 C annotated (BP), 3 D not annotated (MF), 4 E not annotated (CC),
-# 5 F not annotated (MF), pointing away from everything
-VECTORS = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [0.9, 0.1], [1.0, 0.0], [-1.0, -1.0]], dtype=np.float32)
-ANNOTATED = np.array([True, True, True, False, False, False])
-ASPECTS = np.array(["MF", "MF", "BP", "MF", "CC", "MF"], dtype=object)
+# Lender table: rows 0 A, 1 B and 2 C annotated, 3 D not (it never lends).
+POOL = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [0.9, 0.1]], dtype=np.float32)
+ANNOTATED = np.array([True, True, True, False])
+# Rows looked up: 0 near A, 1 pointing away from everything, 2 exactly C.
+QUERIES = np.array([[0.9, 0.1], [-1.0, -1.0], [3.0, 3.0]], dtype=np.float32)
 
 
-def test_neighbours_come_from_the_annotated_rows_of_the_same_aspect():
-    nearest = NearestAnnotated(VECTORS, ANNOTATED, ASPECTS, k=2)
-    rows, weights = nearest.lookup(np.array([3, 4, 5, 3]))
-    cos_a, cos_b = 0.9 / np.hypot(0.9, 0.1), 0.1 / np.hypot(0.9, 0.1)  # D against A and B; C is BP
-    assert sorted(rows[0].tolist()) == [0, 1]
-    got = dict(zip(rows[0].tolist(), weights[0].tolist()))
-    assert got == pytest.approx({0: cos_a / (cos_a + cos_b), 1: cos_b / (cos_a + cos_b)})
-    assert rows[1].tolist() == [-1, -1] and not weights[1].any()  # no annotated CC row
-    assert not weights[2].any()  # F is at negative cosine to both: nothing to borrow
+def _cosines(query):
+    return {i: float(POOL[i] @ query / np.linalg.norm(POOL[i]) / np.linalg.norm(query)) for i in range(3)}
+
+
+def test_lenders_are_the_annotated_rows_nearest_in_meaning_weighted_by_cosine():
+    nearest = NearestAnnotated(QUERIES, POOL, ANNOTATED, k=2)
+    rows, weights = nearest.lookup(np.array([0, 1, 2, 0]))
+    cos = _cosines(QUERIES[0])  # A 0.994, C 0.781, B 0.110; D is not annotated though nearest
+    assert rows[0].tolist() == [0, 2]
+    assert weights[0].tolist() == pytest.approx([cos[0] / (cos[0] + cos[2]), cos[2] / (cos[0] + cos[2])])
+    assert not weights[1].any()  # negative cosine to every lender: nothing to borrow
+    assert rows[2][0] == 2 and weights[2].sum() == pytest.approx(1.0)
     np.testing.assert_array_equal(rows[3], rows[0])  # found once, looked up again
+    assert nearest.lookup(np.array([0]))[0].shape == (1, 2)
 
 
-def test_lend_is_the_mean_of_own_and_neighbour_scores_among_the_proteins_candidates():
-    nearest = NearestAnnotated(VECTORS, ANNOTATED, ASPECTS, k=2)
-    cos_a, cos_b = 0.9 / np.hypot(0.9, 0.1), 0.1 / np.hypot(0.9, 0.1)
-    w_a, w_b = cos_a / (cos_a + cos_b), cos_b / (cos_a + cos_b)
-    rows = np.array([[3, 0, 1, 4], [3, 1, -1, -1]])
-    probs = np.array([[0.2, 0.8, 0.4, 0.3], [0.6, 0.5, 0.0, 0.0]], dtype=np.float32)
-    unseen = np.array([[True, False, False, True], [True, False, False, False]])
-    lend(probs, rows, unseen, nearest)
-    expected = np.array([[(0.2 + w_a * 0.8 + w_b * 0.4) / 2, 0.8, 0.4, 0.3],  # E: no neighbours, unchanged
-                         [(0.6 + w_b * 0.5) / 2, 0.5, 0.0, 0.0]])  # A is not protein 1's candidate: lends 0
+def test_k_is_capped_by_the_pool_and_an_empty_pool_lends_nothing():
+    rows, weights = NearestAnnotated(QUERIES, POOL, ANNOTATED, k=10).lookup(np.array([0]))
+    assert sorted(rows[0].tolist()) == [0, 1, 2]
+    cos = _cosines(QUERIES[0])
+    assert dict(zip(rows[0].tolist(), weights[0].tolist())) == pytest.approx(
+        {i: c / sum(cos.values()) for i, c in cos.items()})
+    rows, weights = NearestAnnotated(QUERIES, POOL, np.zeros(4, bool)).lookup(np.array([0, 2]))
+    assert rows.shape == (2, 0) and weights.shape == (2, 0)
+
+
+def test_lend_is_the_mean_of_own_and_lender_scores_of_the_same_protein():
+    nearest = NearestAnnotated(QUERIES, POOL, ANNOTATED, k=2)
+    cos = _cosines(QUERIES[0])
+    w_a, w_c = cos[0] / (cos[0] + cos[2]), cos[2] / (cos[0] + cos[2])
+    rows = np.array([[0, 7, 1], [0, -1, -1]])  # candidate rows of another table; 0 and 1 unseen
+    probs = np.array([[0.2, 0.8, 0.3], [0.6, 0.0, 0.0]], dtype=np.float32)
+    unseen = np.array([[True, False, True], [True, False, False]])
+    lender_rows = np.array([[2, 0, -1], [2, -1, -1]])  # protein 1's hits do not transfer A
+    lender_probs = np.array([[0.4, 0.9, 0.0], [0.5, 0.0, 0.0]], dtype=np.float32)
+    lend(probs, rows, unseen, nearest, lender_rows, lender_probs)
+    expected = [[(0.2 + w_a * 0.9 + w_c * 0.4) / 2, 0.8, 0.3],  # query 1 has no lender: unchanged
+                [(0.6 + w_c * 0.5) / 2, 0.0, 0.0]]
     np.testing.assert_allclose(probs, expected, rtol=1e-6)
 
 
 def test_lend_without_unseen_candidates_changes_nothing():
-    nearest = NearestAnnotated(VECTORS, ANNOTATED, ASPECTS)
+    nearest = NearestAnnotated(QUERIES, POOL, ANNOTATED)
     probs = np.array([[0.5, 0.25]], dtype=np.float32)
-    lend(probs, np.array([[0, 1]]), np.zeros((1, 2), dtype=bool), nearest)
+    lend(probs, np.array([[0, 1]]), np.zeros((1, 2), dtype=bool), nearest, np.array([[0]]), np.array([[1.0]]))
     np.testing.assert_array_equal(probs, [[0.5, 0.25]])
+
+
+def test_pick_against_a_loop():
+    rng = np.random.default_rng(0)
+    rows = np.where(rng.random((6, 8)) < 0.2, -1, rng.integers(0, 30, (6, 8)))
+    values = rng.random((6, 8)).astype(np.float32)
+    proteins = rng.integers(0, 6, 40)
+    wanted = np.where(rng.random((40, 5)) < 0.1, -1, rng.integers(0, 30, (40, 5)))
+    got = pick(rows, values, proteins, wanted, 30)
+    for i, p in enumerate(proteins):
+        for j, w in enumerate(wanted[i]):
+            hits = [values[p, k] for k in range(8) if rows[p, k] == w and w >= 0]
+            assert got[i, j] == (hits[0] if hits else 0.0)
+    assert pick(np.full((2, 3), -1), np.zeros((2, 3)), np.array([0]), np.array([[1]]), 5).tolist() == [[0.0]]
