@@ -21,10 +21,10 @@ from retrieval.config import AnnotateConfig
 from retrieval.io.fasta import FastaReader, ProteinRecord, check_sequence
 from retrieval.model import RetrievalModel
 from retrieval.batching import token_batches
-from retrieval.candidates import Evidence, candidate_features, homology_candidates, merge_candidates
+from retrieval.candidates import Evidence, candidate_features, homology_candidates
 from retrieval.homology import HomologySearch, HomologySource, Reference, SearchSettings, n_homology_sources
 from retrieval.scoring import query_vectors, rerank_probabilities, split_index_vectors
-from retrieval.unseen import NearestAnnotated, lend, pick
+from retrieval.unseen import NearestAnnotated, lend, lenders_of, pick
 
 LOG = logging.getLogger(__name__)
 Sequences = Union[str, os.PathLike, dict, Iterable[ProteinRecord]]
@@ -355,25 +355,25 @@ class Annotator:
                     scored = self._score(reranker, u[group], sub, vectors, given, group, precision)
                     probs[np.broadcast_to(group[:, None], sub.shape)[real], order[group, :width][real]] = scored[real]
         if nearest is not None and len(parts) == 2 and parts[1][0].any():
-            lend(probs, rows, parts[1][0], nearest, *self._lender_scores(u, evidence, precision,
-                                                                         probs if shared else None, rows))
+            lenders = lenders_of(rows, parts[1][0], nearest)
+            scored = self._lender_probs(u, lenders, evidence, precision, (rows, probs) if shared else None)
+            lend(probs, rows, parts[1][0], nearest, lenders, scored)
         return probs
 
-    def _lender_scores(self, u: np.ndarray, evidence: list[Evidence], precision: str,
-                       probs: np.ndarray | None = None, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(B, L) rows of the lender index that each protein's hits transfer (-1: padding) and their
-        probabilities: read from ``probs`` of candidate ``rows`` of the lender index itself (every
-        transferred term is a candidate), else scored by the homology re-ranker."""
-        lenders = self._lending()
-        if lenders.index is not self.index:
-            probs = None
-        per_source = [s.candidate_rows(e.transfer) for s, e in zip(lenders.sources, evidence)]
-        transferred = merge_candidates(np.full((len(u), 0), -1, dtype=np.int64),
-                                       [np.concatenate(r) for r in zip(*per_source)])
-        if probs is not None:
-            return transferred, pick(rows, probs, np.arange(len(rows)), transferred, len(self.index.catalogue))
-        found = [Evidence(e.transfer, s.ref_col) for e, s in zip(evidence, lenders.sources)]
-        return transferred, self._rerank(u, transferred, lenders.vectors, found, precision)
+    def _lender_probs(self, u: np.ndarray, lenders: np.ndarray, evidence: list[Evidence], precision: str,
+                      candidates: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """The homology re-ranker's probabilities (B, L) of each protein's ``lenders`` (rows of the
+        lender index, -1: padding): read from ``candidates`` (rows and probabilities of the lender
+        index itself, already scored) where they are among them, the others scored here."""
+        table = self._lending()
+        out = np.full(lenders.shape, np.nan, dtype=np.float32)
+        if candidates is not None and table.index is self.index:
+            out = pick(*candidates, np.arange(len(lenders)), lenders, len(self.index.catalogue), missing=np.nan)
+        todo = (lenders >= 0) & np.isnan(out)
+        if todo.any():
+            found = [Evidence(e.transfer, s.ref_col) for e, s in zip(evidence, table.sources)]
+            out[todo] = self._rerank(u, np.where(todo, lenders, -1), table.vectors, found, precision)[todo]
+        return np.nan_to_num(out)
 
     def _parts(self, rows: np.ndarray, evidence: list[Evidence]) -> list[tuple[np.ndarray, object, list[Evidence]]]:
         """(candidates as a (B, K) mask, the re-ranker that scores them, the evidence it reads).

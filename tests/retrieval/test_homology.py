@@ -428,10 +428,9 @@ def _hybrid(model_copy, reference, seed=1):
     return model_copy
 
 
-def _borrowed(own, hybrid_scores, transferred, lenders, meaning, lender_meaning):
+def _borrowed(own, hybrid_scores, lenders, meaning, lender_meaning):
     """Brute force of retrieval.unseen: the mean of a function's own score and the cosine-weighted
-    scores of its NEIGHBOURS lenders nearest in meaning (any aspect); a lender its protein's hits
-    do not transfer lends 0."""
+    homology re-ranker's scores of its NEIGHBOURS lenders nearest in meaning (any aspect)."""
     from retrieval.unseen import NEIGHBOURS
 
     cosine = {n: float(meaning @ lender_meaning[n] / np.linalg.norm(meaning) / np.linalg.norm(lender_meaning[n]))
@@ -440,23 +439,7 @@ def _borrowed(own, hybrid_scores, transferred, lenders, meaning, lender_meaning)
     weights = np.clip([cosine[n] for n in pool], 0, None)
     if not weights.sum():
         return own
-    lent = np.array([[hybrid_scores.loc[p, n] if n in transferred[p] else 0.0 for n in pool] for p in own.index])
-    return (own + lent @ (weights / weights.sum())) / 2
-
-
-def _transferred(annotator, sequences) -> dict[str, set[str]]:
-    """Per protein, the terms its hits transfer (a positive kNN score)."""
-    from retrieval.io.fasta import ProteinRecord
-
-    records = [ProteinRecord(k, v) for k, v in sequences.items()]
-    hits = annotator.homology.hits(records, annotator.model.protein_encoder.encode([r.sequence for r in records]))
-    out = {r.id: set() for r in records}
-    for source, h in zip(annotator.sources, hits):
-        knn = source.reference.transfer(h, [r.id for r in records]).knn_score.tocoo()
-        for i, c, value in zip(knn.row, knn.col, knn.data):
-            if value > 0:
-                out[records[i].id].add(source.reference.terms[c])
-    return out
+    return (own + hybrid_scores.loc[own.index, pool].to_numpy() @ (weights / weights.sum())) / 2
 
 
 def test_terms_no_reference_annotates_borrow_from_the_annotated_ones_nearest_in_meaning(reference, model_copy,
@@ -475,11 +458,9 @@ def test_terms_no_reference_annotates_borrow_from_the_annotated_ones_nearest_in_
     sequences = {"Q": SEQS["R2"], "W": SEQS["R1"][:60]}
     with_refs, alone = hybrid.score(sequences, catalogue), towers.score(sequences, catalogue)
     assert not np.allclose(with_refs[present], alone[present], atol=1e-3)
-    transferred = _transferred(hybrid, sequences)
-    assert all(transferred.values()) and transferred["Q"] != set(present)  # some lenders count, some lend 0
     meaning = dict(zip(catalogue.ids, model.text_encoder.meaning(model.text_encoder.function_texts(catalogue))))
     for t in absent:
-        expected = _borrowed(alone[t], with_refs, transferred, present, meaning[t], meaning)
+        expected = _borrowed(alone[t], with_refs, present, meaning[t], meaning)
         np.testing.assert_allclose(with_refs[t], expected, atol=1e-5, err_msg=t)
     assert not np.allclose(with_refs[absent], alone[absent], atol=1e-4)
     # The same through annotate, every term a candidate, before propagation.
@@ -488,6 +469,21 @@ def test_terms_no_reference_annotates_borrow_from_the_annotated_ones_nearest_in_
     keys = [k for k in got.index if k[1] in absent]
     assert keys
     np.testing.assert_allclose(got[keys], [with_refs.loc[p, t] for p, t in keys], atol=2e-3)
+    # Candidates of the annotator's own index with one lender among them (its score is read) and the
+    # others not (scored apart): the same again.
+    from retrieval.candidates import Evidence
+    from retrieval.config import AnnotateConfig
+    from retrieval.io.fasta import ProteinRecord
+
+    records = [ProteinRecord(k, v) for k, v in sequences.items()]
+    u = hybrid._embed([r.sequence for r in records], AnnotateConfig(embedding_cache=False, precision="fp32"))
+    evidence = [Evidence(s.reference.transfer(h, list(sequences)), s.ref_col)
+                for s, h in zip(hybrid.sources, hybrid.homology.hits(records, u))]
+    row = {t: i for i, t in enumerate(index.catalogue.ids)}
+    rows = np.array([[row[t] for t in absent] + [row[present[0]]]] * len(records))
+    got = hybrid._rerank(u, rows, hybrid._catalogue_vectors(), evidence, "fp32", hybrid._catalogue_nearest(),
+                         shared=True)
+    np.testing.assert_allclose(got[:, :-1], with_refs[absent].to_numpy(), atol=2e-3)
 
 
 def test_free_text_functions_borrow_from_the_lender_index(reference, model_copy, toy_ontology, tmp_path):
@@ -507,13 +503,12 @@ def test_free_text_functions_borrow_from_the_lender_index(reference, model_copy,
     scores = annotator.score(sequences, words)
     alone = Annotator(model, mine).score(sequences, words)
     go_scores = Annotator(model, go, search).score(sequences, go.catalogue)
-    transferred = _transferred(annotator, sequences)
     lenders = [t for t in go.catalogue.ids if t in set(reference.terms)]
     text = model.text_encoder
     meaning = dict(zip(words.ids, text.meaning(text.function_texts(words))))
     lender_meaning = dict(zip(go.catalogue.ids, go.meaning))
     for f in words.ids:
-        expected = _borrowed(alone[f], go_scores, transferred, lenders, meaning[f], lender_meaning)
+        expected = _borrowed(alone[f], go_scores, lenders, meaning[f], lender_meaning)
         np.testing.assert_allclose(scores[f], expected, atol=1e-4, err_msg=f)
     assert not np.allclose(scores, alone, atol=1e-4)
     # Without a lender index of its own the catalogue lends to itself, and has nothing to lend.

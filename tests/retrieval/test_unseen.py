@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from retrieval.unseen import NearestAnnotated, lend, pick
+from retrieval.unseen import NearestAnnotated, lend, lenders_of, pick
 
 # Lender table: rows 0 A, 1 B and 2 C annotated, 3 D not (it never lends).
 POOL = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [0.9, 0.1]], dtype=np.float32)
@@ -70,3 +70,15 @@ def test_pick_against_a_loop():
             hits = [values[p, k] for k in range(8) if rows[p, k] == w and w >= 0]
             assert got[i, j] == (hits[0] if hits else 0.0)
     assert pick(np.full((2, 3), -1), np.zeros((2, 3)), np.array([0]), np.array([[1]]), 5).tolist() == [[0.0]]
+
+
+def test_lenders_of_lists_each_proteins_lenders_once():
+    nearest = NearestAnnotated(QUERIES, POOL, ANNOTATED, k=2)
+    rows = np.array([[0, 2, 1], [1, 0, -1], [2, -1, -1]])
+    unseen = np.array([[True, True, True], [True, False, False], [False, False, False]])
+    got = lenders_of(rows, unseen, nearest)
+    # protein 0: query 0 lends from A, C; query 2 from C, then A or B; query 1 has none. Protein 1: none.
+    expected_0 = {0, 2} | set(nearest.lookup(np.array([2]))[0][0].tolist())
+    assert got.shape[0] == 3 and set(got[0][got[0] >= 0].tolist()) == expected_0
+    assert (got[0][got[0] >= 0].size == len(expected_0)) and not (got[1:] >= 0).any()
+    assert lenders_of(rows, np.zeros_like(unseen), nearest).shape == (3, 0)
