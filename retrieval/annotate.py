@@ -24,7 +24,7 @@ from retrieval.batching import token_batches
 from retrieval.candidates import Evidence, candidate_features, homology_candidates
 from retrieval.homology import HomologySearch, HomologySource, Reference, SearchSettings, n_homology_sources
 from retrieval.scoring import query_vectors, rerank_probabilities, split_index_vectors
-from retrieval.unseen import NearestAnnotated, lend, lenders_of, pick
+from retrieval.unseen import NearestAnnotated, lend, lenders_of, pack, pick
 
 LOG = logging.getLogger(__name__)
 Sequences = Union[str, os.PathLike, dict, Iterable[ProteinRecord]]
@@ -326,8 +326,31 @@ class Annotator:
 
             v, b = (part[cols] for part in self._catalogue_vectors())
             table = table.join(explanation(items, cols, u, v, b, self.scale, self.sources, evidence, hits,
-                                           [r.id for r in records]))
+                                           [r.id for r in records], self._borrowed(u, items, cols, evidence,
+                                                                                   config.precision)))
         return table
+
+    def _borrowed(self, u: np.ndarray, items: np.ndarray, cols: np.ndarray, evidence: list[Evidence],
+                  precision: str) -> tuple[np.ndarray, np.ndarray]:
+        """For the pairs (items, catalogue rows cols), the part of the score borrowed from lenders
+        (NaN where nothing is borrowed) and the lender that lent most ("" where none)."""
+        lent, source = np.full(len(items), np.nan), np.full(len(items), "", dtype=object)
+        nearest = self._catalogue_nearest()
+        parts = self._parts(cols[None, :], evidence)
+        if nearest is None or len(parts) < 2:
+            return lent, source
+        at = np.flatnonzero(parts[1][0][0])
+        at = at[np.argsort(items[at], kind="stable")]
+        neighbours, weights = nearest.lookup(cols[at])
+        mine = pack(items[at], cols[at], len(u))
+        lenders = lenders_of(mine, mine >= 0, nearest)
+        shares = weights * pick(lenders, self._lender_probs(u, lenders, evidence, precision), items[at], neighbours,
+                                nearest.n_lenders)
+        has = weights.sum(axis=1) > 0
+        lent[at[has]] = shares.sum(axis=1)[has]
+        ids = np.asarray(self._lending().index.catalogue.ids, dtype=object)
+        source[at[has]] = ids[neighbours[has, shares[has].argmax(axis=1)]]
+        return lent, source
 
     def _rerank(self, u: np.ndarray, rows: np.ndarray, vectors: tuple[np.ndarray, np.ndarray],
                 evidence: list[Evidence], precision: str, nearest: NearestAnnotated | None = None,

@@ -10,6 +10,8 @@ descendant's score up to it:
 | ``transfer_<ref>`` | the bitscore-weighted kNN label-transfer score of the term from each reference |
 | ``support_protein`` | the reference protein with the best bitscore among the hits annotated with the term |
 | ``support_identity``, ``support_bitscore`` | that hit's percent identity and bitscore |
+| ``lent`` | for a function no reference annotates: the part of its score lent by the annotated GO terms nearest in meaning (:mod:`retrieval.unseen`; the score is the mean of this and the two-tower re-ranker's); empty otherwise |
+| ``lent_from`` | the GO term that lent the most of it |
 """
 from __future__ import annotations
 
@@ -22,13 +24,14 @@ from retrieval.homology import HomologySource
 
 def explanation(items: np.ndarray, cols: np.ndarray, u: np.ndarray, v: np.ndarray, bias: np.ndarray, scale: float,
                 sources: list[HomologySource], evidence: list[Evidence], hits: list[pd.DataFrame],
-                queries: list[str]) -> pd.DataFrame:
+                queries: list[str], borrowed: tuple[np.ndarray, np.ndarray]) -> pd.DataFrame:
     """Evidence columns (see the module docstring) for the pairs (queries[items], catalogue row cols).
 
     Args:
         items, cols: the reported pairs: query index and catalogue row.
         u: the queries' protein vectors; v, bias: the reported terms' vectors and biases (one per pair).
         sources, evidence, hits: per reference, its catalogue mapping, transfer evidence and hits.
+        borrowed: per pair, the ``lent`` part and its ``lent_from`` term.
     """
     out = {"tower": _sigmoid(scale * np.einsum("nd,nd->n", u[items], v) + bias), "prior": _sigmoid(bias)}
     support = _Support(len(items))
@@ -40,7 +43,7 @@ def explanation(items: np.ndarray, cols: np.ndarray, u: np.ndarray, v: np.ndarra
         out[f"transfer_{source.reference.folder.name}"] = knn
         support.update(source, source_hits, items, ref_cols, queries)
     return pd.DataFrame({**out, "support_protein": support.protein, "support_identity": support.identity,
-                         "support_bitscore": support.bitscore})
+                         "support_bitscore": support.bitscore, "lent": borrowed[0], "lent_from": borrowed[1]})
 
 
 class _Support:

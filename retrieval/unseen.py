@@ -86,9 +86,14 @@ def lenders_of(rows: np.ndarray, unseen: np.ndarray, nearest: NearestAnnotated) 
     keys = np.unique(np.repeat(qi, neighbours.shape[1]).reshape(neighbours.shape)[keep] * nearest.n_lenders
                      + neighbours[keep])
     protein, row = np.divmod(keys, nearest.n_lenders) if nearest.n_lenders else (keys, keys)
-    counts = np.bincount(protein, minlength=len(rows))
-    out = np.full((len(rows), int(counts.max(initial=0))), -1, dtype=np.int64)
-    out[protein, np.arange(len(keys)) - np.repeat(np.cumsum(counts) - counts, counts)] = row
+    return pack(protein, row, len(rows))
+
+
+def pack(proteins: np.ndarray, rows: np.ndarray, n_proteins: int) -> np.ndarray:
+    """(n_proteins, width) each protein's ``rows`` in order, padded with -1; ``proteins`` sorted."""
+    counts = np.bincount(proteins, minlength=n_proteins)
+    out = np.full((n_proteins, int(counts.max(initial=0))), -1, dtype=np.int64)
+    out[proteins, np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)] = rows
     return out
 
 

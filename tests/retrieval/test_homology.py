@@ -430,7 +430,8 @@ def _hybrid(model_copy, reference, seed=1):
 
 def _borrowed(own, hybrid_scores, lenders, meaning, lender_meaning):
     """Brute force of retrieval.unseen: the mean of a function's own score and the cosine-weighted
-    homology re-ranker's scores of its NEIGHBOURS lenders nearest in meaning (any aspect)."""
+    homology re-ranker's scores of its NEIGHBOURS lenders nearest in meaning (any aspect); also the
+    lent part and, per protein, the lender that lent most."""
     from retrieval.unseen import NEIGHBOURS
 
     cosine = {n: float(meaning @ lender_meaning[n] / np.linalg.norm(meaning) / np.linalg.norm(lender_meaning[n]))
@@ -438,8 +439,10 @@ def _borrowed(own, hybrid_scores, lenders, meaning, lender_meaning):
     pool = sorted(lenders, key=lambda n: -cosine[n])[:NEIGHBOURS]
     weights = np.clip([cosine[n] for n in pool], 0, None)
     if not weights.sum():
-        return own
-    return (own + hybrid_scores.loc[own.index, pool].to_numpy() @ (weights / weights.sum())) / 2
+        return own, None, None
+    shares = hybrid_scores.loc[own.index, pool].to_numpy() * (weights / weights.sum())
+    lent = shares.sum(axis=1)
+    return (own + lent) / 2, pd.Series(lent, own.index), pd.Series(np.array(pool)[shares.argmax(axis=1)], own.index)
 
 
 def test_terms_no_reference_annotates_borrow_from_the_annotated_ones_nearest_in_meaning(reference, model_copy,
@@ -459,9 +462,9 @@ def test_terms_no_reference_annotates_borrow_from_the_annotated_ones_nearest_in_
     with_refs, alone = hybrid.score(sequences, catalogue), towers.score(sequences, catalogue)
     assert not np.allclose(with_refs[present], alone[present], atol=1e-3)
     meaning = dict(zip(catalogue.ids, model.text_encoder.meaning(model.text_encoder.function_texts(catalogue))))
+    borrowed = {t: _borrowed(alone[t], with_refs, present, meaning[t], meaning) for t in absent}
     for t in absent:
-        expected = _borrowed(alone[t], with_refs, present, meaning[t], meaning)
-        np.testing.assert_allclose(with_refs[t], expected, atol=1e-5, err_msg=t)
+        np.testing.assert_allclose(with_refs[t], borrowed[t][0], atol=1e-5, err_msg=t)
     assert not np.allclose(with_refs[absent], alone[absent], atol=1e-4)
     # The same through annotate, every term a candidate, before propagation.
     options = dict(top=len(catalogue), recall=len(catalogue), include_roots=True, propagate=False, min_score=0)
@@ -469,6 +472,14 @@ def test_terms_no_reference_annotates_borrow_from_the_annotated_ones_nearest_in_
     keys = [k for k in got.index if k[1] in absent]
     assert keys
     np.testing.assert_allclose(got[keys], [with_refs.loc[p, t] for p, t in keys], atol=2e-3)
+    # --explain names what was lent and by whom; an annotated term borrows nothing.
+    explained = hybrid.annotate(sequences, explain=True, **options).set_index(["protein_id", "term_id"])
+    lent = [(k, borrowed[k[1]]) for k in keys if borrowed[k[1]][1] is not None]
+    assert lent
+    np.testing.assert_allclose(explained.loc[[k for k, _ in lent], "lent"], [b[1][k[0]] for k, b in lent], atol=2e-3)
+    assert explained.loc[[k for k, _ in lent], "lent_from"].tolist() == [b[2][k[0]] for k, b in lent]
+    seen = [k for k in explained.index if k[1] in present]
+    assert explained.loc[seen, "lent"].isna().all() and (explained.loc[seen, "lent_from"] == "").all()
     # Candidates of the annotator's own index with one lender among them (its score is read) and the
     # others not (scored apart): the same again.
     from retrieval.candidates import Evidence
@@ -508,8 +519,8 @@ def test_free_text_functions_borrow_from_the_lender_index(reference, model_copy,
     meaning = dict(zip(words.ids, text.meaning(text.function_texts(words))))
     lender_meaning = dict(zip(go.catalogue.ids, go.meaning))
     for f in words.ids:
-        expected = _borrowed(alone[f], go_scores, lenders, meaning[f], lender_meaning)
-        np.testing.assert_allclose(scores[f], expected, atol=1e-4, err_msg=f)
+        np.testing.assert_allclose(scores[f], _borrowed(alone[f], go_scores, lenders, meaning[f], lender_meaning)[0],
+                                   atol=1e-4, err_msg=f)
     assert not np.allclose(scores, alone, atol=1e-4)
     # Without a lender index of its own the catalogue lends to itself, and has nothing to lend.
     np.testing.assert_allclose(Annotator(model, mine, search).score(sequences, words), alone, atol=1e-5)
