@@ -24,7 +24,7 @@ from retrieval.batching import token_batches
 from retrieval.candidates import Evidence, candidate_features, homology_candidates
 from retrieval.homology import HomologySearch, HomologySource, Reference, SearchSettings, n_homology_sources
 from retrieval.scoring import query_vectors, rerank_probabilities, split_index_vectors
-from retrieval.unseen import NearestAnnotated, lend, lenders_of, pack, pick
+from retrieval.unseen import NearestAnnotated, lend, lenders_of, pack, pick, table_key
 
 LOG = logging.getLogger(__name__)
 Sequences = Union[str, os.PathLike, dict, Iterable[ProteinRecord]]
@@ -124,6 +124,14 @@ class Annotator:
         if self._nearest is None:
             lenders = self._lending()
             self._nearest = NearestAnnotated(self._meaning(self.index), lenders.meaning, lenders.annotated)
+            key = (self.index.config.get("meaning_sha256"), lenders.index.config.get("meaning_sha256"))
+            if all(key):  # stored meaning vectors: the table of every row's lenders is kept in the cache
+                from retrieval.feature_cache import cache_dir
+
+                path = cache_dir() / "lenders" / f"{table_key(*key, [s.reference.fingerprint() for s in self.sources])}.npz"
+                if not self._nearest.load(path):
+                    self._nearest.lookup(np.flatnonzero(~np.any([s.ref_col >= 0 for s in self.sources], axis=0)))
+                    self._nearest.save(path)
         return self._nearest
 
     def _meaning(self, index: FunctionIndex) -> np.ndarray:

@@ -16,7 +16,7 @@ from retrieval.feature_cache import cache_dir
 
 #: Cache subfolders whose every item is one entry, and what they hold.
 _FOLDERS = {"search": "search database", "proteins": "protein embeddings", "embeddings": "reference embeddings",
-            "features": "text features", "backbone-digests": "backbone digests"}
+            "features": "text features", "backbone-digests": "backbone digests", "lenders": "lender table"}
 
 
 @dataclass
@@ -54,18 +54,23 @@ def cache_entries() -> list[CacheEntry]:
 
 
 def default_entries() -> list[Path]:
-    """The entries the default pipeline reads: the shipped model's GO index and protein embeddings,
-    the search database of the shipped references, and the backbone digests."""
+    """The entries the default pipeline reads: the shipped model's GO index, its lender table and
+    protein embeddings, the search database of the shipped references, and the backbone digests."""
     from retrieval.config import AnnotateConfig
     from retrieval.embedding_store import EmbeddingStore
     from retrieval.homology import HomologySearch, SearchSettings
-    from retrieval.homology.shipped import shipped_references
+    from retrieval.homology.shipped import shipped_manifest, shipped_references
+    from retrieval.indexing import shipped_meaning_digest
     from retrieval.model import RetrievalModel
+    from retrieval.unseen import table_key
 
     root = cache_dir()
     model = RetrievalModel.from_pretrained(None)
+    meaning = shipped_meaning_digest()
+    references = [r["fingerprint"] for r in shipped_manifest().get("references", [])]
     paths = [root / f"go-index-{model.text_encoder.fingerprint()}", root / "backbone-digests",
-             EmbeddingStore.file(root / "proteins", model.protein_encoder.cache_key(AnnotateConfig().precision))]
+             EmbeddingStore.file(root / "proteins", model.protein_encoder.cache_key(AnnotateConfig().precision)),
+             root / "lenders" / f"{table_key(meaning, meaning, references)}.npz"]
     try:
         paths.append(HomologySearch(shipped_references(), SearchSettings()).database.folder)
     except InputError:  # no search tool: nothing here is a default search database

@@ -76,5 +76,14 @@ def default_index(model: RetrievalModel) -> FunctionIndex:
 
 
 def _shipped_fingerprint() -> str | None:
+    return _shipped_config().get("fingerprint")
+
+
+def shipped_meaning_digest() -> str | None:
+    """sha256 of the shipped GO index's meaning vectors (None: not shipped)."""
+    return _shipped_config().get("meaning_sha256")
+
+
+def _shipped_config() -> dict:
     config = SHIPPED_INDEX / "index_config.json"
-    return json.loads(config.read_text()).get("fingerprint") if config.is_file() else None
+    return json.loads(config.read_text()) if config.is_file() else {}

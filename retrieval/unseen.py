@@ -15,6 +15,10 @@ held-out terms 0.01-0.02 AUROC worse).
 """
 from __future__ import annotations
 
+import hashlib
+import os
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -56,6 +60,32 @@ class NearestAnnotated:
             self.weights[part] = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0)
         self._found[todo] = True
         return self.rows[rows], self.weights[rows]
+
+    def save(self, path: Path) -> None:
+        """Write the lenders found so far, atomically (a table for every row takes seconds to find)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+        np.savez(partial, rows=self.rows, weights=self.weights, found=self._found)
+        os.replace(partial, path)
+
+    def load(self, path: Path) -> bool:
+        """Read the lenders :meth:`save` wrote for these same vectors; False when there are none
+        (or they do not fit: a corrupt file is computed again)."""
+        try:
+            with np.load(path) as saved:
+                rows, weights, found = saved["rows"], saved["weights"], saved["found"]
+        except (OSError, ValueError, KeyError, EOFError):
+            return False
+        if rows.shape != self.rows.shape or weights.shape != self.weights.shape or found.shape != self._found.shape:
+            return False
+        self.rows, self.weights, self._found = rows, weights.astype(np.float32), found.astype(bool)
+        return True
+
+
+def table_key(queries: str, pool: str, references: list[str], k: int = NEIGHBOURS) -> str:
+    """The name of a saved lender table: what its rows' and the lenders' meaning vectors are (their
+    sha256, :func:`index.vector_index.meaning_digest`), which references say what is annotated, and k."""
+    return hashlib.sha256("|".join([queries, pool, *references, str(k)]).encode()).hexdigest()[:16]
 
 
 def lend(probs: np.ndarray, rows: np.ndarray, unseen: np.ndarray, nearest: NearestAnnotated,

@@ -105,3 +105,16 @@ def test_selftest_passes_end_to_end():
     result = CliRunner().invoke(main, ["selftest"])
     assert result.exit_code == 0, result.output
     assert "selftest passed" in result.output and "references: c8eef3e3a93bb86f, e3fb184ebcf91492" in result.output
+
+
+def test_the_default_lender_table_is_saved_once_where_the_cache_lists_it(monkeypatch, tmp_path):
+    from retrieval.annotate import Annotator
+    from retrieval.cache import default_entries
+
+    monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path))
+    first = Annotator.from_pretrained()._catalogue_nearest()
+    saved = list((tmp_path / "lenders").iterdir())
+    assert len(saved) == 1 and saved[0] in default_entries()
+    monkeypatch.setattr(type(first), "lookup", lambda *a: pytest.fail("the saved table was computed again"))
+    again = Annotator.from_pretrained()._catalogue_nearest()
+    np.testing.assert_array_equal(again.rows, first.rows)

@@ -82,3 +82,17 @@ def test_lenders_of_lists_each_proteins_lenders_once():
     assert got.shape[0] == 3 and set(got[0][got[0] >= 0].tolist()) == expected_0
     assert (got[0][got[0] >= 0].size == len(expected_0)) and not (got[1:] >= 0).any()
     assert lenders_of(rows, np.zeros_like(unseen), nearest).shape == (3, 0)
+
+
+def test_a_saved_table_reloads_and_a_bad_file_is_found_again(tmp_path):
+    nearest = NearestAnnotated(QUERIES, POOL, ANNOTATED, k=2)
+    nearest.lookup(np.array([0, 2]))
+    nearest.save(tmp_path / "t.npz")
+    again = NearestAnnotated(QUERIES, POOL, ANNOTATED, k=2)
+    assert again.load(tmp_path / "t.npz")
+    for rows in (np.array([0, 2]), np.array([1])):  # row 1 was not saved: found now
+        np.testing.assert_array_equal(again.lookup(rows)[0], NearestAnnotated(QUERIES, POOL, ANNOTATED, k=2).lookup(rows)[0])
+    assert not NearestAnnotated(QUERIES, POOL, ANNOTATED, k=3).load(tmp_path / "t.npz")  # another k
+    (tmp_path / "bad.npz").write_bytes(b"not a table")
+    assert not again.load(tmp_path / "bad.npz") and not again.load(tmp_path / "missing.npz")
+    assert [p.name for p in tmp_path.iterdir()] != [] and not list(tmp_path.glob(".*tmp*"))
