@@ -187,9 +187,10 @@ def _variants(text, catalogue, onto, vectors, seen, held_ids, parents, row) -> d
             "model, vector with its parents' id memory": (composed, own_bias)}
 
 
-def _search_precision(model, proteins, by_id, held, sub, onto, pairs) -> dict[str, float]:
+def _search_precision(model, proteins, by_id, held, sub, onto, pairs, annotator=None) -> dict[str, float]:
     """Precision@10 of `prot-retrieve search`: per aspect, a protein index of its evaluation proteins,
-    queried with each held-out term's "name: definition" (ProteinIndex.search, top 10)."""
+    queried with each held-out term's "name: definition" (ProteinIndex.search, top 10); with the
+    hybrid ``annotator``, the index keeps the proteins' homology profiles and searches borrow."""
     from retrieval.protein_index import ProteinIndex
 
     texts = dict(zip(sub.ids, model.text_encoder.function_texts(sub, onto)))
@@ -199,7 +200,7 @@ def _search_precision(model, proteins, by_id, held, sub, onto, pairs) -> dict[st
                  if sum((p, t) in pairs for p in people) >= 3]
         if not terms:
             continue
-        index = ProteinIndex.build(model, [by_id[p] for p in people], progress=False)
+        index = ProteinIndex.build(model, [by_id[p] for p in people], progress=False, annotator=annotator)
         hits = index.search(model, [texts[t] for t in terms], top=10)
         for t in terms:
             top = hits.loc[hits["query"] == texts[t].strip(), "protein_id"]
@@ -292,7 +293,8 @@ def evaluate(data, terms_file, held_out_model, normal_model, hybrid, held_out_re
             scores["model"] = scores["model"].join(models["model"].score_vectors(
                 everyone, [f"{t}|{variant}" for t in held_ids], v, b, held_meaning))
         pairs = set((p, t) for p, ts in truth.items() for t in ts)
-        searched = {} if hybrid else _search_precision(models["model"].model, proteins, by_id, held, sub, onto, pairs)
+        searched = _search_precision(models["model"].model, proteins, by_id, held, sub, onto, pairs,
+                                     models["model"] if hybrid else None)
         per_term, matrices = [], {}
         for t, protocol, aspect in held.itertuples(index=False):
             people = proteins[aspect]

@@ -12,6 +12,7 @@ from typing import Callable, Iterable, Iterator, Sequence, Union
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from index.catalogue import FunctionCatalogue
 from index.errors import InputError
@@ -31,6 +32,8 @@ Sequences = Union[str, os.PathLike, dict, Iterable[ProteinRecord]]
 Paths = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
 #: Candidate pairs whose features are computed together (the re-ranker runs in smaller batches).
 GROUP_PAIRS = 1 << 15
+#: Homology profiles keep probabilities from this one on: a lender below it lends next to nothing.
+PROFILE_FLOOR = 0.01
 
 
 def as_records(sequences: Sequences, skip_invalid: bool = False) -> Iterable[ProteinRecord]:
@@ -290,12 +293,51 @@ class Annotator:
             yield from self._annotate_block(block, config)
 
     def _annotate_block(self, records: list[ProteinRecord], config: AnnotateConfig) -> Iterator[pd.DataFrame]:
+        for chunk in self._chunks(records, config):
+            yield self._annotate_chunk(*chunk, config)
+
+    def _chunks(self, records: list[ProteinRecord], config: AnnotateConfig
+                ) -> Iterator[tuple[list[ProteinRecord], np.ndarray, list[pd.DataFrame]]]:
+        """A block's chunks of ``config.batch_size`` proteins, with their protein-tower vectors and
+        each reference's hits (embedded and searched once for the block)."""
         u = self._embed([r.sequence for r in records], config)
         hits = self.homology.hits(records, u) if self.homology else []
         per_chunk = _split_hits(hits, [r.id for r in records], config.batch_size)
         for k, start in enumerate(range(0, len(records), config.batch_size)):
             stop = start + config.batch_size
-            yield self._annotate_chunk(records[start:stop], u[start:stop], [h[k] for h in per_chunk], config)
+            yield records[start:stop], u[start:stop], [h[k] for h in per_chunk]
+
+    def homology_profile(self, sequences: Sequences, config: AnnotateConfig | None = None,
+                         floor: float = PROFILE_FLOOR, progress: bool = False) -> sp.csr_matrix:
+        """(proteins x catalogue rows) the homology re-ranker's probabilities, at least ``floor``,
+        of each protein's candidates that the references annotate: what they would lend to a
+        function no reference annotates (:mod:`retrieval.unseen`). A protein index keeps it, so that
+        text searches borrow as annotation does (:class:`retrieval.protein_index.ProteinIndex`).
+
+        Raises:
+            InputError: no references, or a model without a homology re-ranker.
+        """
+        if not self.sources or self.reranker is self.model.reranker:
+            raise InputError("a homology profile needs references and a model with a homology re-ranker")
+        from tqdm.auto import tqdm
+
+        config = config or AnnotateConfig()
+        records = list(as_records(sequences))
+        items, cols, values, done = [], [], [], 0
+        with tqdm(total=len(records), desc="homology profiles", unit=" proteins", disable=not progress) as bar:
+            for start in range(0, len(records), config.search_block):
+                for chunk in self._chunks(records[start: start + config.search_block], config):
+                    rows, evidence, probs = self._score_chunk(*chunk, config)
+                    i, j = np.nonzero(self._parts(rows, evidence)[0][0] & (probs >= floor))
+                    items.append(i + done)
+                    cols.append(rows[i, j])
+                    values.append(probs[i, j])
+                    done += len(chunk[0])
+                    bar.update(len(chunk[0]))
+        shape = (len(records), len(self.index.catalogue))
+        if not items:
+            return sp.csr_matrix(shape, dtype=np.float32)
+        return sp.csr_matrix((np.concatenate(values), (np.concatenate(items), np.concatenate(cols))), shape=shape)
 
     def _embed(self, sequences: list[str], config: AnnotateConfig) -> np.ndarray:
         tower = self.model.protein_encoder
@@ -314,13 +356,19 @@ class Annotator:
                                                             tower.config.embed_dim)
         return self._stores[config.precision].get_or_compute(sequences, encode)
 
-    def _annotate_chunk(self, records: list[ProteinRecord], u: np.ndarray, hits: list[pd.DataFrame],
-                        config: AnnotateConfig) -> pd.DataFrame:
+    def _score_chunk(self, records: list[ProteinRecord], u: np.ndarray, hits: list[pd.DataFrame],
+                     config: AnnotateConfig) -> tuple[np.ndarray, list[Evidence], np.ndarray]:
+        """Candidate rows (B, K) of a chunk (-1: padding), their evidence and probabilities (before
+        GO propagation)."""
         _, rows = self.index.search(query_vectors(u), config.recall)
         rows, evidence = homology_candidates(rows, self.sources, hits, [r.id for r in records],
                                              [r.taxon or config.taxon for r in records])
-        probs = self._rerank(u, rows, self._catalogue_vectors(), evidence, config.precision,
-                             self._catalogue_nearest(), shared=True)
+        return rows, evidence, self._rerank(u, rows, self._catalogue_vectors(), evidence, config.precision,
+                                            self._catalogue_nearest(), shared=True)
+
+    def _annotate_chunk(self, records: list[ProteinRecord], u: np.ndarray, hits: list[pd.DataFrame],
+                        config: AnnotateConfig) -> pd.DataFrame:
+        rows, evidence, probs = self._score_chunk(records, u, hits, config)
         items = np.repeat(np.arange(len(records)), rows.shape[1])
         valid = rows.ravel() >= 0  # padding: FAISS when the catalogue is smaller than k, or merged candidates
         if config.propagate and self.propagator is not None:

@@ -187,26 +187,6 @@ def build_index(functions, output, model, factory, obo, precision) -> None:
     click.echo(f"{len(catalogue)} functions indexed in {time.perf_counter() - start:.0f} s -> {output}", err=True)
 
 
-@main.command(name="build-protein-index")
-@click.argument("fasta", type=_existing)
-@click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="Protein index folder to write.")
-@click.option("--model", type=click.Path(exists=True, file_okay=False), help="Model folder (default: the shipped model).")
-@click.option("--factory", default="Flat", show_default=True,
-              help="FAISS factory string: Flat (exact), HNSW32 (approximate, for millions of proteins).")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="bf16", show_default=True)
-@click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
-def build_protein_index(fasta, output, model, factory, precision, skip_invalid) -> None:
-    """Embed a proteome with the protein tower into a FAISS folder that `search` ranks by text."""
-    from retrieval.io.fasta import read_fasta
-    from retrieval.model import RetrievalModel
-    from retrieval.protein_index import ProteinIndex
-
-    records = read_fasta(fasta, skip_invalid=skip_invalid)
-    start = time.perf_counter()
-    ProteinIndex.build(RetrievalModel.from_pretrained(model), records, factory, precision).save(output)
-    click.echo(f"{len(records)} proteins indexed in {time.perf_counter() - start:.0f} s -> {output}", err=True)
-
-
 @main.command()
 @click.argument("index_dir", metavar="INDEX", type=click.Path())
 @click.argument("query", nargs=-1)
@@ -230,6 +210,13 @@ def search(index_dir, query, queries, top, fmt, output, model) -> None:
             hits.to_csv(fh, sep="\t", index=False, float_format="%.6f")
         else:
             hits.to_json(fh, orient="records", lines=True, double_precision=6)
+
+
+def _references(reference: tuple[str, ...], no_reference: bool):
+    """What --reference and --no-reference ask ``Annotator.from_pretrained`` for."""
+    if no_reference and reference:
+        raise InputError("--no-reference and --reference exclude each other")
+    return None if no_reference else (list(reference) or "default")
 
 
 def _search_options(func):
@@ -269,6 +256,41 @@ def _search_options(func):
     for option in reversed(options):
         command = option(command)
     return command
+
+
+@main.command(name="build-protein-index")
+@click.argument("fasta", type=_existing)
+@click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="Protein index folder to write.")
+@click.option("--model", type=click.Path(exists=True, file_okay=False), help="Model folder (default: the shipped model).")
+@click.option("--factory", default="Flat", show_default=True,
+              help="FAISS factory string: Flat (exact), HNSW32 (approximate, for millions of proteins).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="bf16", show_default=True)
+@click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
+@click.option("--reference", type=click.Path(exists=True, file_okay=False), multiple=True,
+              help="Homology reference folder, replacing the shipped references (repeatable, in the model's order): "
+                   "each protein's homology profile is kept, so that searches borrow from GO terms.")
+@click.option("--no-reference", is_flag=True, help="No homology profile: searches score by the two towers alone "
+                                                   "(the build is then as fast as embedding).")
+@click.option("--force", is_flag=True, help="Use --reference folders other than those the model's homology "
+                                            "re-ranker was trained with (refused otherwise).")
+@_search_options
+def build_protein_index(fasta, output, model, factory, precision, skip_invalid, reference, no_reference, force,
+                        settings, search_tool) -> None:
+    """Embed a proteome with the protein tower into a FAISS folder that `search` ranks by text; with
+    homology (the default), also keep each protein's homology profile (as long as annotating)."""
+    from retrieval.annotate import Annotator
+    from retrieval.io.fasta import read_fasta
+    from retrieval.protein_index import ProteinIndex
+
+    records = read_fasta(fasta, skip_invalid=skip_invalid)
+    start = time.perf_counter()
+    annotator = Annotator.from_pretrained(model, None, _references(reference, no_reference), search_tool, settings,
+                                          force)
+    homology = annotator if annotator.sources and annotator.reranker is not annotator.model.reranker else None
+    if homology is None and not no_reference:
+        LOG.warning("no homology re-ranker and references: searches will score by the two towers alone")
+    ProteinIndex.build(annotator.model, records, factory, precision, annotator=homology).save(output)
+    click.echo(f"{len(records)} proteins indexed in {time.perf_counter() - start:.0f} s -> {output}", err=True)
 
 
 def _annotate_command():
@@ -317,9 +339,7 @@ def _annotate_command():
         if fmt == "gaf":  # GAF's With/From names the supporting protein
             config = dataclasses.replace(config, explain=True)
         config.check()
-        if no_reference and reference:
-            raise InputError("--no-reference and --reference exclude each other")
-        references = None if no_reference else (list(reference) or "default")
+        references = _references(reference, no_reference)
         runner = None
         if engine == "ray":
             from retrieval.ray_engine import RayEngine

@@ -87,8 +87,11 @@ CASES = [
       "-o", "{d}/new_ref"], "unknown_held_out.txt:2: 'GO:1234567' is not a live term"),
     (["build-reference", "{d}/fa", "{d}/ann", "--obo", "{d}/obo", "--hold-out-terms", "{d}/all_held_out.txt",
       "-o", "{d}/new_ref"], "leaves no annotation"),
-    # build-index
+    # build-index, build-protein-index
     (["build-index", "{d}/tab_in_field.tsv", "-o", "{d}/idx"], "a tab inside a field"),
+    (["build-protein-index", "{d}/fa", "--no-reference", "--reference", "{d}/ref", "-o", "{d}/pidx"],
+     "exclude each other"),
+    (["build-protein-index", "{d}/fa", "--reference", "{d}/broken_ref", "-o", "{d}/pidx"], "labels.npz: corrupt"),
     (["build-index", "{d}/missing_column.tsv", "-o", "{d}/idx"], "header lacks column"),
     # transfer
     (["transfer", "{d}/fa", "--reference", "{d}/broken_ref", *OUT], "labels.npz: corrupt"),

@@ -643,3 +643,58 @@ def test_reranking_in_groups_of_similar_width_equals_the_padded_batch(reference,
     expected = np.where(rows < 0, 0.0, np.where(known, homology, towers))
     assert known[rows >= 0].any() and (~known[rows >= 0]).any()
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_homology_profiles_and_protein_search_that_borrows_through_them(reference, model_copy, toy_ontology, tmp_path):
+    from retrieval.annotate import Annotator
+    from retrieval.protein_index import ProteinIndex
+    from retrieval.unseen import NEIGHBOURS
+
+    model = _hybrid(model_copy, reference)
+    go = build_index(model, toy_ontology)
+    annotator = Annotator(model, go, by_embedding([reference], model, hits=1))
+    records = [ProteinRecord("A", SEQS["R2"]), ProteinRecord("B", SEQS["R1"][:70]), ProteinRecord("C", SEQS["R3"]),
+               ProteinRecord("D", "MKV" * 25)]
+    # The profile: every candidate the references annotate, scored as annotate scores it, from 0.01 on.
+    profile = annotator.homology_profile(records)
+    table = annotator.annotate(records, top=len(go.catalogue), include_roots=True, propagate=False, min_score=0)
+    labelled = set(reference.terms)
+    row = {t: i for i, t in enumerate(go.catalogue.ids)}
+    expected = np.zeros(profile.shape)
+    for r in table.itertuples():
+        if r.term_id in labelled and r.score >= 0.01:
+            expected[[x.id for x in records].index(r.protein_id), row[r.term_id]] = r.score
+    np.testing.assert_allclose(profile.toarray(), expected, atol=1e-6)
+    assert profile.nnz and (profile.toarray()[:, [row[t] for t in go.catalogue.ids if t not in labelled]] == 0).all()
+    # Search: the towers' score of the text and what its lenders nearest in meaning lend, halved.
+    built = ProteinIndex.build(model, records, annotator=annotator, progress=False)
+    query = "kinase activity of a protein"
+    hits = built.search(model, [query], top=4, lenders=go).set_index("protein_id")
+    own = Annotator(model, go).score(records, [query])[query]
+    meaning = model.text_encoder.meaning([query])[0]
+    lenders = [i for i, t in enumerate(go.catalogue.ids) if t in labelled]
+    cosine = {i: float(go.meaning[i] @ meaning / np.linalg.norm(go.meaning[i]) / np.linalg.norm(meaning)) for i in lenders}
+    pool = sorted(lenders, key=lambda i: -cosine[i])[:NEIGHBOURS]
+    weights = np.clip([cosine[i] for i in pool], 0, None)
+    lent = built.profile.toarray()[:, pool].astype(np.float64) @ (weights / weights.sum())
+    oracle = pd.Series((own.to_numpy() + lent) / 2, index=own.index).sort_values(ascending=False, kind="stable")
+    assert hits.index.tolist() == oracle.index.tolist()
+    np.testing.assert_allclose(hits["score"], oracle.to_numpy(), atol=1e-4)
+    assert (hits["score"] != own[hits.index]).any()
+    # Saved and loaded whole; a changed profile, or another GO index, is refused.
+    again = ProteinIndex.load(built.save(tmp_path / "p"), model)
+    pd.testing.assert_frame_equal(again.search(model, [query], top=4, lenders=go), built.search(model, [query], 4, go))
+    with np.load(tmp_path / "p" / "profile.npz") as z:
+        parts = dict(z)
+    parts["data"] = parts["data"] * 2
+    np.savez(tmp_path / "p" / "profile.npz", **parts)
+    with pytest.raises(InputError, match="profile.npz: does not match"):
+        ProteinIndex.load(tmp_path / "p", model)
+    from index.catalogue import FunctionCatalogue
+    from retrieval.indexing import build_function_index
+
+    other = build_function_index(model, FunctionCatalogue.from_texts(["glows"]), precision="fp32", progress=False)
+    with pytest.raises(InputError, match="another GO index"):
+        built.search(model, [query], top=2, lenders=other)
+    with pytest.raises(InputError, match="needs references"):
+        Annotator(model, go).homology_profile(records)
