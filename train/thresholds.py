@@ -38,6 +38,9 @@ class WithoutSelfHits:
     def describe(self) -> dict[str, str]:
         return self.search.describe()
 
+    def summary(self) -> str:
+        return f"{self.search.summary()}, self-hits hidden"
+
     def hits(self, records, u=None) -> list[pd.DataFrame]:
         return [h[h["query"] != h["target"]] for h in self.search.hits(records, u)]
 
