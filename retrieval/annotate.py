@@ -23,7 +23,8 @@ from retrieval.io.fasta import FastaReader, ProteinRecord, check_sequence
 from retrieval.model import RetrievalModel
 from retrieval.batching import token_batches
 from retrieval.candidates import Evidence, candidate_features, homology_candidates
-from retrieval.homology import HomologySearch, HomologySource, Reference, SearchSettings, n_homology_sources
+from retrieval.homology import (HomologySearch, HomologySource, Reference, SearchSettings, annotated_rows,
+                               n_homology_sources)
 from retrieval.scoring import query_vectors, rerank_probabilities, split_index_vectors
 from retrieval.unseen import NearestAnnotated, lend, lenders_of, pack, pick, table_key
 
@@ -131,9 +132,10 @@ class Annotator:
             if all(key):  # stored meaning vectors: the table of every row's lenders is kept in the cache
                 from retrieval.feature_cache import cache_dir
 
-                path = cache_dir() / "lenders" / f"{table_key(*key, [s.reference.fingerprint() for s in self.sources])}.npz"
+                name = table_key(*key, [s.reference.fingerprint() for s in self.sources])
+                path = cache_dir() / "lenders" / f"{name}.npz"
                 if not self._nearest.load(path):
-                    self._nearest.lookup(np.flatnonzero(~np.any([s.ref_col >= 0 for s in self.sources], axis=0)))
+                    self._nearest.lookup(np.flatnonzero(~annotated_rows(self.sources)))
                     self._nearest.save(path)
         return self._nearest
 
@@ -414,7 +416,8 @@ class Annotator:
         """Probabilities (B, K) of candidate rows (-1: padding, scored 0) of the functions
         ``vectors`` = (v (N, D), b (N,)), the products with the candidates at ``precision``; with
         ``nearest``, the candidates no reference labels borrow from their lenders (:mod:`retrieval.unseen`).
-        ``shared``: the functions are the annotator's own index, and it is the lender index.
+        ``shared``: the rows are the annotator's own index's, so where that is the lender index the
+        lenders' probabilities are read from the candidates already scored.
 
         Each re-ranker's candidates (:meth:`_parts`) are packed to the left of each protein's row,
         and proteins are scored in groups of similar candidate counts, each cut to its own widest: a
@@ -515,7 +518,7 @@ class LenderTable:
 
     @property
     def annotated(self) -> np.ndarray:
-        return np.any([s.ref_col >= 0 for s in self.sources], axis=0)
+        return annotated_rows(self.sources)
 
 
 def _split(index: FunctionIndex, scale: float) -> tuple[np.ndarray, np.ndarray]:

@@ -42,6 +42,7 @@ from index.textio import open_text
 from index.vector_index import inner_product_index, search_inner_product, tune
 from retrieval.candidates import candidate_features
 from retrieval.config import AnnotateConfig
+from retrieval.homology import annotated_rows
 from retrieval.io.fasta import ProteinRecord
 from retrieval.model import RetrievalModel
 from retrieval.scoring import rerank_probabilities
@@ -102,7 +103,7 @@ class ProteinIndex:
 
         profile = annotator.homology_profile(records, AnnotateConfig(precision=precision), progress=progress)
         profile.data = profile.data.astype(np.float16).astype(np.float32)  # as stored: half precision
-        annotated = np.any([s.ref_col >= 0 for s in annotator.sources], axis=0)
+        annotated = annotated_rows(annotator.sources)
         config["homology"] = {"references": [s.reference.fingerprint() for s in annotator.sources],
                               "search": annotator.homology.summary(), "floor": PROFILE_FLOOR,
                               "go_index_catalogue_sha256": annotator.index.config["catalogue_sha256"],

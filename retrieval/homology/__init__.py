@@ -17,7 +17,7 @@ _EXPORTS = {
     "MIN_TAXON_PROTEINS": "reference", "Reference": "reference",
     "SEARCHERS": "settings", "SENSITIVITIES": "settings", "SearchSettings": "settings",
     "HomologySearch": "search", "embedding_search": "search",
-    "HomologySource": "source",
+    "HomologySource": "source", "annotated_rows": "source",
     "HOMOLOGY_FEATURES": "transfer", "Transfer": "transfer", "homology_feature_names": "transfer",
     "n_homology_sources": "transfer",
 }

@@ -42,3 +42,8 @@ class HomologySource:
             rows = self.row_of_col[knn.indices[span][knn.data[span] > 0]]
             out.append(rows[rows >= 0])
         return out
+
+
+def annotated_rows(sources: list[HomologySource]) -> np.ndarray:
+    """(catalogue rows,) whether any of the references labels each function."""
+    return np.any([s.ref_col >= 0 for s in sources], axis=0)
