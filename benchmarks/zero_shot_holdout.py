@@ -279,8 +279,8 @@ def evaluate(data, terms_file, held_out_model, normal_model, hybrid, held_out_re
     for annotator in models.values():  # the validation proteins are in the references: not their own homologs
         if annotator.homology is not None:
             annotator.homology = WithoutSelfHits(annotator.homology)
-    held_meaning = text.meaning(text.function_texts(FunctionCatalogue(catalogue.table.iloc[[row[t] for t in held["term"]]]),
-                                                    onto), cache_dir=cache_dir() / "features")
+    held_catalogue = FunctionCatalogue(catalogue.table.iloc[[row[t] for t in held["term"]]])
+    held_meaning = text.meaning(text.function_texts(held_catalogue, onto), cache_dir=cache_dir() / "features")
     rng = np.random.default_rng(seed)
     rows = []
     for set_name, (records, truth) in sets.items():

@@ -48,7 +48,8 @@ from retrieval.model import RetrievalModel
 from retrieval.scoring import rerank_probabilities
 from retrieval.unseen import NearestAnnotated
 
-INDEX_FILE, PROTEINS_FILE, CONFIG_FILE, PROFILE_FILE = "proteins.faiss", "proteins.tsv", "index_config.json", "profile.npz"
+INDEX_FILE, PROTEINS_FILE, CONFIG_FILE = "proteins.faiss", "proteins.tsv", "index_config.json"
+PROFILE_FILE = "profile.npz"
 #: Proteins recalled per query before re-ranking: this many times --top, at least MIN_RECALL.
 RECALL_FACTOR, MIN_RECALL = 4, 200
 HNSW_EF_SEARCH, IVF_NPROBE = 128, 32  # search knobs of approximate factories, as for the function index
@@ -222,12 +223,11 @@ class ProteinIndex:
             raise InputError("this protein index's homology profile was made over another GO index than the one "
                              "given; rebuild it with `prot-retrieve build-protein-index`")
         rows, weights = NearestAnnotated(meaning, lenders.meaning, self.annotated).lookup(np.arange(len(meaning)))
-        columns = self.profile.tocsc()
-        borrows = weights.sum(axis=1) > 0
-        out = np.zeros((len(meaning), self.profile.shape[0]), dtype=np.float32)
-        for q in np.flatnonzero(borrows):
-            out[q] = columns[:, rows[q]].astype(np.float32) @ weights[q]
-        return out, borrows
+        queries = np.broadcast_to(np.arange(len(meaning))[:, None], rows.shape)
+        real = rows >= 0
+        lending = sp.csr_matrix((weights[real], (rows[real], queries[real])),
+                                shape=(self.profile.shape[1], len(meaning)))  # (GO rows, queries)
+        return np.asarray((self.profile @ lending).T.todense(), dtype=np.float32), weights.sum(axis=1) > 0
 
 
 def read_queries(path: str | os.PathLike) -> list[str]:
