@@ -27,6 +27,8 @@ import click
 import numpy as np
 import psutil
 
+from machine import machine_line
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 
@@ -41,9 +43,9 @@ def sample_proteome(data: Path, n: int, seed: int, out: Path) -> None:
         fh.writelines(f">S{i + 1:07d}\n{pool[p]}\n" for i, p in enumerate(picks))
 
 
-def run(fasta: Path, mode: str, engine: str, out: Path) -> dict:
+def run(fasta: Path, mode: str, engine: str, out: Path, precision: str) -> dict:
     args = [sys.executable, "-c", "from train.cli import main; main()", "-v", "annotate", str(fasta), "--top", "20", "-o", str(out),
-            "--no-embedding-cache"]  # duplicates of the sampling would skip the tower
+            "--precision", precision, "--no-embedding-cache"]  # duplicates of the sampling would skip the tower
     if mode == "two-tower":
         args.append("--no-reference")
     if engine != "local":
@@ -82,7 +84,8 @@ def _tree_rss(root) -> int:
 @click.option("--engine", "engines", multiple=True, type=click.Choice(["local", "ray-1", "ray-2"]),
               help="Engines to time (default: local).")
 @click.option("--seed", default=0, show_default=True)
-def main(data: str, sizes: str, modes: tuple[str, ...], engines: tuple[str, ...], seed: int) -> None:
+@click.option("--precision", default="auto", show_default=True, help="annotate --precision.")
+def main(data: str, sizes: str, modes: tuple[str, ...], engines: tuple[str, ...], seed: int, precision: str) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(s) for s in sizes.split(",")):
@@ -90,7 +93,7 @@ def main(data: str, sizes: str, modes: tuple[str, ...], engines: tuple[str, ...]
             sample_proteome(Path(data), n, seed, fasta)
             for mode in modes or ("two-tower", "hybrid"):
                 for engine in engines or ("local",):
-                    found = run(fasta, mode, engine, Path(tmp) / "out.tsv")
+                    found = run(fasta, mode, engine, Path(tmp) / "out.tsv", precision)
                     # Ray workers log elsewhere: the share is measured on the local engine only
                     share = f"{100 * found['search_s'] / found['seconds']:.0f} %" \
                         if mode == "hybrid" and engine == "local" else ""
@@ -101,6 +104,7 @@ def main(data: str, sizes: str, modes: tuple[str, ...], engines: tuple[str, ...]
     click.echo("|---|---|---|---|---|---|---|")
     for n, mode, engine, seconds, rate, peak, share in rows:
         click.echo(f"| {n:,} | {mode} | {engine} | {seconds:.1f} | {rate:.1f} | {peak:.2f} | {share} |")
+    click.echo(machine_line(precision))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,9 @@ from retrieval.indexing import DEFAULT_OBO, build_function_index
 from retrieval.io.fasta import read_fasta
 from index.vector_index import FunctionIndex
 from retrieval.model import RetrievalModel
+from retrieval.config import PRECISIONS
 from retrieval.scoring import query_vectors
+from machine import machine_line
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -57,9 +59,9 @@ class StageTimer:
         setattr(obj, method, timed)
 
 
-def approximate_recall(model, index: FunctionIndex, records, k: int) -> list[dict]:
+def approximate_recall(model, index: FunctionIndex, records, k: int, precision: str) -> list[dict]:
     """Recall@k of approximate FAISS indexes against the exact one, on real protein queries."""
-    queries = query_vectors(model.protein_encoder.encode([r.sequence for r in records]))
+    queries = query_vectors(model.protein_encoder.encode([r.sequence for r in records], precision=precision))
     _, exact = index.search(queries, k)
     stored = index.vectors(np.arange(len(index.catalogue)))
     rows = []
@@ -90,7 +92,10 @@ def approximate_recall(model, index: FunctionIndex, records, k: int) -> list[dic
               help="Read the protein vectors from the embedding cache (default: computed, as for a new proteome).")
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
               help="Annotation runs; the median one is reported, with its stages (this machine drifts between runs).")
-def main(data, model, reference, no_reference, searcher, threads, factory, embedding_cache, repeats) -> None:
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+              help="Of the towers and the re-ranker (retrieval.precision).")
+def main(data, model, reference, no_reference, searcher, threads, factory, embedding_cache, repeats,
+         precision) -> None:
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(threads)
     rows = []
@@ -98,7 +103,8 @@ def main(data, model, reference, no_reference, searcher, threads, factory, embed
     retrieval_model = RetrievalModel.from_pretrained(model)
     ontology = Ontology.from_obo(DEFAULT_OBO)
     catalogue = FunctionCatalogue.from_ontology(ontology)
-    index = build_function_index(retrieval_model, catalogue, factory=factory, ontology=ontology, progress=False)
+    index = build_function_index(retrieval_model, catalogue, factory=factory, ontology=ontology, precision=precision,
+                                 progress=False)
     rows.append({"step": f"build-index (all live GO, {len(catalogue)} terms, {factory})",
                  "seconds": time.perf_counter() - start, "items/s": len(catalogue) / (time.perf_counter() - start)})
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,7 +133,8 @@ def main(data, model, reference, no_reference, searcher, threads, factory, embed
     for _ in range(repeats):
         timer.seconds = {}
         start = time.perf_counter()
-        table = annotator.annotate(records, AnnotateConfig(top=20, embedding_cache=embedding_cache))
+        table = annotator.annotate(records, AnnotateConfig(top=20, embedding_cache=embedding_cache,
+                                                           precision=precision))
         runs.append((time.perf_counter() - start, timer.seconds))
     total, stages = sorted(runs, key=lambda run: run[0])[len(runs) // 2]  # the median run
     homology = f" + {search.searcher} search of {len(references)} reference(s)" if search else ""
@@ -136,11 +143,12 @@ def main(data, model, reference, no_reference, searcher, threads, factory, embed
                  "seconds": total, "items/s": len(records) / total})
     for stage, seconds in [*stages.items(), ("re-rank, features, output", total - sum(stages.values()))]:
         rows.append({"step": f"  {stage}", "seconds": seconds, "items/s": np.nan})
-    rows.extend(approximate_recall(retrieval_model, index, records[:1000], k=300))
+    rows.extend(approximate_recall(retrieval_model, index, records[:1000], k=300, precision=precision))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     click.echo(pd.DataFrame(rows).to_string(index=False, float_format=lambda x: f"{x:.1f}"))
     click.echo(f"\npredictions: {len(table)}; index on disk: {index_mb:.0f} MB; peak memory (max RSS): {peak_mb:.0f} MB; "
                f"torch threads: {threads}")
+    click.echo(machine_line(precision))
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ class Annotator:
                              "rebuild it with `prot-retrieve build-index`")
         self.model, self.index, self.homology, self.force = model, index, homology, force
         self.recipe: Recipe | None = None  # set by from_pretrained: how to load this annotator again
-        self._stores: dict = {}  # precision -> EmbeddingStore of the protein tower's vectors
+        self._stores: dict = {}  # cache key -> EmbeddingStore of the protein tower's vectors
         references = homology.references if homology is not None else []
         self.sources = [HomologySource(r, index.catalogue.ids) for r in references]
         self.reranker = model.homology_reranker if self.sources and model.homology_reranker else model.reranker
@@ -349,14 +349,13 @@ class Annotator:
 
         if not config.embedding_cache:
             return encode(sequences)
-        if config.precision not in self._stores:
+        key = tower.cache_key(config.precision)
+        if key not in self._stores:
             from retrieval.embedding_store import EmbeddingStore
             from retrieval.feature_cache import cache_dir
 
-            self._stores[config.precision] = EmbeddingStore(cache_dir() / "proteins",
-                                                            tower.cache_key(config.precision),
-                                                            tower.config.embed_dim)
-        return self._stores[config.precision].get_or_compute(sequences, encode)
+            self._stores[key] = EmbeddingStore(cache_dir() / "proteins", key, tower.config.embed_dim)
+        return self._stores[key].get_or_compute(sequences, encode)
 
     def _score_chunk(self, records: list[ProteinRecord], u: np.ndarray, hits: list[pd.DataFrame],
                      config: AnnotateConfig) -> tuple[np.ndarray, list[Evidence], np.ndarray]:

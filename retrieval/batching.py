@@ -37,10 +37,8 @@ def pick_device(requested: str = "auto") -> torch.device:
 
 
 def autocast(device: torch.device, precision: str):
-    """Mixed-precision context: ``bf16``/``fp16`` autocast where the device supports it, else a no-op.
-
-    fp16 is CUDA-only; on CPU it falls back to bf16 (about 2x faster than fp32 on recent x86 CPUs).
-    """
+    """Mixed-precision context for ``precision`` (auto | fp32 | bf16 | fp16, resolved by
+    :func:`retrieval.precision.resolve_precision`): a no-op for fp32."""
     dtype = low_precision_dtype(device, precision)
     if dtype is None:
         return contextlib.nullcontext()
@@ -49,6 +47,6 @@ def autocast(device: torch.device, precision: str):
 
 def low_precision_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     """The dtype ``precision`` computes in on ``device`` (None: fp32)."""
-    if precision == "fp32":
-        return None
-    return torch.float16 if precision == "fp16" and device.type == "cuda" else torch.bfloat16
+    from retrieval.precision import resolve_precision
+
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[resolve_precision(precision, device).name]

@@ -16,7 +16,8 @@ from retrieval.feature_cache import cache_dir
 
 #: Cache subfolders whose every item is one entry, and what they hold.
 _FOLDERS = {"search": "search database", "proteins": "protein embeddings", "embeddings": "reference embeddings",
-            "features": "text features", "backbone-digests": "backbone digests", "lenders": "lender table"}
+            "features": "text features", "backbone-digests": "backbone digests", "lenders": "lender table",
+            "precision": "precision measurement"}
 
 
 @dataclass

@@ -16,11 +16,16 @@ import time
 import click
 
 from index.errors import InputError, RunFailed
+from retrieval.config import PRECISIONS
 from retrieval.homology.settings import SEARCHERS, SENSITIVITIES, SearchSettings
 
 LOG = logging.getLogger("retrieval")
 
 _existing = click.Path(exists=True, dir_okay=False)
+_precision_option = click.option(
+    "--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+    help="Arithmetic of the towers and the re-ranker; auto: bf16 where the processor computes it natively and "
+         "faster (AVX-512 BF16, AMX, bf16 GPUs), else fp32 (-v says which).")
 
 
 class _InputFailure(click.ClickException):
@@ -168,7 +173,7 @@ def evaluate(predictions, truth, obo, ia_file, targets, json_out) -> None:
 @click.option("--factory", default="Flat", show_default=True,
               help="FAISS factory string: Flat (exact), HNSW32, IVF1024,Flat ... (approximate, for millions).")
 @click.option("--obo", type=_existing, help="Ontology for GO-consistent scores (default: the shipped GO when ids are GO).")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="bf16", show_default=True)
+@_precision_option
 def build_index(functions, output, model, factory, obo, precision) -> None:
     """Embed a function catalogue (functions.tsv) with the text tower into a FAISS index folder."""
     from index.catalogue import FunctionCatalogue
@@ -195,7 +200,8 @@ def build_index(functions, output, model, factory, obo, precision) -> None:
 @click.option("--format", "fmt", type=click.Choice(["tsv", "jsonl"]), default="tsv", show_default=True)
 @click.option("-o", "--output", default="-", show_default=True, help="File to write ('-': stdout).")
 @click.option("--model", type=click.Path(exists=True, file_okay=False), help="Model folder (default: the shipped model).")
-def search(index_dir, query, queries, top, fmt, output, model) -> None:
+@_precision_option
+def search(index_dir, query, queries, top, fmt, output, model, precision) -> None:
     """Rank the proteins of a protein index (build-protein-index) for functions written in words,
     e.g. `prot-retrieve search proteome_index "binds heme and carries oxygen"`."""
     from retrieval.io.writers import atomic_output
@@ -204,7 +210,7 @@ def search(index_dir, query, queries, top, fmt, output, model) -> None:
 
     texts = list(query) + (read_queries(queries) if queries else [])
     retrieval_model = RetrievalModel.from_pretrained(model)
-    hits = ProteinIndex.load(index_dir, retrieval_model).search(retrieval_model, texts, top)
+    hits = ProteinIndex.load(index_dir, retrieval_model).search(retrieval_model, texts, top, precision=precision)
     with atomic_output(output, (queries,) if queries else ()) as fh:
         if fmt == "tsv":
             hits.to_csv(fh, sep="\t", index=False, float_format="%.6f")
@@ -264,7 +270,7 @@ def _search_options(func):
 @click.option("--model", type=click.Path(exists=True, file_okay=False), help="Model folder (default: the shipped model).")
 @click.option("--factory", default="Flat", show_default=True,
               help="FAISS factory string: Flat (exact), HNSW32 (approximate, for millions of proteins).")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="bf16", show_default=True)
+@_precision_option
 @click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
 @click.option("--reference", type=click.Path(exists=True, file_okay=False), multiple=True,
               help="Homology reference folder, replacing the shipped references (repeatable, in the model's order): "
@@ -362,11 +368,12 @@ _annotate_command()
 @main.command()
 @click.option("--tolerance", type=click.FloatRange(0, 1), default=0.01, show_default=True,
               help="Largest score difference accepted.")
-def selftest(tolerance: float) -> None:
+@_precision_option
+def selftest(tolerance: float, precision: str) -> None:
     """Annotate the bundled proteins with the default pipeline and compare with the shipped golden output."""
     from retrieval.selftest import run_selftest
 
-    report = run_selftest(tolerance)
+    report = run_selftest(tolerance, precision)
     for key, value in report.facts.items():
         click.echo(f"{key:>14}: {value}")
     for line in report.mismatches:

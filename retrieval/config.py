@@ -11,9 +11,16 @@ from index.errors import InputError
 ASPECT_CODES = ("MFO", "BPO", "CCO")
 #: Output formats of ``annotate`` (see :class:`retrieval.io.writers.PredictionWriter`).
 OUTPUT_FORMATS = ("tsv", "cafa", "gaf", "jsonl", "parquet")
-PRECISIONS = ("fp32", "bf16", "fp16")
+#: auto: bf16 where the device computes it natively and faster, else fp32 (see retrieval.precision).
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: How ``annotate`` runs: in this process, or on Ray Data (one machine or a cluster).
 ENGINES = ("local", "ray")
+
+
+def check_precision(precision: str) -> None:
+    """Raises InputError unless ``precision`` is one of :data:`PRECISIONS`."""
+    if precision not in PRECISIONS:
+        raise InputError(f"--precision must be one of {', '.join(PRECISIONS)} (got {precision!r})")
 
 
 def _f(default, help: str):
@@ -44,8 +51,9 @@ class AnnotateConfig:
                                      "sequence again (another catalogue, other options) skips the tower.")
     batch_size: int = _f(256, "Proteins scored per chunk (memory stays flat).")
     search_block: int = _f(4096, "Proteins per homology search when a reference is given (larger is faster).")
-    precision: str = _f("bf16", "fp32 | bf16 | fp16: autocast for the protein tower, and the re-ranker's "
-                                "products with the candidates.")
+    precision: str = _f("auto", "auto | fp32 | bf16 | fp16: autocast for the protein tower, and the re-ranker's "
+                                "products with the candidates; auto: bf16 where the processor computes it "
+                                "natively and faster (AVX-512 BF16, AMX; bf16-capable GPUs), else fp32.")
 
     def check(self) -> None:
         if self.top < 1:
@@ -60,8 +68,7 @@ class AnnotateConfig:
             raise InputError(f"--min-precision must be in [0, 1) (got {self.min_precision})")
         if not 0 <= self.min_score <= 1:
             raise InputError(f"--min-score must be in [0, 1] (got {self.min_score})")
-        if self.precision not in PRECISIONS:
-            raise InputError(f"--precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
+        check_precision(self.precision)
         if self.taxon and not (self.taxon.isascii() and self.taxon.isdigit()):
             raise InputError(f"--taxon must be an NCBI taxon id such as 9606 (got {self.taxon!r})")
 

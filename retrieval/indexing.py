@@ -12,6 +12,7 @@ from index.propagation import Propagator, catalogue_edges
 from index.vector_index import MEANING_FILE, FunctionIndex
 from retrieval.feature_cache import cache_dir
 from retrieval.model import RetrievalModel
+from retrieval.precision import resolve_precision
 from retrieval.scoring import index_vectors
 
 LOG = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ SHIPPED_INDEX = Path(__file__).parent / "data" / "go_index"
 
 
 def build_function_index(model: RetrievalModel, catalogue: FunctionCatalogue, factory: str = "Flat",
-                         ontology: Ontology | None = None, precision: str = "bf16",
+                         ontology: Ontology | None = None, precision: str = "auto",
                          progress: bool = True, use_cache: bool = True) -> FunctionIndex:
     """Embed every function with the model's text tower and index it.
 
@@ -32,7 +33,7 @@ def build_function_index(model: RetrievalModel, catalogue: FunctionCatalogue, fa
         factory: FAISS factory string ("Flat" exact; "HNSW32" or "IVF1024,Flat" approximate).
         ontology: when given, edges between catalogue terms are stored so that annotation makes
             scores consistent with the graph.
-        precision: autocast precision of the text backbone.
+        precision: of the text backbone (:mod:`retrieval.precision`; the one computed in is recorded).
         progress: show a progress bar.
         use_cache: reuse frozen text-backbone features from ``cache_dir()/features`` (a text is
             embedded once per backbone, whatever model heads come later).
@@ -45,7 +46,8 @@ def build_function_index(model: RetrievalModel, catalogue: FunctionCatalogue, fa
     embed_seconds = time.perf_counter() - start
     edges = catalogue_edges(ontology, Propagator.from_ontology(ontology), catalogue.ids) if ontology else None
     scale = model.text_encoder.scale
-    info = {"n_functions": len(catalogue), "embed_seconds": round(embed_seconds, 1), "precision": precision,
+    info = {"n_functions": len(catalogue), "embed_seconds": round(embed_seconds, 1),
+            "precision": resolve_precision(precision, model.text_encoder.feature_mean.device).name,
             "model_fingerprint": model.fingerprint(), "ontology_release": ontology.release if ontology else "",
             "n_dag_edges": 0 if edges is None else int(len(edges[0]))}
     return FunctionIndex.build(index_vectors(vectors, bias, scale), catalogue, model.text_encoder.fingerprint(),

@@ -20,6 +20,7 @@ from retrieval.alphabet import PAD_ID, encode
 from retrieval.batching import autocast, token_batches
 from retrieval.compact_protein import CompactCNN
 from retrieval.hf_backbone import load_adapter, load_backbone
+from retrieval.precision import resolve_precision
 from retrieval.pretrained import load_head, module_digest, read_folder, tensor_fingerprint, write_folder
 
 LOG = logging.getLogger(__name__)
@@ -117,18 +118,19 @@ class ProteinEncoder(nn.Module):
         starts = list(range(0, len(sequence) - size, step)) + [len(sequence) - size]
         return [sequence[s: s + size] for s in starts]
 
-    def encode(self, sequences: list[str], max_tokens: int = 32768, precision: str = "bf16",
+    def encode(self, sequences: list[str], max_tokens: int = 32768, precision: str = "auto",
                progress: bool = False, cache_dir: str | Path | None = None) -> np.ndarray:
         """Embed sequences (any length) -> float32 array (n, embed_dim), rows L2-normalised.
 
         Args:
             sequences: normalised residue strings.
             max_tokens: padded residues per batch (memory bound).
-            precision: fp32 | bf16 | fp16 (autocast; see :func:`retrieval.batching.autocast`).
+            precision: auto | fp32 | bf16 | fp16 (autocast; see :mod:`retrieval.precision`).
             progress: show a progress bar.
             cache_dir: read / add embeddings in a :class:`retrieval.feature_cache.FeatureCache` keyed
                 by sequence and by this tower's fingerprint (a sequence is embedded once per model).
         """
+        precision = self.resolved_precision(precision)
         if cache_dir is None:
             return self._encode(sequences, max_tokens, precision, progress)
         from retrieval.feature_cache import FeatureCache
@@ -163,9 +165,13 @@ class ProteinEncoder(nn.Module):
         features = torch.from_numpy((pooled / weights[:, None]).astype(np.float32)).to(device)
         return self.project(features).cpu().numpy()
 
+    def resolved_precision(self, precision: str) -> str:
+        """What ``precision`` computes in on this tower's device (fp32 | bf16 | fp16)."""
+        return resolve_precision(precision, next(self.parameters()).device).name
+
     def cache_key(self, precision: str) -> str:
         """What cached embeddings of this tower at ``precision`` are filed under."""
-        return f"{self.fingerprint()}|{precision}|{ARITHMETIC}"
+        return f"{self.fingerprint()}|{self.resolved_precision(precision)}|{ARITHMETIC}"
 
     # --- save / load -------------------------------------------------------------------------
     def _saved_tensors(self) -> dict[str, torch.Tensor]:

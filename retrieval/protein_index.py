@@ -75,7 +75,7 @@ class ProteinIndex:
 
     @classmethod
     def build(cls, model: RetrievalModel, records: list[ProteinRecord], factory: str = "Flat",
-              precision: str = "bf16", progress: bool = True, annotator=None) -> "ProteinIndex":
+              precision: str = "auto", progress: bool = True, annotator=None) -> "ProteinIndex":
         """Embed ``records`` with the model's protein tower and index them (``factory``: a FAISS
         factory string, "Flat" exact, "HNSW32" approximate for millions of proteins); with an
         :class:`retrieval.annotate.Annotator` of this model over a GO index with references, keep
@@ -91,7 +91,7 @@ class ProteinIndex:
         proteins = pd.DataFrame({"protein_id": list(ids), "taxon": [r.taxon for r in records],
                                  "length": [len(r.sequence) for r in records]})
         config = {"factory": factory, "dim": int(vectors.shape[1]), "ntotal": int(index.ntotal),
-                  "precision": precision, "protein_tower": model.protein_encoder.fingerprint(),
+                  "precision": model.protein_encoder.resolved_precision(precision), "protein_tower": model.protein_encoder.fingerprint(),
                   "model_fingerprint": model.fingerprint(), "proteins_sha256": _table_digest(proteins),
                   "vectors_sha256": hashlib.sha256(vectors.tobytes()).hexdigest(),
                   "versions": {"faiss": faiss.__version__, "numpy": np.__version__,
@@ -165,12 +165,14 @@ class ProteinIndex:
                 raise InputError(f"{folder / PROFILE_FILE}: does not match the index it was built with")
         return cls(index, proteins, config, profile, annotated)
 
-    def search(self, model: RetrievalModel, queries: list[str], top: int = 50, lenders=None) -> pd.DataFrame:
+    def search(self, model: RetrievalModel, queries: list[str], top: int = 50, lenders=None,
+               precision: str = "auto") -> pd.DataFrame:
         """The ``top`` proteins per query, best first.
 
         Args:
             lenders: with a profile, the GO index it was made over (default: the model's,
                 :func:`retrieval.indexing.default_index`); its meaning vectors find the lenders.
+            precision: of the text tower and the re-ranker (:mod:`retrieval.precision`).
 
         Returns:
             DataFrame of ``query``, ``rank`` (1-based), ``protein_id``, ``score`` (the re-ranker's
@@ -182,7 +184,7 @@ class ProteinIndex:
         if top < 1:
             raise InputError("--top must be at least 1")
         text = model.text_encoder
-        v, b, meaning = text.encode_with_meaning(queries)
+        v, b, meaning = text.encode_with_meaning(queries, precision=precision)
         k = min(max(RECALL_FACTOR * top, MIN_RECALL), self.index.ntotal)
         similarity, rows = search_inner_product(self.index, v, k, HNSW_EF_SEARCH)
         lent, borrows = self._lent(model, meaning, lenders)
@@ -198,7 +200,7 @@ class ProteinIndex:
             feats = candidate_features(reranker.config.pair_features, u, cand_v, cand_b, text.scale,
                                        np.zeros((len(found), 1), dtype=np.int64))
             probs = rerank_probabilities(reranker, u, np.ascontiguousarray(cand_v), feats,
-                                         precision=self.config.get("precision", "fp32"))[:, 0]
+                                         precision=precision)[:, 0]
             if borrows[q]:
                 probs = (probs + lent[q, found]) / 2
             order = np.lexsort((np.arange(len(found)), -probs))[:top]  # ties keep recall order

@@ -128,8 +128,10 @@ class _Worker:
         elif gpus:
             LOG.warning("worker on %s was given a GPU but torch sees none: the protein tower runs on CPU",
                         socket.gethostname())
-        found = provenance(self.annotator)
-        differ = [f"{k} {found.get(k)!r} here, {v!r} on the driver" for k, v in expected.items() if found.get(k) != v]
+        found = provenance(self.annotator, config.precision)
+        # auto may choose another precision on another processor (scores move by under 0.002)
+        differ = [f"{k} {found.get(k)!r} here, {v!r} on the driver" for k, v in expected.items()
+                  if found.get(k) != v and k != "precision"]
         if differ:
             raise InputError(f"worker on {socket.gethostname()} loaded another pipeline ({'; '.join(differ)}): "
                              "install the same prot-retrieve, model and references on every node")

@@ -44,11 +44,15 @@ class RunSummary:
     seconds: float
 
 
-def provenance(annotator: Annotator) -> dict[str, str]:
+def provenance(annotator: Annotator, precision: str = "auto") -> dict[str, str]:
     """What made the predictions: recorded in every output format that can carry it."""
+    from retrieval.precision import describe_precision
+
+    tower = next(annotator.model.protein_encoder.parameters()).device
     record = {"prot-retrieve": metadata.version("prot-retrieve"), "model": annotator.model.fingerprint(),
               "index": annotator.index.fingerprint,
-              "ontology": annotator.index.config["build"].get("ontology_release", "")}
+              "ontology": annotator.index.config["build"].get("ontology_release", ""),
+              "precision": describe_precision(precision, tower)}
     if annotator.homology is not None:
         described = annotator.homology.describe()
         record["references"] = ",".join(r.fingerprint() for r in annotator.homology.references)
@@ -79,7 +83,7 @@ def annotate_file(annotator: Annotator, fasta: str | os.PathLike, output: str | 
     config = config or AnnotateConfig()
     engine = engine or LocalEngine()
     start = time.perf_counter()
-    about = provenance(annotator)
+    about = provenance(annotator, config.precision)
     if str(output) == "-" or _is_special(output):
         if resume:
             raise InputError("--resume needs an output file (-o FILE): progress is kept beside it")

@@ -21,6 +21,7 @@ from index.errors import InputError
 from retrieval.batching import autocast, token_batches
 from retrieval.hf_backbone import DEFAULT_TEXT_BACKBONE, folder_stamp, load_adapter, load_backbone, local_backbone_folder
 from retrieval.pretrained import load_head, module_digest, read_folder, tensor_fingerprint, write_folder
+from retrieval.precision import resolve_precision
 
 TERMS_FILE = "terms.txt"
 ADAPTER_DIR = "adapter"
@@ -135,20 +136,21 @@ class TextEncoder(nn.Module):
         parents' names (when an ontology is given; free-text functions never do)."""
         return catalogue.texts(ontology if self.config.graph_context else None)
 
-    def backbone_features(self, texts: list[str], max_tokens_per_batch: int = 8192, precision: str = "bf16",
+    def backbone_features(self, texts: list[str], max_tokens_per_batch: int = 8192, precision: str = "auto",
                           progress: bool = False, cache_dir: str | Path | None = None) -> torch.Tensor:
         """Mask-aware mean-pooled backbone output per text, float32 (N, hidden), in input order.
 
         With ``cache_dir`` and a frozen backbone, features are read from / added to a
         :class:`retrieval.feature_cache.FeatureCache`.
         """
+        device = self.feature_mean.device  # the backbone's, without loading a lazy one
+        precision = resolve_precision(precision, device).name
         if cache_dir is not None and self.freeze_backbone:
             from retrieval.feature_cache import FeatureCache
 
             cache = FeatureCache(cache_dir, f"{self.config.backbone}|{self.config.max_tokens}|{precision}")
             return torch.from_numpy(cache.get_or_compute(
                 texts, lambda todo: self.backbone_features(todo, max_tokens_per_batch, precision, progress).numpy()))
-        device = next(self.backbone.parameters()).device
         lengths = [min(len(t) // 4 + 2, self.config.max_tokens) for t in texts]  # cheap token estimate
         out = torch.zeros(len(texts), self.backbone.config.hidden_size)
         grad = torch.enable_grad() if (self.training and not self.freeze_backbone) else torch.inference_mode()
@@ -178,13 +180,13 @@ class TextEncoder(nn.Module):
         return nn.functional.normalize(x, dim=-1), bias
 
     @torch.inference_mode()
-    def encode(self, texts: list[str], term_ids: list[str] | None = None, precision: str = "bf16",
+    def encode(self, texts: list[str], term_ids: list[str] | None = None, precision: str = "auto",
                progress: bool = False, cache_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Function texts (+ their ids, to use per-term memory) -> (vectors (N, D), biases (N,)) float32."""
         return self.encode_with_meaning(texts, term_ids, precision, progress, cache_dir)[:2]
 
     @torch.inference_mode()
-    def encode_with_meaning(self, texts: list[str], term_ids: list[str] | None = None, precision: str = "bf16",
+    def encode_with_meaning(self, texts: list[str], term_ids: list[str] | None = None, precision: str = "auto",
                             progress: bool = False, cache_dir: str | Path | None = None
                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`encode` and the texts' :meth:`meaning` vectors (N, hidden), from one pass of the backbone."""
@@ -194,7 +196,7 @@ class TextEncoder(nn.Module):
         vectors, bias = self(feats.to(self.feature_mean.device), rows.to(self.feature_mean.device))
         return vectors.float().cpu().numpy(), bias.float().cpu().numpy(), meaning_vectors(feats)
 
-    def meaning(self, texts: list[str], precision: str = "bf16", progress: bool = False,
+    def meaning(self, texts: list[str], precision: str = "auto", progress: bool = False,
                 cache_dir: str | Path | None = None) -> np.ndarray:
         """Unit vectors (N, hidden) of what the texts say: the backbone's pooled output, unprojected.
 

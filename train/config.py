@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.errors import InputError
+from retrieval.config import check_precision
 
 
 def _f(default, help: str):
@@ -49,7 +50,8 @@ class TrainConfig:
     recall_k: int = _f(200, "Candidates per protein the re-ranker is trained on (the towers' top-k).")
     reranker_epochs: int = _f(4, "Passes over the held-out candidates for the re-ranker.")
     reranker_product: bool = _f(True, "Give the re-ranker u * v besides [u, v, |u - v|].")
-    precision: str = _f("bf16", "fp32 | bf16 | fp16 autocast (fp16 only on CUDA; CPU uses bf16).")
+    precision: str = _f("auto", "auto | fp32 | bf16 | fp16 autocast (auto: bf16 where the device computes it "
+                                "natively and faster, else fp32; fp16 only on CUDA, CPU uses bf16).")
     quantization: str = _f("none", "Load Hugging Face backbones in none | 8bit | 4bit (bitsandbytes).")
     lora_rank: int = _f(0, "LoRA rank for Hugging Face backbones (0: frozen backbone, no adapter).")
     lora_alpha: int = _f(16, "LoRA alpha.")
@@ -92,5 +94,4 @@ class TrainConfig:
                              "(the towers train on the rest)")
         if not 0 <= self.id_dropout < 1:
             raise InputError(f"--id-dropout must be in [0, 1) (got {self.id_dropout})")
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise InputError(f"--precision must be fp32, bf16 or fp16 (got {self.precision})")
+        check_precision(self.precision)

@@ -87,24 +87,27 @@ def test_selftest_reports_a_changed_score(monkeypatch):
     changed = golden.copy()
     changed.loc[0, "score"] += 0.05
     changed = changed.drop(index=1)
-    monkeypatch.setattr(selftest, "default_predictions", lambda top: (changed, Fake()))
+    monkeypatch.setattr(selftest, "default_predictions", lambda top, precision: (changed, Fake()))
     report = selftest.run_selftest(tolerance=0.01)
     assert not report.ok and report.checked == len(golden) and len(report.mismatches) == 2
     assert "not predicted" in report.mismatches[1] and report.facts["search"] == "none"
-    monkeypatch.setattr(selftest, "default_predictions", lambda top: (golden, Fake()))
+    monkeypatch.setattr(selftest, "default_predictions", lambda top, precision: (golden, Fake()))
     assert selftest.run_selftest().ok
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not (DEFAULT_MODEL / "retriever.json").is_file(), reason="no shipped default model")
-def test_selftest_passes_end_to_end():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_selftest_passes_end_to_end_in_either_precision(precision):
+    """The golden file (computed in bf16) holds within selftest's tolerance of 0.01 in fp32 too."""
     from click.testing import CliRunner
 
     from retrieval.cli import main
 
-    result = CliRunner().invoke(main, ["selftest"])
+    result = CliRunner().invoke(main, ["selftest", "--precision", precision])
     assert result.exit_code == 0, result.output
     assert "selftest passed" in result.output and "references: c8eef3e3a93bb86f, e3fb184ebcf91492" in result.output
+    assert f"precision: {precision} (asked for)" in result.output and "processor: " in result.output
 
 
 def test_the_default_lender_table_is_saved_once_where_the_cache_lists_it(monkeypatch, tmp_path):
