@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from retrieval.model import RetrievalModel
+from retrieval.models.retriever import RetrievalModel
 from train.config import TrainConfig
 from train.loop import train
 

@@ -39,7 +39,7 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 def _model(name: str | None) -> str | None:
     """A model folder, or the shipped one for 'shipped'."""
-    from retrieval.model import DEFAULT_MODEL
+    from retrieval.models.retriever import DEFAULT_MODEL
 
     return str(DEFAULT_MODEL) if name == "shipped" else name
 

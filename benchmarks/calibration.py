@@ -45,7 +45,7 @@ def recalibrated(table: pd.DataFrame, maps, aspects: pd.Series) -> pd.DataFrame:
 @click.option("--model", type=click.Path(exists=True, file_okay=False), help="Model folder (default: shipped).")
 def main(data, model) -> None:
     from retrieval.annotate import Annotator
-    from retrieval.model import DEFAULT_MODEL
+    from retrieval.models.retriever import DEFAULT_MODEL
     from train.thresholds import validation_predictions
 
     logging.basicConfig(level=logging.WARNING)

@@ -9,7 +9,7 @@ def machine_line(precision: str = "auto") -> str:
     and torch's version and threads."""
     import torch
 
-    from retrieval.precision import describe_precision, processor
+    from retrieval.models.precision import describe_precision, processor
 
     return (f"processor: {processor()}\nprecision: {describe_precision(precision)}; "
             f"torch {torch.__version__}, {torch.get_num_threads()} threads")

@@ -32,9 +32,9 @@ from retrieval.homology.shipped import shipped_references
 from retrieval.indexing import DEFAULT_OBO, build_function_index
 from retrieval.io.fasta import read_fasta
 from index.vector_index import FunctionIndex
-from retrieval.model import RetrievalModel
+from retrieval.models.retriever import RetrievalModel
 from retrieval.config import PRECISIONS
-from retrieval.scoring import query_vectors
+from retrieval.models.scoring import query_vectors
 from machine import machine_line
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -93,7 +93,7 @@ def approximate_recall(model, index: FunctionIndex, records, k: int, precision: 
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
               help="Annotation runs; the median one is reported, with its stages (this machine drifts between runs).")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
-              help="Of the towers and the re-ranker (retrieval.precision).")
+              help="Of the towers and the re-ranker (retrieval.models.precision).")
 def main(data, model, reference, no_reference, searcher, threads, factory, embedding_cache, repeats,
          precision) -> None:
     logging.basicConfig(level=logging.WARNING)
@@ -127,8 +127,8 @@ def main(data, model, reference, no_reference, searcher, threads, factory, embed
     timer.wrap(index, "vectors", "FAISS recall")
     if search is not None:
         timer.wrap(search, "hits", f"{search.searcher} search")
-    if annotator.propagator is not None:
-        timer.wrap(annotator.propagator, "max_propagate_triples", "GO propagation")
+    if annotator.selection.propagator is not None:
+        timer.wrap(annotator.selection.propagator, "max_propagate_triples", "GO propagation")
     runs = []
     for _ in range(repeats):
         timer.seconds = {}

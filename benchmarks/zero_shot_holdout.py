@@ -43,7 +43,7 @@ learned constant (its vector unchanged), one another vector:
 Beside the nearest seen term: the mean score of the 5 seen terms nearest by text (the tower's
 vectors, same aspect), weighted by their similarity. With references the model itself scores a
 held-out term as the mean of its two-tower score and its scores of the annotated GO terms nearest in
-meaning (retrieval.unseen; they come from the whole GO index, as in a whole-catalogue run). With
+meaning (retrieval.stages.lending; they come from the whole GO index, as in a whole-catalogue run). With
 ``--hybrid``, one more lead: parent x text share, the hybrid's score of each parent times the
 towers' score of the term over theirs of that parent (at most 1), lowest over the parents.
 

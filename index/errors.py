@@ -8,3 +8,10 @@ class InputError(ValueError):
 class RunFailed(RuntimeError):
     """A run stopped for a reason other than its input, such as a worker that died (exit code 1); what
     it finished is kept and ``--resume`` continues it."""
+
+
+def require_fingerprint(what: str, found: str | None, expected: str, remedy: str) -> None:
+    """Refuse an artefact that another model made: ``what`` (e.g. "index DIR") records ``found``
+    where the loaded model's fingerprint is ``expected``; ``remedy`` says how to rebuild it."""
+    if found != expected:
+        raise InputError(f"{what} was built by model {found}, not by the loaded model ({expected}); {remedy}")

@@ -10,7 +10,7 @@ index/
                       scores consistent with the ontology (a parent scores at least its children)
   meaning.faiss       (optional) unit vectors of what each function's text says (the text backbone's
                       pooled output), 8-bit: functions no reference annotates borrow from the
-                      annotated ones nearest in meaning (retrieval.unseen)
+                      annotated ones nearest in meaning (retrieval.stages.lending)
 ```
 Arrays in, arrays out: this module never sees a torch model, only vectors and a fingerprint.
 """
@@ -30,7 +30,7 @@ import pandas as pd
 
 from index.atomic import atomic_folder
 from index.catalogue import FunctionCatalogue
-from index.errors import InputError
+from index.errors import InputError, require_fingerprint
 
 INDEX_FILE, TERMS_FILE, CONFIG_FILE, DAG_FILE = "index.faiss", "terms.tsv", "index_config.json", "dag.tsv"
 MEANING_FILE = "meaning.faiss"
@@ -142,9 +142,9 @@ class FunctionIndex:
             config = json.loads((folder / CONFIG_FILE).read_text())
         except ValueError as err:
             raise InputError(f"{folder / CONFIG_FILE}: corrupt ({err})") from None
-        if expected_fingerprint is not None and config.get("fingerprint") != expected_fingerprint:
-            raise InputError(f"{folder}: index was built by model {config.get('fingerprint')}, not by the loaded "
-                             f"model {expected_fingerprint}; rebuild it with `prot-retrieve build-index`")
+        if expected_fingerprint is not None:
+            require_fingerprint(f"{folder}: index", config.get("fingerprint"), expected_fingerprint,
+                                "rebuild it with `prot-retrieve build-index`")
         try:
             index = faiss.read_index(str(folder / INDEX_FILE))
         except RuntimeError as err:
@@ -167,8 +167,8 @@ class FunctionIndex:
         """
         folder = Path(folder)
         config = json.loads((folder / CONFIG_FILE).read_text())
-        if config.get("fingerprint") != expected_fingerprint:
-            raise InputError(f"{folder}: vectors of model {config.get('fingerprint')}, not {expected_fingerprint}")
+        require_fingerprint(f"{folder}: vectors", config.get("fingerprint"), expected_fingerprint,
+                            "they belong to another model")
         if config.get("catalogue_sha256") != catalogue.sha256():
             raise InputError(f"{folder}: the vectors were built for another catalogue")
         stored = faiss.read_index(str(folder / INDEX_FILE))

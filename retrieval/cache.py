@@ -62,8 +62,8 @@ def default_entries() -> list[Path]:
     from retrieval.homology import HomologySearch, SearchSettings
     from retrieval.homology.shipped import shipped_manifest, shipped_references
     from retrieval.indexing import shipped_meaning_digest
-    from retrieval.model import RetrievalModel
-    from retrieval.unseen import table_key
+    from retrieval.models.retriever import RetrievalModel
+    from retrieval.stages.lending import table_key
 
     root = cache_dir()
     model = RetrievalModel.from_pretrained(None)

@@ -179,7 +179,7 @@ def build_index(functions, output, model, factory, obo, precision) -> None:
     from index.catalogue import FunctionCatalogue
     from index.ontology import Ontology
     from retrieval.indexing import DEFAULT_OBO, build_function_index
-    from retrieval.model import RetrievalModel
+    from retrieval.models.retriever import RetrievalModel
 
     catalogue = FunctionCatalogue.from_tsv(functions)
     if obo is None and sum(i.startswith("GO:") for i in catalogue.ids) > len(catalogue) / 2:
@@ -205,7 +205,7 @@ def search(index_dir, query, queries, top, fmt, output, model, precision) -> Non
     """Rank the proteins of a protein index (build-protein-index) for functions written in words,
     e.g. `prot-retrieve search proteome_index "binds heme and carries oxygen"`."""
     from retrieval.io.writers import atomic_output
-    from retrieval.model import RetrievalModel
+    from retrieval.models.retriever import RetrievalModel
     from retrieval.protein_index import ProteinIndex, read_queries
 
     texts = list(query) + (read_queries(queries) if queries else [])
@@ -292,7 +292,7 @@ def build_protein_index(fasta, output, model, factory, precision, skip_invalid, 
     start = time.perf_counter()
     annotator = Annotator.from_pretrained(model, None, _references(reference, no_reference), search_tool, settings,
                                           force)
-    homology = annotator if annotator.sources and annotator.reranker is not annotator.model.reranker else None
+    homology = annotator if annotator.reranking.homology else None
     if homology is None and not no_reference:
         LOG.warning("no homology re-ranker and references: searches will score by the two towers alone")
     ProteinIndex.build(annotator.model, records, factory, precision, annotator=homology).save(output)

@@ -11,7 +11,7 @@ from index.errors import InputError
 ASPECT_CODES = ("MFO", "BPO", "CCO")
 #: Output formats of ``annotate`` (see :class:`retrieval.io.writers.PredictionWriter`).
 OUTPUT_FORMATS = ("tsv", "cafa", "gaf", "jsonl", "parquet")
-#: auto: bf16 where the device computes it natively and faster, else fp32 (see retrieval.precision).
+#: auto: bf16 where the device computes it natively and faster, else fp32 (see retrieval.models.precision).
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: How ``annotate`` runs: in this process, or on Ray Data (one machine or a cluster).
 ENGINES = ("local", "ray")

@@ -11,9 +11,9 @@ from index.ontology import Ontology
 from index.propagation import Propagator, catalogue_edges
 from index.vector_index import MEANING_FILE, FunctionIndex
 from retrieval.feature_cache import cache_dir
-from retrieval.model import RetrievalModel
-from retrieval.precision import resolve_precision
-from retrieval.scoring import index_vectors
+from retrieval.models.retriever import RetrievalModel
+from retrieval.models.precision import resolve_precision
+from retrieval.models.scoring import index_vectors
 
 LOG = logging.getLogger(__name__)
 #: The GO release shipped with the package; the default index covers all its live terms.
@@ -33,7 +33,7 @@ def build_function_index(model: RetrievalModel, catalogue: FunctionCatalogue, fa
         factory: FAISS factory string ("Flat" exact; "HNSW32" or "IVF1024,Flat" approximate).
         ontology: when given, edges between catalogue terms are stored so that annotation makes
             scores consistent with the graph.
-        precision: of the text backbone (:mod:`retrieval.precision`; the one computed in is recorded).
+        precision: of the text backbone (:mod:`retrieval.models.precision`; the one computed in is recorded).
         progress: show a progress bar.
         use_cache: reuse frozen text-backbone features from ``cache_dir()/features`` (a text is
             embedded once per backbone, whatever model heads come later).

@@ -18,7 +18,7 @@ A query (a function in plain words, or a GO term's "name: definition") is embedd
 tower; FAISS recalls the proteins nearest to it, and the model's two-tower re-ranker (the fusion
 MLP over ``[u, v, |u-v|, u*v]`` and the pair features) gives each a probability, as
 ``Annotator.score`` without references would for that protein and that text. With a profile the
-query borrows as annotation does (:mod:`retrieval.unseen`): its 10 annotated GO terms nearest in
+query borrows as annotation does (:mod:`retrieval.stages.lending`): its 10 annotated GO terms nearest in
 meaning lend their profile scores, the proteins they score highest are recalled too, and a
 protein's score is the mean of the two-tower probability and the lent one.
 """
@@ -37,19 +37,22 @@ import pandas as pd
 import scipy.sparse as sp
 
 from index.atomic import atomic_folder
-from index.errors import InputError
+from index.errors import InputError, require_fingerprint
 from index.textio import open_text
 from index.vector_index import inner_product_index, search_inner_product, tune
-from retrieval.candidates import candidate_features
 from retrieval.config import AnnotateConfig
 from retrieval.homology import annotated_rows
 from retrieval.io.fasta import ProteinRecord
-from retrieval.model import RetrievalModel
-from retrieval.scoring import rerank_probabilities
-from retrieval.unseen import NearestAnnotated
+from retrieval.models.batching import blocks
+from retrieval.models.retriever import RetrievalModel
+from retrieval.models.scoring import rerank_probabilities
+from retrieval.stages.lending import NearestAnnotated, blend
+from retrieval.stages.rerank import candidate_features
 
 INDEX_FILE, PROTEINS_FILE, CONFIG_FILE = "proteins.faiss", "proteins.tsv", "index_config.json"
 PROFILE_FILE = "profile.npz"
+#: Homology profiles keep probabilities from this one on: a lender below it lends next to nothing.
+PROFILE_FLOOR = 0.01
 #: Proteins recalled per query before re-ranking: this many times --top, at least MIN_RECALL.
 RECALL_FACTOR, MIN_RECALL = 4, 200
 HNSW_EF_SEARCH, IVF_NPROBE = 128, 32  # search knobs of approximate factories, as for the function index
@@ -79,7 +82,7 @@ class ProteinIndex:
         """Embed ``records`` with the model's protein tower and index them (``factory``: a FAISS
         factory string, "Flat" exact, "HNSW32" approximate for millions of proteins); with an
         :class:`retrieval.annotate.Annotator` of this model over a GO index with references, keep
-        each protein's homology profile too (:meth:`Annotator.homology_profile`: as slow as annotating)."""
+        each protein's homology profile too (:func:`homology_profile`: as slow as annotating)."""
         if not records:
             raise InputError("no proteins to index")
         ids = pd.Index([r.id for r in records])
@@ -100,12 +103,10 @@ class ProteinIndex:
             return cls(index, proteins, config)
         if annotator.model.fingerprint() != model.fingerprint():
             raise InputError("the annotator's model is not the one the proteins are embedded with")
-        from retrieval.annotate import PROFILE_FLOOR
-
-        profile = annotator.homology_profile(records, AnnotateConfig(precision=precision), progress=progress)
+        profile = homology_profile(annotator, records, AnnotateConfig(precision=precision), progress=progress)
         profile.data = profile.data.astype(np.float16).astype(np.float32)  # as stored: half precision
-        annotated = annotated_rows(annotator.sources)
-        config["homology"] = {"references": [s.reference.fingerprint() for s in annotator.sources],
+        annotated = annotated_rows(annotator.reranking.sources)
+        config["homology"] = {"references": [s.reference.fingerprint() for s in annotator.reranking.sources],
                               "search": annotator.homology.summary(), "floor": PROFILE_FLOOR,
                               "go_index_catalogue_sha256": annotator.index.config["catalogue_sha256"],
                               "go_index_meaning_sha256": annotator.index.config.get("meaning_sha256"),
@@ -142,11 +143,8 @@ class ProteinIndex:
             index = faiss.read_index(str(folder / INDEX_FILE))
         except (ValueError, RuntimeError, pd.errors.ParserError) as err:
             raise InputError(f"{folder}: corrupt protein index ({str(err).splitlines()[0]})") from None
-        expected = model.protein_encoder.fingerprint()
-        if config.get("protein_tower") != expected:
-            raise InputError(f"{folder}: built by model {config.get('model_fingerprint')} (protein tower "
-                             f"{config.get('protein_tower')}), not by the loaded model ({model.fingerprint()}); "
-                             "rebuild it with `prot-retrieve build-protein-index`")
+        require_fingerprint(f"{folder}: protein index (protein tower)", config.get("protein_tower"),
+                            model.protein_encoder.fingerprint(), "rebuild it with `prot-retrieve build-protein-index`")
         if _table_digest(proteins) != config.get("proteins_sha256") or index.ntotal != len(proteins):
             raise InputError(f"{folder / PROTEINS_FILE}: does not match the index it was built with")
         tune(index, HNSW_EF_SEARCH, IVF_NPROBE)  # search knobs and reconstruction are not kept in the file
@@ -172,7 +170,7 @@ class ProteinIndex:
         Args:
             lenders: with a profile, the GO index it was made over (default: the model's,
                 :func:`retrieval.indexing.default_index`); its meaning vectors find the lenders.
-            precision: of the text tower and the re-ranker (:mod:`retrieval.precision`).
+            precision: of the text tower and the re-ranker (:mod:`retrieval.models.precision`).
 
         Returns:
             DataFrame of ``query``, ``rank`` (1-based), ``protein_id``, ``score`` (the re-ranker's
@@ -202,7 +200,7 @@ class ProteinIndex:
             probs = rerank_probabilities(reranker, u, np.ascontiguousarray(cand_v), feats,
                                          precision=precision)[:, 0]
             if borrows[q]:
-                probs = (probs + lent[q, found]) / 2
+                probs = blend(probs, lent[q, found])
             order = np.lexsort((np.arange(len(found)), -probs))[:top]  # ties keep recall order
             frames.append(pd.DataFrame({"query": query, "rank": np.arange(1, len(order) + 1),
                                         "protein_id": self.proteins["protein_id"].to_numpy()[found[order]],
@@ -230,6 +228,39 @@ class ProteinIndex:
         lending = sp.csr_matrix((weights[real], (rows[real], queries[real])),
                                 shape=(self.profile.shape[1], len(meaning)))  # (GO rows, queries)
         return np.asarray((self.profile @ lending).T.todense(), dtype=np.float32), weights.sum(axis=1) > 0
+
+
+def homology_profile(annotator, records: list[ProteinRecord], config: AnnotateConfig | None = None,
+                     floor: float = PROFILE_FLOOR, progress: bool = False) -> sp.csr_matrix:
+    """(proteins x catalogue rows) the homology re-ranker's probabilities, at least ``floor``, of
+    each protein's candidates that the references annotate: what they would lend to a function no
+    reference annotates (:mod:`retrieval.stages.lending`), so that text searches borrow as
+    annotation does.
+
+    Raises:
+        InputError: no references, or a model without a homology re-ranker.
+    """
+    if not annotator.reranking.homology:
+        raise InputError("a homology profile needs references and a model with a homology re-ranker")
+    from tqdm.auto import tqdm
+
+    config = config or AnnotateConfig()
+    items, cols, values, done = [], [], [], 0
+    with tqdm(total=len(records), desc="homology profiles", unit=" proteins", disable=not progress) as bar:
+        for block in blocks(records, config.search_block):
+            for chunk in annotator.chunks(block, config):
+                scored = annotator.score_chunk(*chunk, config)
+                known = annotator.reranking.routes(scored.rows, scored.evidence)[0].mask
+                i, j = np.nonzero(known & (scored.probs >= floor))
+                items.append(i + done)
+                cols.append(scored.rows[i, j])
+                values.append(scored.probs[i, j])
+                done += len(chunk[0])
+                bar.update(len(chunk[0]))
+    shape = (len(records), len(annotator.index.catalogue))
+    if not items:
+        return sp.csr_matrix(shape, dtype=np.float32)
+    return sp.csr_matrix((np.concatenate(values), (np.concatenate(items), np.concatenate(cols))), shape=shape)
 
 
 def read_queries(path: str | os.PathLike) -> list[str]:

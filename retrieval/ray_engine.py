@@ -27,9 +27,11 @@ from typing import Iterable, Iterator
 import pandas as pd
 
 from index.errors import InputError, RunFailed
-from retrieval.annotate import Annotator, Recipe
+from retrieval.annotate import Annotator
+from retrieval.pipeline import PipelineSpec
 from retrieval.config import AnnotateConfig, RayConfig
 from retrieval.io.fasta import ProteinRecord
+from retrieval.models.batching import blocks
 
 LOG = logging.getLogger(__name__)
 _INPUT_ERROR = f"{InputError.__module__}.{InputError.__name__}: "
@@ -48,7 +50,7 @@ class RayEngine:
             about: dict) -> Iterator[tuple[int, pd.DataFrame]]:
         """(proteins, predictions) per block of ``records``, in input order; ``about``: the driver's
         provenance, which every worker's annotator must match."""
-        if annotator.recipe is None:
+        if annotator.spec is None:
             raise InputError("the Ray engine needs an Annotator made by Annotator.from_pretrained "
                              "(each worker loads the same one)")
         import ray
@@ -56,14 +58,14 @@ class RayEngine:
         started = _connect(self.config.address)
         try:
             workers = _workers(self.config)
-            blocks, sizes = _put_blocks(records, self.config.worker_block, workers)
+            refs, sizes = _put_blocks(records, self.config.worker_block, workers)
             if sizes:
-                yield from self._annotate(annotator.recipe, blocks, sizes, workers, config, about)
+                yield from self._annotate(annotator.spec, refs, sizes, workers, config, about)
         finally:
             if started:
                 ray.shutdown()
 
-    def _annotate(self, recipe: Recipe, blocks: list, sizes: list[int], workers: int, config: AnnotateConfig,
+    def _annotate(self, spec: PipelineSpec, refs: list, sizes: list[int], workers: int, config: AnnotateConfig,
                   about: dict) -> Iterator[tuple[int, pd.DataFrame]]:
         import ray
         import ray.data
@@ -79,9 +81,9 @@ class RayEngine:
             # the worker's settings ride on its class: constructor arguments would sit in the object
             # store, where Ray warns that a restarted actor may not find them
             worker = type("AnnotateWorker", (_Worker,), {"setup": {
-                "recipe": recipe, "config": config, "expected": about, "cpus": self.config.worker_cpus,
+                "spec": spec, "config": config, "expected": about, "cpus": self.config.worker_cpus,
                 "gpus": self.config.worker_gpus}})
-            dataset = ray.data.from_arrow_refs(blocks).map_batches(
+            dataset = ray.data.from_arrow_refs(refs).map_batches(
                 worker, compute=ray.data.ActorPoolStrategy(size=min(workers, len(sizes))), batch_size=None,
                 batch_format="pandas", num_cpus=self.config.worker_cpus, num_gpus=self.config.worker_gpus or None,
                 **restarts)
@@ -116,13 +118,13 @@ class _Worker:
     def __init__(self):
         self._load(**self.setup)
 
-    def _load(self, recipe: Recipe, config: AnnotateConfig, expected: dict, cpus: int, gpus: float) -> None:
+    def _load(self, spec: PipelineSpec, config: AnnotateConfig, expected: dict, cpus: int, gpus: float) -> None:
         import torch
 
         from retrieval.run import provenance
 
         torch.set_num_threads(cpus)
-        self.annotator = recipe.load(threads=cpus)
+        self.annotator = spec.load(threads=cpus)
         if gpus and torch.cuda.is_available():
             self.annotator.model.protein_encoder.to("cuda")
         elif gpus:
@@ -168,10 +170,7 @@ def _put_blocks(records: Iterable[ProteinRecord], block: int, workers: int) -> t
         block = max(1, -(-len(head) // workers))
     refs: list = []
     sizes: list[int] = []
-    for start in itertools.count(0, block):
-        rows = head[start:start + block] if start < len(head) else list(itertools.islice(records, block))
-        if not rows:
-            break
+    for rows in blocks(itertools.chain(head, records), block):
         columns = {"block": [len(sizes)] * len(rows), "position": list(range(len(rows))), "id": [r.id for r in rows],
                    "sequence": [r.sequence for r in rows], "description": [r.description for r in rows],
                    "tags": [json.dumps(r.tags) for r in rows], "db": [r.db for r in rows],

@@ -31,6 +31,7 @@ from retrieval.annotate import Annotator, as_records
 from retrieval.config import AnnotateConfig
 from retrieval.io.fasta import ProteinRecord
 from retrieval.io.writers import PredictionWriter, atomic_output
+from retrieval.models.batching import blocks
 
 LOG = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class RunSummary:
 
 def provenance(annotator: Annotator, precision: str = "auto") -> dict[str, str]:
     """What made the predictions: recorded in every output format that can carry it."""
-    from retrieval.precision import describe_precision
+    from retrieval.models.precision import describe_precision
 
     tower = next(annotator.model.protein_encoder.parameters()).device
     record = {"prot-retrieve": metadata.version("prot-retrieve"), "model": annotator.model.fingerprint(),
@@ -67,7 +68,7 @@ class LocalEngine:
     def run(self, annotator: Annotator, records: Iterable[ProteinRecord], config: AnnotateConfig,
             about: dict) -> Iterator[tuple[int, pd.DataFrame]]:
         """(proteins, predictions) per block of ``config.search_block`` records, in input order."""
-        for block in _blocks(records, config.search_block):
+        for block in blocks(records, config.search_block):
             yield len(block), annotator.annotate(block, config)
 
 
@@ -155,17 +156,6 @@ def _stream(annotator, fasta, writer: PredictionWriter, config, skip_invalid, pr
         writer.write(chunk)
     writer.close()
     return count
-
-
-def _blocks(records: Iterable[ProteinRecord], size: int) -> Iterator[list[ProteinRecord]]:
-    block: list[ProteinRecord] = []
-    for record in records:
-        block.append(record)
-        if len(block) == size:
-            yield block
-            block = []
-    if block:
-        yield block
 
 
 def return_freed_memory() -> None:

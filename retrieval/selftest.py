@@ -46,7 +46,7 @@ def run_selftest(tolerance: float = 0.01, precision: str = "auto") -> SelftestRe
     """Annotate the bundled proteins at ``precision`` and compare with the golden output."""
     import pandas as pd
 
-    from retrieval.precision import processor, resolve_precision
+    from retrieval.models.precision import processor, resolve_precision
 
     table, annotator = default_predictions(SEARCH_DEPTH, precision=precision)
     report = SelftestReport({**_facts(annotator), "processor": str(processor()),

@@ -103,10 +103,10 @@ def tiny_model(tiny_bert_dir):
     """A small untrained RetrievalModel: compact CNN protein tower, tiny BERT text tower, re-ranker."""
     import torch
 
-    from retrieval.model import RetrievalModel
-    from retrieval.protein_encoder import ProteinEncoder, ProteinEncoderConfig
-    from retrieval.reranker import FusionReranker, RerankerConfig
-    from retrieval.text_encoder import TextEncoder, TextEncoderConfig
+    from retrieval.models.retriever import RetrievalModel
+    from retrieval.models.protein_encoder import ProteinEncoder, ProteinEncoderConfig
+    from retrieval.models.reranker import FusionReranker, RerankerConfig
+    from retrieval.models.text_encoder import TextEncoder, TextEncoderConfig
 
     torch.manual_seed(0)
     protein = ProteinEncoder(ProteinEncoderConfig(embed_dim=16, cnn_token_dim=8, cnn_channels=16, cnn_blocks=1,

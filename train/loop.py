@@ -20,12 +20,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from retrieval.batching import autocast, pick_device
+from retrieval.models.batching import autocast, pick_device
 from retrieval.feature_cache import cache_dir
-from retrieval.model import RetrievalModel
-from retrieval.protein_encoder import ProteinEncoder, ProteinEncoderConfig
-from retrieval.reranker import FusionReranker, RerankerConfig
-from retrieval.text_encoder import TextEncoder, TextEncoderConfig
+from retrieval.models.retriever import RetrievalModel
+from retrieval.models.protein_encoder import ProteinEncoder, ProteinEncoderConfig
+from retrieval.models.reranker import FusionReranker, RerankerConfig
+from retrieval.models.text_encoder import TextEncoder, TextEncoderConfig
 from train.checkpoint import load_checkpoint, save_checkpoint
 from train.config import TrainConfig
 from train.data import TrainingData, load_training_data, protein_batches, random_crop
@@ -160,7 +160,7 @@ def retrain_reranker(model_dir: str, reference_dirs: list[str], output: str, exe
     import dataclasses
 
     from retrieval.homology import HomologySearch, Reference, homology_feature_names
-    from retrieval.scoring import PAIR_FEATURES
+    from retrieval.models.scoring import PAIR_FEATURES
 
     model = RetrievalModel.from_pretrained(model_dir)
     recorded = dict(model.info["train_config"])

@@ -16,10 +16,11 @@ from tqdm.auto import tqdm
 
 from index.holdout import subtrees
 from index.vector_index import FunctionIndex
-from retrieval.candidates import candidate_features, homology_candidates
+from retrieval.stages.recall import homology_candidates
+from retrieval.stages.rerank import candidate_features
 from retrieval.evaluation import expected_calibration_error
 from retrieval.homology import HomologySource
-from retrieval.scoring import index_vectors, query_vectors, rerank_probabilities, split_index_vectors
+from retrieval.models.scoring import index_vectors, query_vectors, rerank_probabilities, split_index_vectors
 from train.validation import catalogue_vectors
 
 LOG = logging.getLogger(__name__)

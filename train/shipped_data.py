@@ -30,7 +30,7 @@ from retrieval.dataset import AnnotatedProteins
 from retrieval.homology.reference import META, Reference
 from retrieval.homology.shipped import MANIFEST, SHIPPED_REFERENCES
 from retrieval.indexing import DEFAULT_OBO, SHIPPED_INDEX, build_function_index
-from retrieval.model import RetrievalModel
+from retrieval.models.retriever import RetrievalModel
 from retrieval.selftest import GOLDEN
 
 LOG = logging.getLogger(__name__)

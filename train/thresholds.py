@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from index.atomic import atomic_folder
-from retrieval.model import MANIFEST, RetrievalModel
+from retrieval.models.retriever import MANIFEST, RetrievalModel
 
 LOG = logging.getLogger(__name__)
 #: Target precisions fitted; annotate --min-precision takes one of them.
@@ -80,8 +80,9 @@ def validation_predictions(model_dir: str | Path, references="default", settings
         (predictions table (protein, term, score), :class:`retrieval.evaluation.Evaluator`, a note
         saying what they are).
     """
-    from retrieval.annotate import Annotator, _load_references
+    from retrieval.annotate import Annotator
     from retrieval.evaluation import Evaluator
+    from retrieval.pipeline import load_references
     from retrieval.homology import HomologySearch
     from retrieval.indexing import default_index
     from train.config import TrainConfig
@@ -93,7 +94,7 @@ def validation_predictions(model_dir: str | Path, references="default", settings
     data = load_training_data(TrainConfig(**recorded))
     proteins = data.splits["val"]
     records = [data.records[i] for i in proteins]
-    search = HomologySearch(_load_references(references, model), settings, protein_encoder=model.protein_encoder)
+    search = HomologySearch(load_references(references, model), settings, protein_encoder=model.protein_encoder)
     annotator = Annotator(model, default_index(model), WithoutSelfHits(search))
     table = annotator.annotate(records, top=1500, min_score=0.01).rename(
         columns={"protein_id": "protein", "term_id": "term"})

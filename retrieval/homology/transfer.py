@@ -23,7 +23,7 @@ import scipy.sparse as sp
 if TYPE_CHECKING:
     from retrieval.homology.reference import Reference
 
-#: Per-pair features one reference provides to the re-ranker (see retrieval.scoring.PAIR_FEATURES).
+#: Per-pair features one reference provides to the re-ranker (see retrieval.models.scoring.PAIR_FEATURES).
 HOMOLOGY_FEATURES = ("knn_score", "max_identity", "max_coverage", "hit_fraction", "top_identity", "has_hits",
                      "taxon_frequency", "aspect_hits", "aspect_identity", "ortholog_knn_score")
 

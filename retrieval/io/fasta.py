@@ -10,7 +10,7 @@ from typing import Iterator
 
 from index.errors import InputError
 from index.textio import open_text
-from retrieval.alphabet import first_invalid, normalize
+from retrieval.models.alphabet import first_invalid, normalize
 
 LOG = logging.getLogger(__name__)
 

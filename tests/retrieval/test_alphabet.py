@@ -1,6 +1,6 @@
 import numpy as np
 
-from retrieval.alphabet import VOCAB_SIZE, encode, first_invalid, normalize
+from retrieval.models.alphabet import VOCAB_SIZE, encode, first_invalid, normalize
 
 
 def test_golden_normalisation():

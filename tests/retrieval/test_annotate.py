@@ -70,22 +70,21 @@ def test_top_rows_match_a_pandas_sort_and_groupby(annotator, per_aspect):
     """Oracle: the rows ranked and cut by pandas; scores with ties, so the catalogue row breaks them."""
     import numpy as np
 
-    from retrieval.io.fasta import ProteinRecord
 
     rng = np.random.default_rng(3)
-    n_cols = len(annotator._ids)
+    selection = annotator.selection
+    n_cols = len(selection.ids)
     pairs = np.array([(i, c) for i in range(3) for c in rng.permutation(n_cols)[: n_cols // 2]])
     items, cols = pairs[:, 0], pairs[:, 1]
     values = rng.choice([0.9, 0.5, 0.5, 0.2, 0.005], size=len(items)).astype(np.float32)
-    records = [ProteinRecord(f"Q{i}", "MKV") for i in range(3)]
     config = AnnotateConfig(top=3, per_aspect=per_aspect, include_roots=True, min_score=0.01)
-    got, _, _ = annotator._top(records, items, cols, values, config)
+    got, _, _ = selection.select([f"Q{i}" for i in range(3)], items, cols, values, config)
 
-    frame = pd.DataFrame({"item": items, "col": cols, "score": values, "aspect": annotator._aspects[cols]})
+    frame = pd.DataFrame({"item": items, "col": cols, "score": values, "aspect": selection.aspects[cols]})
     frame = frame[frame["score"] >= 0.01].sort_values(["item", "score", "col"], ascending=[True, False, True])
     frame = frame[frame.groupby(["item", "aspect"] if per_aspect else ["item"]).cumcount() < 3]
     assert got["protein_id"].tolist() == [f"Q{i}" for i in frame["item"]]
-    assert got["term_id"].tolist() == annotator._ids[frame["col"]].tolist()
+    assert got["term_id"].tolist() == selection.ids[frame["col"]].tolist()
     assert got["score"].tolist() == pytest.approx(frame["score"].tolist())
 
 
@@ -216,7 +215,7 @@ def test_specific_reports_no_term_with_a_reported_descendant(annotator):
     already taken, replacing the taken ancestors of each new one."""
     full = annotator.annotate(PROTEINS, top=1000, include_roots=True)
     specific = annotator.annotate(PROTEINS, top=2, include_roots=True, specific=True)
-    ancestors = annotator.propagator.ancestors
+    ancestors = annotator.selection.propagator.ancestors
     row = {t: i for i, t in enumerate(annotator.index.catalogue.ids)}
 
     def above(term):  # the term and its ancestors

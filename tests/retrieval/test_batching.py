@@ -3,8 +3,8 @@ import contextlib
 import numpy as np
 import torch
 
-from retrieval.batching import autocast, token_batches
-from retrieval.compact_protein import CompactCNN
+from retrieval.models.batching import autocast, token_batches
+from retrieval.models.compact_protein import CompactCNN
 
 
 def test_token_batches_respect_budget_and_cover_all():

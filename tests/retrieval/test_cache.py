@@ -69,7 +69,7 @@ def test_default_entries_are_where_the_default_pipeline_caches(tmp_path, monkeyp
     """The shipped model's GO index folder, and the search database the default search would build."""
     from retrieval.homology import HomologySearch, SearchSettings
     from retrieval.homology.shipped import shipped_references
-    from retrieval.model import RetrievalModel
+    from retrieval.models.retriever import RetrievalModel
 
     monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path))
     paths = default_entries()

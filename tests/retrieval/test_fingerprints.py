@@ -25,7 +25,7 @@ def one_weight_changed(folder):
 
 def tower_on_a_copied_backbone(tiny_bert_dir, tiny_model, tmp_path):
     """(backbone folder, config, text tower): the tiny model's text tower on its own copy of the backbone."""
-    from retrieval.text_encoder import TextEncoder
+    from retrieval.models.text_encoder import TextEncoder
 
     backbone = tmp_path / "bert"
     shutil.copytree(tiny_bert_dir, backbone)
@@ -38,7 +38,7 @@ def tower_on_a_copied_backbone(tiny_bert_dir, tiny_model, tmp_path):
 def test_a_text_backbone_with_one_other_weight_under_the_same_name_is_refused(tiny_bert_dir, tiny_model, tmp_path,
                                                                               toy_ontology):
     from retrieval.indexing import build_function_index
-    from retrieval.text_encoder import TextEncoder
+    from retrieval.models.text_encoder import TextEncoder
 
     backbone, config, first = tower_on_a_copied_backbone(tiny_bert_dir, tiny_model, tmp_path)
     model = type(tiny_model)(tiny_model.protein_encoder, first.eval(), tiny_model.reranker)
@@ -57,7 +57,7 @@ def test_a_text_backbone_with_one_other_weight_under_the_same_name_is_refused(ti
 
 
 def test_an_hf_protein_backbone_with_one_other_weight_is_another_model(tiny_esm_dir, tmp_path):
-    from retrieval.protein_encoder import ProteinEncoder, ProteinEncoderConfig
+    from retrieval.models.protein_encoder import ProteinEncoder, ProteinEncoderConfig
 
     backbone = tmp_path / "esm"
     shutil.copytree(tiny_esm_dir, backbone)
@@ -101,7 +101,7 @@ def test_the_annotator_refuses_another_reference_unless_forced(reference_inputs,
     from retrieval.annotate import Annotator
     from retrieval.homology import HomologySearch, SearchSettings, homology_feature_names
     from retrieval.indexing import build_function_index
-    from retrieval.reranker import FusionReranker
+    from retrieval.models.reranker import FusionReranker
 
     trained = Reference.build(*reference_inputs, tmp_path / "trained")
     records, annotations, onto, prop = reference_inputs
@@ -127,7 +127,7 @@ def test_a_saved_text_tower_loads_its_backbone_only_to_embed_and_checks_its_weig
                                                                                      tmp_path):
     import numpy as np
 
-    from retrieval.text_encoder import TextEncoder
+    from retrieval.models.text_encoder import TextEncoder
 
     backbone, _, tower = tower_on_a_copied_backbone(tiny_bert_dir, tiny_model, tmp_path)
     tower.eval().save_pretrained(tmp_path / "text")

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from index.catalogue import FunctionCatalogue
 from retrieval.io.fasta import read_fasta
-from retrieval.model import DEFAULT_MODEL
+from retrieval.models.retriever import DEFAULT_MODEL
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 #: Proteins whose own function, in words, the shipped towers rank first of the 14 (checked by hand:

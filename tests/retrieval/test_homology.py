@@ -290,8 +290,8 @@ def test_annotator_with_homology_adds_transferred_terms(reference, tiny_model, t
 
 def test_annotator_takes_the_taxon_from_the_header_else_from_the_option(reference, tiny_model, toy_ontology,
                                                                          monkeypatch):
-    from retrieval import annotate
     from retrieval.annotate import Annotator
+    from retrieval.stages import recall
 
     seen = []
 
@@ -299,8 +299,8 @@ def test_annotator_takes_the_taxon_from_the_header_else_from_the_option(referenc
         seen.extend(args[-1])
         return homology_candidates(*args)
 
-    homology_candidates = annotate.homology_candidates
-    monkeypatch.setattr(annotate, "homology_candidates", spy)
+    homology_candidates = recall.homology_candidates
+    monkeypatch.setattr(recall, "homology_candidates", spy)
     index = build_index(tiny_model, toy_ontology)
     records = [ProteinRecord("A", SEQS["R1"][:50], "", {"OX": "9606"}), ProteinRecord("B", SEQS["R2"][:50])]
     Annotator(tiny_model, index, by_embedding([reference], tiny_model)).annotate(records, taxon="10090")
@@ -319,7 +319,8 @@ def test_feature_names_per_source():
 
 
 def test_candidate_features_per_source_and_zero_for_a_missing_one(reference):
-    from retrieval.candidates import Evidence, candidate_features
+    from retrieval.stages.recall import Evidence
+    from retrieval.stages.rerank import candidate_features
     from retrieval.homology import homology_feature_names
 
     hits = pd.DataFrame({"query": ["Q"], "target": ["R1"], "identity": [80.0], "evalue": 0.0, "bitscore": [10.0],
@@ -344,7 +345,7 @@ def test_candidate_features_per_source_and_zero_for_a_missing_one(reference):
 
 def test_two_sources_add_candidates_from_either(reference, tiny_model, toy_ontology, tmp_path):
     from retrieval.annotate import Annotator
-    from retrieval.candidates import homology_candidates
+    from retrieval.stages.recall import homology_candidates
 
     index = build_index(tiny_model, toy_ontology)
     only_bp = pd.DataFrame({"protein": ["S1"], "term": ["GO:0000011"]})
@@ -359,7 +360,7 @@ def test_two_sources_add_candidates_from_either(reference, tiny_model, toy_ontol
     assert {"GO:0000003", "GO:0000011"} <= terms  # one from each reference
     assert len(evidence) == 2 and evidence[1].transfer.has_hits.tolist() == [1.0]
     search = by_embedding([reference, other], tiny_model)
-    assert Annotator(tiny_model, index, search).reranker is tiny_model.reranker  # no homology re-ranker: allowed
+    assert Annotator(tiny_model, index, search).reranking.reranker is tiny_model.reranker  # no homology re-ranker: allowed
 
 
 def test_annotator_checks_the_number_and_identity_of_references(reference, model_copy, toy_ontology, tmp_path, caplog):
@@ -367,7 +368,7 @@ def test_annotator_checks_the_number_and_identity_of_references(reference, model
 
     from retrieval.annotate import Annotator
     from retrieval.homology import homology_feature_names
-    from retrieval.reranker import FusionReranker
+    from retrieval.models.reranker import FusionReranker
 
     config = copy.deepcopy(model_copy.reranker.config)
     config.pair_features = (*config.pair_features, *homology_feature_names(0), *homology_feature_names(1))
@@ -379,7 +380,7 @@ def test_annotator_checks_the_number_and_identity_of_references(reference, model
     with caplog.at_level("WARNING"):
         annotator = Annotator(model_copy, index, by_embedding([reference], model_copy))
     assert "missing ones count as having no hits" in caplog.text and "not the one" not in caplog.text
-    assert annotator.reranker is model_copy.homology_reranker
+    assert annotator.reranking.reranker is model_copy.homology_reranker
     with pytest.raises(InputError, match="reference 2 .* training order"):
         Annotator(model_copy, index, by_embedding([reference, reference], model_copy))
     table = annotator.annotate({"Q": SEQS["R2"][5:-5]}, top=5, recall=3)
@@ -418,7 +419,7 @@ def _hybrid(model_copy, reference, seed=1):
     import torch
 
     from retrieval.homology import homology_feature_names
-    from retrieval.reranker import FusionReranker
+    from retrieval.models.reranker import FusionReranker
 
     config = copy.deepcopy(model_copy.reranker.config)
     config.pair_features = (*config.pair_features, *homology_feature_names(0))
@@ -429,10 +430,10 @@ def _hybrid(model_copy, reference, seed=1):
 
 
 def _borrowed(own, hybrid_scores, lenders, meaning, lender_meaning):
-    """Brute force of retrieval.unseen: the mean of a function's own score and the cosine-weighted
+    """Brute force of retrieval.stages.lending: the mean of a function's own score and the cosine-weighted
     homology re-ranker's scores of its NEIGHBOURS lenders nearest in meaning (any aspect); also the
     lent part and, per protein, the lender that lent most."""
-    from retrieval.unseen import NEIGHBOURS
+    from retrieval.stages.lending import NEIGHBOURS
 
     cosine = {n: float(meaning @ lender_meaning[n] / np.linalg.norm(meaning) / np.linalg.norm(lender_meaning[n]))
               for n in lenders}
@@ -453,7 +454,7 @@ def test_terms_no_reference_annotates_borrow_from_the_annotated_ones_nearest_in_
     model = _hybrid(model_copy, reference)
     index = build_index(model, toy_ontology)
     hybrid, towers = Annotator(model, index, by_embedding([reference], model, hits=1)), Annotator(model, index)
-    assert hybrid.reranker is model.homology_reranker and towers.reranker is model.reranker
+    assert hybrid.reranking.reranker is model.homology_reranker and towers.reranking.reranker is model.reranker
     catalogue = FunctionCatalogue.from_ontology(toy_ontology)
     absent = [t for t in catalogue.ids if t not in set(reference.terms)]
     present = [t for t in catalogue.ids if t in set(reference.terms)]
@@ -482,18 +483,17 @@ def test_terms_no_reference_annotates_borrow_from_the_annotated_ones_nearest_in_
     assert explained.loc[seen, "lent"].isna().all() and (explained.loc[seen, "lent_from"] == "").all()
     # Candidates of the annotator's own index with one lender among them (its score is read) and the
     # others not (scored apart): the same again.
-    from retrieval.candidates import Evidence
+    from retrieval.stages.recall import Evidence
     from retrieval.config import AnnotateConfig
     from retrieval.io.fasta import ProteinRecord
 
     records = [ProteinRecord(k, v) for k, v in sequences.items()]
-    u = hybrid._embed([r.sequence for r in records], AnnotateConfig(embedding_cache=False, precision="fp32"))
+    u = hybrid.protein_vectors([r.sequence for r in records], "fp32", use_cache=False)
     evidence = [Evidence(s.reference.transfer(h, list(sequences)), s.ref_col)
-                for s, h in zip(hybrid.sources, hybrid.homology.hits(records, u))]
+                for s, h in zip(hybrid.reranking.sources, hybrid.homology.hits(records, u))]
     row = {t: i for i, t in enumerate(index.catalogue.ids)}
     rows = np.array([[row[t] for t in absent] + [row[present[0]]]] * len(records))
-    got = hybrid._rerank(u, rows, hybrid._catalogue_vectors(), evidence, "fp32", hybrid._catalogue_nearest(),
-                         shared=True)
+    got = hybrid._rerank(u, rows, hybrid.function_vectors, evidence, "fp32", hybrid.lending.nearest, shared=True)
     np.testing.assert_allclose(got[:, :-1], with_refs[absent].to_numpy(), atol=2e-3)
 
 
@@ -604,13 +604,14 @@ def test_reranking_in_groups_of_similar_width_equals_the_padded_batch(reference,
 
     import torch
 
-    import retrieval.annotate as annotate_module
+    import retrieval.stages.rerank as rerank_module
     from retrieval.annotate import Annotator
-    from retrieval.candidates import Evidence, candidate_features
+    from retrieval.stages.recall import Evidence
+    from retrieval.stages.rerank import candidate_features
     from retrieval.config import AnnotateConfig
     from retrieval.homology import homology_feature_names
-    from retrieval.reranker import FusionReranker
-    from retrieval.scoring import rerank_probabilities
+    from retrieval.models.reranker import FusionReranker
+    from retrieval.models.scoring import rerank_probabilities
 
     config = copy.deepcopy(model_copy.reranker.config)
     config.pair_features = (*config.pair_features, *homology_feature_names(0))
@@ -618,21 +619,21 @@ def test_reranking_in_groups_of_similar_width_equals_the_padded_batch(reference,
     model_copy.homology_reranker = FusionReranker(config).eval()
     model_copy.info["homology_references"] = [{"fingerprint": reference.fingerprint()}]
     hybrid = Annotator(model_copy, build_index(model_copy, toy_ontology), by_embedding([reference], model_copy))
-    monkeypatch.setattr(annotate_module, "GROUP_PAIRS", group_pairs)
+    monkeypatch.setattr(rerank_module, "GROUP_PAIRS", group_pairs)
     records = [ProteinRecord(f"P{i}", s) for i, s in enumerate([SEQS["R2"], SEQS["R1"][:80], SEQS["R3"], "MKV" * 20])]
-    u = hybrid._embed([r.sequence for r in records], AnnotateConfig(embedding_cache=False))
+    u = hybrid.protein_vectors([r.sequence for r in records], "auto", use_cache=False)
     hits = hybrid.homology.hits(records, u)
     evidence = [Evidence(s.reference.transfer(h, [r.id for r in records]), s.ref_col)
-                for s, h in zip(hybrid.sources, hits)]
+                for s, h in zip(hybrid.reranking.sources, hits)]
     n = len(hybrid.index.catalogue)
     rng = np.random.default_rng(0)
     widths = [n, 3, 0, n // 2]
     rows = np.full((len(records), n), -1, dtype=np.int64)
     for i, w in enumerate(widths):
         rows[i, :w] = rng.permutation(n)[:w]
-    got = hybrid._rerank(u, rows, hybrid._catalogue_vectors(), evidence, "fp32")
+    got = hybrid.reranking.score(u, rows, hybrid.function_vectors, evidence, "fp32")
 
-    v_all, b_all = hybrid._catalogue_vectors()
+    v_all, b_all = hybrid.function_vectors.v, hybrid.function_vectors.b
     v, b = v_all[np.clip(rows, 0, None)], b_all[np.clip(rows, 0, None)]
     scale = model_copy.text_encoder.scale
     homology = rerank_probabilities(model_copy.homology_reranker, u, v, candidate_features(
@@ -647,8 +648,8 @@ def test_reranking_in_groups_of_similar_width_equals_the_padded_batch(reference,
 
 def test_homology_profiles_and_protein_search_that_borrows_through_them(reference, model_copy, toy_ontology, tmp_path):
     from retrieval.annotate import Annotator
-    from retrieval.protein_index import ProteinIndex
-    from retrieval.unseen import NEIGHBOURS
+    from retrieval.protein_index import ProteinIndex, homology_profile
+    from retrieval.stages.lending import NEIGHBOURS
 
     model = _hybrid(model_copy, reference)
     go = build_index(model, toy_ontology)
@@ -656,7 +657,7 @@ def test_homology_profiles_and_protein_search_that_borrows_through_them(referenc
     records = [ProteinRecord("A", SEQS["R2"]), ProteinRecord("B", SEQS["R1"][:70]), ProteinRecord("C", SEQS["R3"]),
                ProteinRecord("D", "MKV" * 25)]
     # The profile: every candidate the references annotate, scored as annotate scores it, from 0.01 on.
-    profile = annotator.homology_profile(records)
+    profile = homology_profile(annotator, records)
     table = annotator.annotate(records, top=len(go.catalogue), include_roots=True, propagate=False, min_score=0)
     labelled = set(reference.terms)
     row = {t: i for i, t in enumerate(go.catalogue.ids)}
@@ -697,4 +698,4 @@ def test_homology_profiles_and_protein_search_that_borrows_through_them(referenc
     with pytest.raises(InputError, match="another GO index"):
         built.search(model, [query], top=2, lenders=other)
     with pytest.raises(InputError, match="needs references"):
-        Annotator(model, go).homology_profile(records)
+        homology_profile(Annotator(model, go), records)

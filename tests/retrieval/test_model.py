@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from index.errors import InputError
-from retrieval.model import RetrievalModel
+from retrieval.models.retriever import RetrievalModel
 
 
 def test_bundle_round_trip_keeps_fingerprint(tiny_model, tmp_path):
@@ -46,4 +46,4 @@ def test_optional_homology_reranker_round_trip_and_selection(model_copy, tmp_pat
     again = RetrievalModel.from_pretrained(tmp_path / "m")
     assert again.homology_reranker is not None and again.fingerprint() == model_copy.fingerprint()
     index = build_function_index(again, FunctionCatalogue.from_ontology(toy_ontology), progress=False)
-    assert Annotator(again, index).reranker is again.reranker  # no homology evidence: the plain ranker
+    assert Annotator(again, index).reranking.reranker is again.reranker  # no homology evidence: the plain ranker

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from conftest import shared_data
 from retrieval.cli import main
 from retrieval.io.fasta import read_fasta
-from retrieval.model import DEFAULT_MODEL
+from retrieval.models.retriever import DEFAULT_MODEL
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not (DEFAULT_MODEL / "retriever.json").is_file(), reason="no shipped default model")]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from index.errors import InputError
-from retrieval import precision as P
+from retrieval.models import precision as P
 from retrieval.config import AnnotateConfig
 
 ZEN4 = {"cpu_name": "AMD EPYC 9654", "avx2": True, "fma3": True, "f16c": True, "avx512_f": True, "avx512_bf16": True}
@@ -130,9 +130,9 @@ def test_auto_is_every_default():
     import inspect
 
     from retrieval.indexing import build_function_index
-    from retrieval.protein_encoder import ProteinEncoder
+    from retrieval.models.protein_encoder import ProteinEncoder
     from retrieval.protein_index import ProteinIndex
-    from retrieval.text_encoder import TextEncoder
+    from retrieval.models.text_encoder import TextEncoder
     from train.config import TrainConfig
 
     assert AnnotateConfig().precision == "auto" == TrainConfig().precision
@@ -155,7 +155,7 @@ def test_verbose_output_and_provenance_say_which_precision(machine, saved_pipeli
     from retrieval.cli import main
 
     machine(ZEN3)
-    caplog.set_level(logging.INFO, logger="retrieval.precision")  # what -v shows
+    caplog.set_level(logging.INFO, logger="retrieval.models.precision")  # what -v shows
     model, index = saved_pipeline
     fasta = write("p.fasta", ">p1\nMKTAYIAKQRQISFVKSHFSRQ\n")
     out = tmp_path / "out.tsv"

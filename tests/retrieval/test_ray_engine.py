@@ -215,7 +215,7 @@ def test_the_worker_without_ray_groups_its_rows_by_block_and_falls_back_to_cpu(p
 
     tmp_path, _ = pipeline
     annotator = Annotator.from_pretrained(tmp_path / "model", tmp_path / "index", reference=None)
-    worker = type("W", (_Worker,), {"setup": {"recipe": annotator.recipe, "config": AnnotateConfig(top=3),
+    worker = type("W", (_Worker,), {"setup": {"spec": annotator.spec, "config": AnnotateConfig(top=3),
                                               "expected": provenance(annotator), "cpus": 1, "gpus": 1.0}})()
     if not torch.cuda.is_available():
         assert "torch sees none" in caplog.text

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.model import DEFAULT_MODEL
+from retrieval.models.retriever import DEFAULT_MODEL
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

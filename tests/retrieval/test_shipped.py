@@ -9,7 +9,7 @@ import pytest
 
 from retrieval.homology.shipped import SHIPPED_REFERENCES, shipped_manifest, shipped_references
 from retrieval.indexing import SHIPPED_INDEX
-from retrieval.model import DEFAULT_MODEL
+from retrieval.models.retriever import DEFAULT_MODEL
 
 pytestmark = pytest.mark.skipif(not (SHIPPED_REFERENCES / "references.json").is_file(),
                                 reason="package installed without its data")
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not (SHIPPED_REFERENCES / "references.json").is_
 
 @pytest.fixture(scope="module")
 def shipped_model():
-    from retrieval.model import RetrievalModel
+    from retrieval.models.retriever import RetrievalModel
 
     return RetrievalModel.from_pretrained()
 
@@ -34,21 +34,21 @@ def test_shipped_references_are_the_ones_the_homology_reranker_read(shipped_mode
 
 
 def test_default_annotator_uses_the_shipped_references_unless_told_otherwise(shipped_model, monkeypatch):
-    from retrieval.annotate import _load_references
+    from retrieval.pipeline import load_references
 
-    assert [r.fingerprint() for r in _load_references("default", shipped_model)] == \
+    assert [r.fingerprint() for r in load_references("default", shipped_model)] == \
         [t["fingerprint"] for t in shipped_model.info["homology_references"]]
-    assert _load_references(None, shipped_model) == [] and _load_references([], shipped_model) == []
+    assert load_references(None, shipped_model) == [] and load_references([], shipped_model) == []
     other = type(shipped_model)(shipped_model.protein_encoder, shipped_model.text_encoder, shipped_model.reranker,
                                 info={"homology_references": [{"fingerprint": "0" * 16}]})
-    assert _load_references("default", other) == []  # its re-ranker read other references
+    assert load_references("default", other) == []  # its re-ranker read other references
 
 
 def test_shipped_vectors_are_the_models_and_assemble_into_the_go_index(shipped_model, monkeypatch, tmp_path):
     from index.catalogue import FunctionCatalogue
     from index.ontology import Ontology
     from retrieval.indexing import DEFAULT_OBO, default_index
-    from retrieval.scoring import index_vectors
+    from retrieval.models.scoring import index_vectors
 
     monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path))
     text = shipped_model.text_encoder
@@ -115,9 +115,9 @@ def test_the_default_lender_table_is_saved_once_where_the_cache_lists_it(monkeyp
     from retrieval.cache import default_entries
 
     monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path))
-    first = Annotator.from_pretrained()._catalogue_nearest()
+    first = Annotator.from_pretrained().lending.nearest()
     saved = list((tmp_path / "lenders").iterdir())
     assert len(saved) == 1 and saved[0] in default_entries()
     monkeypatch.setattr(type(first), "lookup", lambda *a: pytest.fail("the saved table was computed again"))
-    again = Annotator.from_pretrained()._catalogue_nearest()
+    again = Annotator.from_pretrained().lending.nearest()
     np.testing.assert_array_equal(again.rows, first.rows)

@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from index.errors import InputError
-from retrieval.protein_encoder import ProteinEncoder, ProteinEncoderConfig
-from retrieval.reranker import FusionReranker, RerankerConfig
-from retrieval.text_encoder import TextEncoder
+from retrieval.models.protein_encoder import ProteinEncoder, ProteinEncoderConfig
+from retrieval.models.reranker import FusionReranker, RerankerConfig
+from retrieval.models.text_encoder import TextEncoder
 
 SEQS = ["MKVLAAGIVW", "ACDEFGHIKLMNPQRSTVWY", "MK"]
 
@@ -151,7 +151,7 @@ def test_protein_embedding_cache_is_keyed_by_sequence_and_model(tiny_model, mode
 
 def test_compact_bf16_inference_stays_close_to_fp32_and_is_cached_by_arithmetic(tiny_model, tmp_path, monkeypatch):
     """bf16 keeps the activations in bf16 (pooling sums in fp32); a new arithmetic revision is a new cache."""
-    import retrieval.protein_encoder as protein_module
+    import retrieval.models.protein_encoder as protein_module
 
     protein = tiny_model.protein_encoder
     seqs = ["MKTAYIAKQRQISFVKSHFSRQ" * 5, "MSDNGPQNQRNAPR", "MK"]
@@ -167,7 +167,7 @@ def test_compact_bf16_inference_stays_close_to_fp32_and_is_cached_by_arithmetic(
 def test_graph_context_model_indexes_go_terms_with_their_parents(model_copy, toy_ontology, tmp_path):
     from index.catalogue import FunctionCatalogue
     from retrieval.indexing import build_function_index
-    from retrieval.text_encoder import TextEncoder
+    from retrieval.models.text_encoder import TextEncoder
 
     catalogue = FunctionCatalogue.from_ontology(toy_ontology)
     plain = build_function_index(model_copy, catalogue, ontology=toy_ontology, precision="fp32", progress=False)

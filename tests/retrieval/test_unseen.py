@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from retrieval.unseen import NearestAnnotated, lend, lenders_of, pick
+from retrieval.stages.lending import NearestAnnotated, lend, lenders_of, pick
 
 # Lender table: rows 0 A, 1 B and 2 C annotated, 3 D not (it never lends).
 POOL = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [0.9, 0.1]], dtype=np.float32)

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from index.errors import InputError
-from retrieval.protein_encoder import ProteinEncoder, ProteinEncoderConfig
-from retrieval.text_encoder import TextEncoder, TextEncoderConfig
+from retrieval.models.protein_encoder import ProteinEncoder, ProteinEncoderConfig
+from retrieval.models.text_encoder import TextEncoder, TextEncoderConfig
 from train.lora import attach_lora, freeze
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from index.errors import InputError
-from retrieval.model import RetrievalModel
+from retrieval.models.retriever import RetrievalModel
 from train.config import TrainConfig
 from train.data import load_training_data
 from train.loop import _tower_step, build_towers, train
@@ -170,7 +170,7 @@ def test_candidate_set_hides_self_hits_close_hits_dropped_sources_and_taxa(toy_t
     from index.vector_index import FunctionIndex
     from retrieval.dataset import AnnotatedProteins
     from retrieval.homology import HOMOLOGY_FEATURES, Reference
-    from retrieval.scoring import PAIR_FEATURES, index_vectors
+    from retrieval.models.scoring import PAIR_FEATURES, index_vectors
     from train.rerank import HomologyTraining, candidate_set
     from train.validation import catalogue_vectors
 
@@ -217,7 +217,7 @@ def test_candidate_set_hides_self_hits_close_hits_dropped_sources_and_taxa(toy_t
     for key in whole:
         assert np.allclose(whole[key], chunked[key], atol=1e-6), key
 
-    from retrieval.candidates import homology_candidates
+    from retrieval.stages.recall import homology_candidates
 
     seen = []
 
@@ -311,7 +311,7 @@ def test_simulated_unseen_terms_are_whole_subtrees_scored_as_unseen_without_refe
     from index.vector_index import FunctionIndex
     from retrieval.dataset import AnnotatedProteins
     from retrieval.homology import HOMOLOGY_FEATURES, HomologySource, Reference
-    from retrieval.scoring import PAIR_FEATURES, index_vectors
+    from retrieval.models.scoring import PAIR_FEATURES, index_vectors
     from train.rerank import candidate_set, simulated_unseen
     from train.validation import catalogue_vectors
 

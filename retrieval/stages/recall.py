@@ -1,4 +1,5 @@
-"""Candidate sets for re-ranking: the towers' recall merged with homology transfers, and their features.
+"""Recall: each protein's candidate functions, the function index's nearest by the towers' score
+merged with every term its homology hits transfer, and each reference's evidence for them.
 
 Shared by the annotator and by re-ranker training, so both see candidates built the same way.
 """
@@ -9,8 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from retrieval.homology import HomologySource, Transfer, homology_feature_names
-from retrieval.scoring import pair_features
+from index.vector_index import FunctionIndex
+from retrieval.homology import HomologySource, Transfer
+from retrieval.models.scoring import query_vectors
 
 
 @dataclass
@@ -46,23 +48,21 @@ def homology_candidates(recall_rows: np.ndarray, sources: list[HomologySource], 
     return merge_candidates(recall_rows, extra), [Evidence(t, s.ref_col) for s, t in zip(sources, transfers)]
 
 
-def candidate_features(names, u: np.ndarray, v: np.ndarray, bias: np.ndarray, scale: float, rows: np.ndarray,
-                       evidence: list[Evidence] = (), queries: np.ndarray | None = None) -> np.ndarray:
-    """(B, K, F) features of candidate rows (-1: padding, all features zero); a source's features are
-    zero when it gives no evidence. ``queries``: the evidence's query of each of the B proteins
-    (default: the first B, in order)."""
-    extra = {}
-    source = 0
-    while any(n in names for n in homology_feature_names(source)):
-        own = homology_feature_names(source)
-        if source < len(evidence):
-            found = evidence[source]
-            cols = np.where(rows >= 0, found.ref_col[np.clip(rows, 0, None)], -1)
-            values = found.transfer.features(cols, np.arange(len(rows)) if queries is None else queries)
-            extra.update(zip(own, (values[n] for n in homology_feature_names(0))))
-        else:
-            extra.update((n, np.zeros(rows.shape, dtype=np.float32)) for n in own)
-        source += 1
-    features = pair_features(names, u, v, bias, scale, extra)
-    features[rows < 0] = 0.0
-    return features
+def recall(index: FunctionIndex, u: np.ndarray, k: int, sources: list[HomologySource], hits: list[pd.DataFrame],
+           queries: list[str], taxa: list[str]) -> tuple[np.ndarray, list[Evidence]]:
+    """Candidate rows (B, K) of proteins with vectors ``u`` (-1: padding): the ``k`` nearest of the
+    index, then the homology candidates (:func:`homology_candidates`); and each source's evidence."""
+    _, rows = index.search(query_vectors(u), k)
+    return homology_candidates(rows, sources, hits, queries, taxa)
+
+
+def split_hits(hits: list[pd.DataFrame], ids: list[str], size: int) -> list[list[pd.DataFrame]]:
+    """Each reference's hits split by the chunk of ``size`` queries their query is in (a chunk's
+    transfer then reads its own hits, not the whole block's)."""
+    chunks, queries = -(-len(ids) // size), pd.Index(ids)
+    out = []
+    for frame in hits:
+        chunk = queries.get_indexer(frame["query"].to_numpy()) // size
+        groups = frame.groupby(chunk, sort=False).indices
+        out.append([frame.iloc[groups[k]] if k in groups else frame.iloc[:0] for k in range(chunks)])
+    return out

@@ -20,16 +20,16 @@ from typing import Any
 
 from index.atomic import atomic_folder
 from index.errors import InputError
-from retrieval.pretrained import versions
-from retrieval.protein_encoder import ProteinEncoder
-from retrieval.reranker import FusionReranker
-from retrieval.text_encoder import TextEncoder
+from retrieval.models.pretrained import versions
+from retrieval.models.protein_encoder import ProteinEncoder
+from retrieval.models.reranker import FusionReranker
+from retrieval.models.text_encoder import TextEncoder
 
 MANIFEST = "retriever.json"
 PARTS = {"protein_encoder": ProteinEncoder, "text_encoder": TextEncoder, "reranker": FusionReranker}
 OPTIONAL_PARTS = {"homology_reranker": FusionReranker}
 #: The default model shipped inside the package.
-DEFAULT_MODEL = Path(__file__).parent / "data" / "default_model"
+DEFAULT_MODEL = Path(__file__).parents[1] / "data" / "default_model"
 
 
 class RetrievalModel:

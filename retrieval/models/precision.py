@@ -149,14 +149,22 @@ def _native_bf16(capabilities: dict) -> bool | None:
 
 
 def _model_name(capabilities: dict) -> str:
+    """The model name ``lscpu`` shows, with the x86 family and model numbers (a virtual machine
+    often names only the vendor: "AMD EPYC" family 25 model 17 is a Zen 4)."""
+    fields = {}
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
-                if line.startswith(("model name", "Model name")):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                if not key.strip():
+                    break  # the first processor is enough
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return str(capabilities.get("cpu_name") or platform.processor() or platform.machine())
+    name = fields.get("model name") or str(capabilities.get("cpu_name") or platform.processor() or platform.machine())
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 def measured_seconds(cpu: Processor) -> tuple[float, float]:

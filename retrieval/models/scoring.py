@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from retrieval.batching import low_precision_dtype
+from retrieval.models.batching import low_precision_dtype
 
 #: Per-pair scalar features the re-ranker can be configured with, beside [u, v, |u-v|, u*v].
 PAIR_FEATURES = ("similarity", "term_bias")

@@ -10,7 +10,7 @@ descendant's score up to it:
 | ``transfer_<ref>`` | the bitscore-weighted kNN label-transfer score of the term from each reference |
 | ``support_protein`` | the reference protein with the best bitscore among the hits annotated with the term |
 | ``support_identity``, ``support_bitscore`` | that hit's percent identity and bitscore |
-| ``lent`` | for a function no reference annotates: the part of its score lent by the annotated GO terms nearest in meaning (:mod:`retrieval.unseen`; the score is the mean of this and the two-tower re-ranker's); empty otherwise |
+| ``lent`` | for a function no reference annotates: the part of its score lent by the annotated GO terms nearest in meaning (:mod:`retrieval.stages.lending`; the score is the mean of this and the two-tower re-ranker's); empty otherwise |
 | ``lent_from`` | the GO term that lent the most of it |
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from retrieval.candidates import Evidence
+from retrieval.stages.recall import Evidence
 from retrieval.homology import HomologySource
 
 

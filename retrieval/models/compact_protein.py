@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from retrieval.alphabet import PAD_ID, VOCAB_SIZE
+from retrieval.models.alphabet import PAD_ID, VOCAB_SIZE
 
 
 class _Block(nn.Module):

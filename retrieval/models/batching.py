@@ -1,10 +1,28 @@
-"""Length-sorted, token-budget batching, device choice and the autocast guard."""
+"""Cutting work into pieces (blocks of records, length-sorted token-budget batches), device choice
+and the autocast guard."""
 from __future__ import annotations
 
 import contextlib
+from typing import Iterable, Iterator, TypeVar
 
 import numpy as np
 import torch
+
+
+T = TypeVar("T")
+
+
+def blocks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of ``size`` items (the last may be shorter), read lazily: the one way a
+    proteome is cut into blocks (a homology search, a part of a resumable run, a Ray task)."""
+    block: list[T] = []
+    for item in items:
+        block.append(item)
+        if len(block) == size:
+            yield block
+            block = []
+    if block:
+        yield block
 
 
 def token_batches(lengths, max_tokens: int, max_batch: int = 512, multiple: int = 1) -> list[np.ndarray]:
@@ -38,7 +56,7 @@ def pick_device(requested: str = "auto") -> torch.device:
 
 def autocast(device: torch.device, precision: str):
     """Mixed-precision context for ``precision`` (auto | fp32 | bf16 | fp16, resolved by
-    :func:`retrieval.precision.resolve_precision`): a no-op for fp32."""
+    :func:`retrieval.models.precision.resolve_precision`): a no-op for fp32."""
     dtype = low_precision_dtype(device, precision)
     if dtype is None:
         return contextlib.nullcontext()
@@ -47,6 +65,6 @@ def autocast(device: torch.device, precision: str):
 
 def low_precision_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     """The dtype ``precision`` computes in on ``device`` (None: fp32)."""
-    from retrieval.precision import resolve_precision
+    from retrieval.models.precision import resolve_precision
 
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[resolve_precision(precision, device).name]

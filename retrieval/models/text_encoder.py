@@ -18,10 +18,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from index.errors import InputError
-from retrieval.batching import autocast, token_batches
-from retrieval.hf_backbone import DEFAULT_TEXT_BACKBONE, folder_stamp, load_adapter, load_backbone, local_backbone_folder
-from retrieval.pretrained import load_head, module_digest, read_folder, tensor_fingerprint, write_folder
-from retrieval.precision import resolve_precision
+from retrieval.models.batching import autocast, token_batches
+from retrieval.models.hf_backbone import DEFAULT_TEXT_BACKBONE, folder_stamp, load_adapter, load_backbone, local_backbone_folder
+from retrieval.models.pretrained import load_head, module_digest, read_folder, tensor_fingerprint, write_folder
+from retrieval.models.precision import resolve_precision
 
 TERMS_FILE = "terms.txt"
 ADAPTER_DIR = "adapter"
@@ -201,7 +201,7 @@ class TextEncoder(nn.Module):
         """Unit vectors (N, hidden) of what the texts say: the backbone's pooled output, unprojected.
 
         MiniLM was trained for sentence similarity, and its cosine finds the functions worded alike
-        far better than the projection trained to meet proteins (:mod:`retrieval.unseen`).
+        far better than the projection trained to meet proteins (:mod:`retrieval.stages.lending`).
         """
         self.eval()
         return meaning_vectors(self.backbone_features(texts, precision=precision, progress=progress,

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from retrieval.pretrained import load_head, read_folder, tensor_fingerprint, write_folder
+from retrieval.models.pretrained import load_head, read_folder, tensor_fingerprint, write_folder
 
 
 @dataclass
@@ -23,7 +23,7 @@ class RerankerConfig:
     embed_dim: int = 256  # size of u and v
     hidden_dim: int = 128  # MLP width
     use_product: bool = True  # add u * v to [u, v, |u - v|]
-    pair_features: tuple[str, ...] | list[str] = ("similarity", "term_bias")  # named scalar features (retrieval.scoring)
+    pair_features: tuple[str, ...] | list[str] = ("similarity", "term_bias")  # named scalar features (retrieval.models.scoring)
     dropout: float = 0.1
 
 

@@ -16,12 +16,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from retrieval.alphabet import PAD_ID, encode
-from retrieval.batching import autocast, token_batches
-from retrieval.compact_protein import CompactCNN
-from retrieval.hf_backbone import load_adapter, load_backbone
-from retrieval.precision import resolve_precision
-from retrieval.pretrained import load_head, module_digest, read_folder, tensor_fingerprint, write_folder
+from retrieval.models.alphabet import PAD_ID, encode
+from retrieval.models.batching import autocast, token_batches
+from retrieval.models.compact_protein import CompactCNN
+from retrieval.models.hf_backbone import load_adapter, load_backbone
+from retrieval.models.precision import resolve_precision
+from retrieval.models.pretrained import load_head, module_digest, read_folder, tensor_fingerprint, write_folder
 
 LOG = logging.getLogger(__name__)
 COMPACT = "compact"
@@ -125,7 +125,7 @@ class ProteinEncoder(nn.Module):
         Args:
             sequences: normalised residue strings.
             max_tokens: padded residues per batch (memory bound).
-            precision: auto | fp32 | bf16 | fp16 (autocast; see :mod:`retrieval.precision`).
+            precision: auto | fp32 | bf16 | fp16 (autocast; see :mod:`retrieval.models.precision`).
             progress: show a progress bar.
             cache_dir: read / add embeddings in a :class:`retrieval.feature_cache.FeatureCache` keyed
                 by sequence and by this tower's fingerprint (a sequence is embedded once per model).
