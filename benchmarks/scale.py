@@ -44,7 +44,7 @@ def sample_proteome(data: Path, n: int, seed: int, out: Path) -> None:
 
 
 def run(fasta: Path, mode: str, engine: str, out: Path, precision: str) -> dict:
-    args = [sys.executable, "-c", "from train.cli import main; main()", "-v", "annotate", str(fasta), "--top", "20", "-o", str(out),
+    args = [sys.executable, "-c", "from retrieval.cli import main; main()", "-v", "annotate", str(fasta), "--top", "20", "-o", str(out),
             "--precision", precision, "--no-embedding-cache"]  # duplicates of the sampling would skip the tower
     if mode == "two-tower":
         args.append("--no-reference")

@@ -28,3 +28,16 @@ def information_accretion(labels: sp.spmatrix, child: np.ndarray, parent: np.nda
     ok = (n_with_term > 0) & (n_parents > 0) & (n_with_parents > 0)
     ia[ok] = -np.log2(n_with_term[ok] / n_with_parents[ok])
     return np.maximum(ia, 0.0)
+
+
+def information_accretion_table(ontology, proteins, terms) -> "pd.DataFrame":
+    """IA of every live term annotated in (``proteins``, ``terms``) pairs, propagated over
+    ``ontology`` first: a table of ``term`` and ``ia`` (> 0 only), as ``prot-retrieve ia`` writes it."""
+    import pandas as pd
+
+    from index.labels import label_matrix
+    from index.propagation import Propagator
+
+    labels, _ = label_matrix(ontology, Propagator.from_ontology(ontology), proteins, terms)
+    values = information_accretion(labels, *ontology.edges)
+    return pd.DataFrame({"term": ontology.live_ids, "ia": values}).query("ia > 0")

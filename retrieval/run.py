@@ -82,6 +82,8 @@ def annotate_file(annotator: Annotator, fasta: str | os.PathLike, output: str | 
         engine: :class:`LocalEngine` (default) or :class:`retrieval.ray_engine.RayEngine`.
     """
     config = config or AnnotateConfig()
+    if fmt == "gaf":  # GAF's With/From column names the supporting protein, which the evidence finds
+        config = dataclasses.replace(config, explain=True)
     engine = engine or LocalEngine()
     start = time.perf_counter()
     about = provenance(annotator, config.precision)

@@ -133,7 +133,7 @@ def saved_pipeline(tmp_path, tiny_model, toy_ontology, toy_obo) -> tuple[Path, P
     from click.testing import CliRunner
 
     from index.catalogue import FunctionCatalogue
-    from train.cli import main
+    from retrieval.cli import main
 
     tiny_model.save_pretrained(tmp_path / "model")
     FunctionCatalogue.from_ontology(toy_ontology).to_tsv(tmp_path / "functions.tsv")

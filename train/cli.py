@@ -1,21 +1,23 @@
-"""Training commands of ``prot-retrieve`` (``train``, ``train-reranker``), added to the main group.
+"""Training commands of ``prot-retrieve`` (``train``, ``train-reranker``, ``thresholds``).
 
-This module is the console-script entry point: it imports the product's CLI and registers the
-training commands on it, so ``retrieval`` never imports ``train``.
+:mod:`retrieval.cli` loads them by name when they run or ``--help`` lists them (see
+``TRAINING_COMMANDS`` there), so the user's commands never import this package.
 """
 from __future__ import annotations
 
 import click
 
-from retrieval.cli import main
-from retrieval.cli_options import dataclass_options, merge_options
-from retrieval.homology.settings import SEARCHERS, SENSITIVITIES
+from retrieval.cli_options import dataclass_options, merge_options, pop_options
+from retrieval.homology.settings import SearchSettings
 from train.config import TrainConfig
 
-__all__ = ["main"]
+#: The search the shipped homology re-ranker was trained with: every candidate aligned and identity
+#: counted (--max-identity reads it); annotate's default is faster.
+TRAINING_SEARCH = SearchSettings(sensitivity="more-sensitive", max_seqs=300, sensitivity_steps=1, max_rejected=0,
+                                 max_accept=0, exact_identity=True)
 
 
-@main.command(name="train")
+@click.command(name="train")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="JSON file of training options (flags override it).")
 @dataclass_options(TrainConfig)
 def train_cmd(config_file, **options) -> None:
@@ -27,7 +29,7 @@ def train_cmd(config_file, **options) -> None:
     click.echo(f"model written to {folder}", err=True)
 
 
-@main.command(name="train-reranker")
+@click.command(name="train-reranker")
 @click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), required=True,
               help="Trained model whose towers are kept.")
 @click.option("--reference", type=click.Path(exists=True, file_okay=False), required=True, multiple=True,
@@ -35,11 +37,8 @@ def train_cmd(config_file, **options) -> None:
                    "each adds its own block of features; annotate must be given them in the same order.")
 @click.option("-o", "--output", required=True, help="Run folder; the new model goes to OUTPUT/model.")
 @click.option("--epochs", type=int, help="Re-ranker epochs (default: as recorded in the model).")
-@click.option("--search", "searcher", type=click.Choice(SEARCHERS), default="auto", show_default=True,
-              help="Search tool for the references (auto: MMseqs2 from pip, else DIAMOND, else embeddings).")
+@dataclass_options(SearchSettings, only=("searcher", "sensitivity"), base=TRAINING_SEARCH)
 @click.option("--search-tool", help="Path of the search tool's executable (default: found as --search says).")
-@click.option("--sensitivity", type=click.Choice(SENSITIVITIES), default="more-sensitive", show_default=True,
-              help="Search sensitivity (DIAMOND's modes; MMseqs2 -s 4 / 5.7 / 7.5 / 8.5).")
 @click.option("--max-identity", type=float, default=100.0, show_default=True,
               help="Drop hits above this percent identity for the training queries (besides self-hits).")
 @click.option("--source-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
@@ -49,34 +48,30 @@ def train_cmd(config_file, **options) -> None:
 @click.option("--unseen-share", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
               help="Share of terms drawn as roots of simulated unseen subtrees: for the training queries they are "
                    "scored by text alone with no reference labels, as a term never trained on is served.")
-def train_reranker_cmd(model_dir, reference, output, epochs, searcher, search_tool, sensitivity, max_identity,
-                       source_dropout, taxon_dropout, unseen_share) -> None:
+def train_reranker_cmd(model_dir, reference, output, epochs, search_tool, max_identity, source_dropout,
+                       taxon_dropout, unseen_share, **options) -> None:
     """Retrain only the fusion re-ranker, adding homology transfer features (the hybrid model)."""
     from train.loop import retrain_reranker
-    from retrieval.homology import SearchSettings
     from train.rerank import HomologyTraining
 
+    settings = merge_options(TRAINING_SEARCH, pop_options(SearchSettings, options))
     folder = retrain_reranker(model_dir, list(reference), output, search_tool, epochs,
-                              HomologyTraining(max_identity, source_dropout, taxon_dropout, unseen_share),
-                              # the search the shipped re-ranker was trained with: every candidate aligned and
-                              # identity counted (--max-identity reads it); annotate's default is faster
-                              SearchSettings(searcher=searcher, sensitivity=sensitivity, max_seqs=300,
-                                             sensitivity_steps=1, max_rejected=0, max_accept=0, exact_identity=True))
+                              HomologyTraining(max_identity, source_dropout, taxon_dropout, unseen_share), settings)
     click.echo(f"model written to {folder}", err=True)
 
 
-@main.command(name="thresholds")
+@click.command(name="thresholds")
 @click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), required=True,
               help="Model folder whose manifest receives the thresholds (its weights are unchanged).")
 @click.option("--reference", type=click.Path(exists=True, file_okay=False), multiple=True,
               help="References the model's homology re-ranker reads (default: the shipped ones).")
-@click.option("--search", "searcher", type=click.Choice(SEARCHERS), default="auto", show_default=True)
-def thresholds_cmd(model_dir, reference, searcher) -> None:
+@dataclass_options(SearchSettings, only=("searcher",))
+def thresholds_cmd(model_dir, reference, **options) -> None:
     """Fit per-aspect score thresholds for precisions 0.5 ... 0.95 on the model's validation proteins
     (annotate --min-precision reads them)."""
-    from retrieval.homology import SearchSettings
     from train.thresholds import fit_thresholds
 
-    record = fit_thresholds(model_dir, list(reference) or "default", SearchSettings(searcher=searcher))
+    settings = merge_options(SearchSettings(), pop_options(SearchSettings, options))
+    record = fit_thresholds(model_dir, list(reference) or "default", settings)
     for aspect, levels in record["precision"].items():
         click.echo(f"{aspect}: " + ", ".join(f"precision {p}: score >= {t}" for p, t in levels.items()))

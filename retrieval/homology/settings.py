@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from index.errors import InputError
 
@@ -22,36 +22,41 @@ def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def _f(default, help: str, **click):
+    """A field with its command-line help; ``click``: the option's name (``flag``), ``choices`` or ``min``."""
+    return field(default=default, metadata={"help": help, **click})
+
+
 @dataclass
 class SearchSettings:
-    """How queries are searched against the references."""
+    """How queries are searched against the references (the search options of ``annotate``,
+    ``build-protein-index`` and ``transfer`` are generated from these fields)."""
 
-    # auto (MMseqs2, else DIAMOND, else embeddings), mmseqs, diamond, or embedding: the nearest
-    # reference proteins by protein-tower embedding (goPredSim-style; far weaker with the shipped CNN).
-    searcher: str = "auto"
-    # DIAMOND's mode names; MMseqs2 -s from MMSEQS_SENSITIVITY.
-    sensitivity: str = "sensitive"
-    evalue: float = 1e-3  # hits above this e-value are ignored
-    max_targets: int = 25  # hits kept per query and reference
-    # MMseqs2 --max-seqs: prefilter candidates aligned per query; only max_targets hits per
-    # reference are kept.
-    max_seqs: int = 100
-    # MMseqs2 searches at -s 4 first, then the queries still without a hit again, up to the set
-    # sensitivity in this many steps in all (1: one search at the set sensitivity). Two steps
-    # prefilter the CAFA3 targets 3x faster than one at -s 5.7 (13 % of them have no hit at -s 4).
-    sensitivity_steps: int = 2
-    # MMseqs2 --max-rejected: a query's alignments stop after this many in a row fail the e-value
-    # (the prefilter ranks the likely hits first); 0: align every prefilter candidate.
-    max_rejected: int = 20
-    # MMseqs2 --max-accept: a query's alignments stop after this many pass the e-value, taken in
-    # the prefilter's order (0: no limit). Members of large families stop early: the CAFA3 search
-    # 17.4 -> 12.5 s, NK Fmax within 0.002 (docs/benchmarks.md#homology-search-settings).
-    max_accept: int = 20
-    # MMseqs2: False estimates identity from the alignment score (no backtrace; the alignments take
-    # half the time), True measures it on the alignment (-a).
-    exact_identity: bool = False
-    min_identity: float = 0.0  # percent identity below which hits are ignored
-    threads: int = 0  # 0: every core
+    searcher: str = _f("auto", "How references are searched: auto (MMseqs2, shipped with pip; else DIAMOND; else "
+                               "embeddings), mmseqs, diamond, or embedding (nearest proteins by protein-tower "
+                               "embedding: far less accurate with the shipped tower).", flag="--search",
+                       choices=SEARCHERS)
+    sensitivity: str = _f("sensitive", "Search sensitivity: DIAMOND's modes; MMseqs2 -s 4 / 5.7 / 7.5 / 8.5.",
+                          choices=SENSITIVITIES)
+    evalue: float = _f(1e-3, "Hits above this e-value are ignored.")
+    max_targets: int = _f(25, "Hits kept per query and reference.", min=1)
+    max_seqs: int = _f(100, "MMseqs2 --max-seqs: prefilter candidates aligned per query (more: slower, rarely "
+                            "better).", min=1)
+    # Two steps prefilter the CAFA3 targets 3x faster than one at -s 5.7 (13 % of them have no hit at -s 4).
+    sensitivity_steps: int = _f(2, "MMseqs2: search at -s 4 first, then the queries without a hit again, up to "
+                                   "--sensitivity in this many steps (1: one search).", min=1)
+    # The prefilter ranks the likely hits first.
+    max_rejected: int = _f(20, "MMseqs2 --max-rejected: stop a query's alignments after this many in a row fail "
+                               "the e-value (0: align every candidate).", min=0)
+    # Members of large families stop early: the CAFA3 search 17.4 -> 12.5 s, NK Fmax within 0.002
+    # (docs/benchmarks.md#homology-search-settings).
+    max_accept: int = _f(20, "MMseqs2 --max-accept: stop a query's alignments after this many hits, in the "
+                             "prefilter's order (0: no limit).", min=0)
+    # Without a backtrace the alignments take half the time.
+    exact_identity: bool = _f(False, "MMseqs2: count identity on the alignment (-a; slower) instead of "
+                                     "estimating it from the score.")
+    min_identity: float = _f(0.0, "Hits below this percent identity are ignored.")
+    threads: int = _f(0, "Threads of the search tool (0: every core).", min=0)
 
     def __post_init__(self):
         if self.searcher not in SEARCHERS:

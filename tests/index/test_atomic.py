@@ -99,7 +99,7 @@ def test_the_cli_removes_its_temporary_output_on_sigterm(tmp_path):
             open({str(tmp_path / "marker")!r}, "w").write("x")
             time.sleep(60)
         writers.PredictionWriter.write = write
-        from train.cli import main
+        from retrieval.cli import main
         main()
     """))
     (tmp_path / "in.fa").write_text(">P1\nMKVLAAGIVWACDEFGHIK\n")

@@ -127,7 +127,7 @@ CASES = [
 
 @pytest.mark.parametrize("args, message", CASES, ids=[" ".join(a[:2]) + f" [{m}]" for a, m in CASES])
 def test_bad_input_is_one_line_and_changes_nothing(files, args, message):
-    from train.cli import main as full_main  # with the training commands
+    from retrieval.cli import main as full_main  # with the training commands
 
     before = {p.name: p.read_bytes() for p in files.iterdir() if p.is_file()}
     result = CliRunner().invoke(full_main, [a.format(d=files) for a in args])

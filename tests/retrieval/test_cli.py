@@ -53,3 +53,36 @@ def test_bad_input_is_one_line_error_without_traceback(write, toy_obo):
 def test_unwritable_output_is_a_clear_error(toy_obo):
     result = run("catalogue", toy_obo, "-o", "/nonexistent/dir/f.tsv")
     assert result.exit_code == 2 and "cannot write here" in result.output
+
+
+def test_annotate_never_imports_the_training_package(saved_pipeline, write, tmp_path):
+    """The training commands load only when asked for: a whole annotate run leaves `train` unimported,
+    and `train --help` loads it."""
+    import subprocess
+    import sys
+
+    model, index = saved_pipeline
+    fasta = write("p.fasta", ">p1\nMKTAYIAKQRQISFVKSHFSRQ\n")
+    code = ("import sys; from retrieval.cli import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit as end:\n    assert not end.code, end.code\n"
+            "print(sorted(m for m in sys.modules if m == 'train' or m.startswith('train.')))")
+    annotate = [sys.executable, "-c", code, "annotate", str(fasta), "--model", str(model), "--index", str(index),
+                "--no-reference", "-o", str(tmp_path / "out.tsv")]
+    assert subprocess.run(annotate, capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    helped = subprocess.run([sys.executable, "-c", code, "train", "--help"], capture_output=True, text=True, check=True)
+    assert "'train.cli'" in helped.stdout and "--protein-backbone" in helped.stdout
+    listed = run("--help").output
+    assert listed.index("Commands:") < listed.index("annotate") < listed.index("Training commands:") \
+        < listed.index("train-reranker")
+
+
+def test_search_options_are_generated_from_the_settings(tmp_path):
+    """Every field of SearchSettings is an option of annotate, with its help text."""
+    import dataclasses
+
+    from retrieval.homology.settings import SearchSettings
+
+    text = " ".join(run("annotate", "--help").output.split())
+    for f in dataclasses.fields(SearchSettings):
+        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+        assert flag in text and " ".join(f.metadata["help"].split())[:40] in text, f.name

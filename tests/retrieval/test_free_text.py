@@ -50,7 +50,7 @@ def test_plain_strings_score_as_the_catalogue_does(scores):
 
 
 def test_build_index_and_annotate_with_a_free_text_catalogue(scores, tmp_path, monkeypatch):
-    from train.cli import main
+    from retrieval.cli import main
 
     monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path / "cache"))
     table, _ = scores
@@ -77,7 +77,7 @@ FIRST_WITH_HOMOLOGY = {"P69905": "oxygen_carrier", "P01308": "sugar_hormone", "P
 @pytest.mark.slow
 def test_with_homology_free_text_borrows_from_go_and_hemoglobin_carries_oxygen(tmp_path, monkeypatch):
     from retrieval.annotate import Annotator
-    from train.cli import main
+    from retrieval.cli import main
     from train.thresholds import WithoutSelfHits
 
     monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path / "cache"))

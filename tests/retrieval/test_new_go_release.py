@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 from click.testing import CliRunner
 
-from train.cli import main
+from retrieval.cli import main
 
 NEW_TERMS = """
 [Term]

@@ -12,7 +12,7 @@ from retrieval.annotate import Annotator
 from retrieval.indexing import build_function_index
 from retrieval.io.fasta import ProteinRecord
 from retrieval.protein_index import ProteinIndex
-from train.cli import main
+from retrieval.cli import main
 
 SEQUENCES = ["MKVLAAGIVWACDEFGHIK", "ACDEFGHIKLMNPQRSTVWY", "MMMKKKVVVLLL", "WWWWHHHHCCCCAAAA", "GGGSSSPPPTTT",
              "MKTAYIAKQRQISFVKSHFSRQ"]

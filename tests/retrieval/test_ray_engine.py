@@ -54,7 +54,7 @@ def read(path: Path) -> pd.DataFrame:
 
 
 def test_ray_output_equals_the_local_engine(pipeline, local_ray):
-    from train.cli import main
+    from retrieval.cli import main
 
     tmp_path, args = pipeline
     local = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "local.tsv")])
@@ -111,7 +111,7 @@ def run_and_kill_the_worker(tmp_path, args, out: Path, restarts: int) -> subproc
                 return out
 
         engine._Worker = Slow
-        from train.cli import main
+        from retrieval.cli import main
         main()
     """))
     process = subprocess.Popen([sys.executable, str(script), *args, "-o", str(out), "--engine", "ray", "--workers",
@@ -133,7 +133,7 @@ def run_and_kill_the_worker(tmp_path, args, out: Path, restarts: int) -> subproc
 def test_a_killed_worker_fails_the_run_in_one_line_and_resume_finishes_it(pipeline):
     """No restarts: no output, the finished block kept, and --resume (here on the local engine)
     completes the output of an uninterrupted run."""
-    from train.cli import main
+    from retrieval.cli import main
 
     tmp_path, args = pipeline
     assert CliRunner().invoke(main, [*args, "-o", str(tmp_path / "whole.tsv")]).exit_code == 0
@@ -150,7 +150,7 @@ def test_a_killed_worker_fails_the_run_in_one_line_and_resume_finishes_it(pipeli
 
 
 def test_a_killed_worker_is_replaced_and_its_block_retried(pipeline):
-    from train.cli import main
+    from retrieval.cli import main
 
     tmp_path, args = pipeline
     assert CliRunner().invoke(main, [*args, "-o", str(tmp_path / "whole.tsv")]).exit_code == 0
@@ -160,7 +160,7 @@ def test_a_killed_worker_is_replaced_and_its_block_retried(pipeline):
 
 
 def test_an_address_where_no_ray_answers_is_one_line(pipeline):
-    from train.cli import main
+    from retrieval.cli import main
 
     tmp_path, args = pipeline
     for address, message in [("127.0.0.1:9", "no Ray cluster answers there"), ("nonsense", "expected host:port")]:

@@ -36,7 +36,7 @@ def killed_after_parts(tmp_path, args, parts: int) -> None:
                 open({str(tmp_path / "marker")!r}, "w").write("x")
                 time.sleep(60)
         run.Partial.add = add
-        from train.cli import main
+        from retrieval.cli import main
         main()
     """))
     process = subprocess.Popen([sys.executable, str(script), *args], stderr=subprocess.PIPE, text=True)
@@ -50,7 +50,7 @@ def killed_after_parts(tmp_path, args, parts: int) -> None:
 
 @pytest.mark.parametrize("fmt", ["tsv", "jsonl"])
 def test_a_killed_run_resumes_to_the_output_of_an_uninterrupted_one(setup, fmt):
-    from train.cli import main
+    from retrieval.cli import main
 
     tmp_path, args = setup
     whole = tmp_path / f"whole.{fmt}"
@@ -67,7 +67,7 @@ def test_a_killed_run_resumes_to_the_output_of_an_uninterrupted_one(setup, fmt):
 
 
 def test_a_resume_of_another_run_or_of_a_changed_part_is_refused(setup):
-    from train.cli import main
+    from retrieval.cli import main
 
     tmp_path, args = setup
     out = tmp_path / "out.tsv"
@@ -88,7 +88,7 @@ def test_a_resume_of_another_run_or_of_a_changed_part_is_refused(setup):
 
 
 def test_resume_needs_an_output_file(setup):
-    from train.cli import main
+    from retrieval.cli import main
 
     _, args = setup
     result = CliRunner().invoke(main, [*args, "--resume"])

@@ -68,7 +68,7 @@ def test_shipped_vectors_are_the_models_and_assemble_into_the_go_index(shipped_m
 
 
 def test_help_imports_no_heavy_library():
-    code = ("import sys, train.cli; heavy = {'torch', 'pandas', 'faiss', 'transformers', 'scipy'} & set(sys.modules);"
+    code = ("import sys, retrieval.cli; heavy = {'torch', 'pandas', 'faiss', 'transformers', 'scipy'} & set(sys.modules);"
             "print(sorted(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

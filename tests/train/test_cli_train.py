@@ -2,7 +2,7 @@ import json
 
 from click.testing import CliRunner
 
-from train.cli import main
+from retrieval.cli import main
 
 
 def test_train_options_come_from_the_config_dataclass():
