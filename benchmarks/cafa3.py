@@ -135,7 +135,7 @@ def main(data, model, hybrid_model, reference, searchers, baselines, predictions
 
 def _predict(records, ids, onto, labels, model, hybrid_model, reference, searchers,
              baselines: bool) -> dict[str, tuple[pd.DataFrame, float]]:
-    from retrieval.homology import HomologySearch, Reference, SearchSettings
+    from retrieval.homology import HomologySearch, Reference, SearchSettings, Transfer
     from retrieval.homology.shipped import shipped_references
 
     runs = {}
@@ -154,7 +154,7 @@ def _predict(records, ids, onto, labels, model, hybrid_model, reference, searche
         search_s = round((time.perf_counter() - start) / len(refs), 1)  # one pooled search, shared by the refs
         for ref, hits, name in zip(refs, all_hits, names):
             for method, fn in (("top hit", lambda: top_hit_transfer(hits, ref, ids)),
-                               ("kNN", lambda: knn_transfer(ref.transfer(hits, ids), ref, ids))):
+                               ("kNN", lambda: knn_transfer(Transfer.from_hits(ref, hits, ids), ref, ids))):
                 label = f"{search.searcher} {method}, {name}"
                 timed(label, fn)
                 runs[label] = (runs[label][0], round(runs[label][1] + search_s, 1))

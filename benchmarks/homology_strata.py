@@ -23,7 +23,7 @@ from index.propagation import Propagator
 from retrieval.baselines import knn_transfer
 from retrieval.evaluation import Evaluator
 from retrieval.homology.settings import SEARCHERS
-from retrieval.homology import HomologySearch, Reference, SearchSettings
+from retrieval.homology import HomologySearch, Reference, SearchSettings, Transfer
 from retrieval.homology.shipped import shipped_references
 from retrieval.io.fasta import read_fasta
 from retrieval.io.tables import read_annotations, read_id_list, read_predictions
@@ -65,7 +65,7 @@ def main(data, model, reference, searcher, predictions) -> None:
     search = HomologySearch(refs, SearchSettings(searcher=searcher))
     for ref, hits in zip(refs, search.hits(records)):
         identities.append(best_identity_per_aspect(ref, hits))
-        runs[f"{search.searcher} kNN ({Path(ref.folder).name})"] = knn_transfer(ref.transfer(hits, ids), ref, ids)
+        runs[f"{search.searcher} kNN ({Path(ref.folder).name})"] = knn_transfer(Transfer.from_hits(ref, hits, ids), ref, ids)
     runs["hybrid"] = annotate_all(model, records, reference or "default", searcher)
     runs.update({n: read_predictions(p) for n, p in (s.split("=", 1) for s in predictions)})
     best = pd.concat(identities).groupby(level=0).max().reindex(ids)

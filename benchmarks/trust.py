@@ -75,7 +75,7 @@ def plot(curves: dict[str, pd.DataFrame], reliability: pd.DataFrame, out: Path) 
 def main(data, model, searcher, plots) -> None:
     from retrieval.annotate import Annotator
     from retrieval.baselines import NaivePredictor, knn_transfer
-    from retrieval.homology import SearchSettings
+    from retrieval.homology import SearchSettings, Transfer
 
     logging.basicConfig(level=logging.WARNING)
     setting = cafa3_setting(Path(data))
@@ -93,7 +93,7 @@ def main(data, model, searcher, plots) -> None:
                   "naive": evaluator.curves(NaivePredictor(setting.ontology, setting.labels).predict(ids))}
         search = annotator.homology
         for reference, hits in zip(search.references, search.hits(records)):
-            transferred = knn_transfer(reference.transfer(hits, ids), reference, ids)
+            transferred = knn_transfer(Transfer.from_hits(reference, hits, ids), reference, ids)
             curves[f"{search.searcher} kNN, {reference.folder.name}"] = evaluator.curves(transferred)
         plot(curves, evaluator.reliability(table), Path(plots))
         click.echo(f"pictures -> {plots}/pr_curves.png, {plots}/reliability.png")

@@ -109,7 +109,7 @@ def main() -> None:
 @main.command()
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=str(DEFAULT_DATA), show_default=True)
 @click.option("--seed", default=0, show_default=True)
-def pick(data: str, seed: int) -> None:
+def values_at(data: str, seed: int) -> None:
     """Print the held-out term list (GO id, then '# protocol aspect proteins')."""
     from index.holdout import subtrees
 

@@ -1,4 +1,10 @@
-"""Function catalogue, Gene Ontology and vector index: the layer that knows no torch models."""
+"""Function catalogue, Gene Ontology, propagation, information accretion and the vector index: the
+bottom layer. It knows no model: arrays in, arrays out (torch serves only as an array library, for
+scatter-max and top-k).
+
+It also holds what every layer shares: the error types (:mod:`index.errors`), atomic writes of
+files and folders (:mod:`index.atomic`) and reading plain or gzipped text (:mod:`index.textio`),
+since the layers above may import it and it may import none of them."""
 from __future__ import annotations
 
 import importlib

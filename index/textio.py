@@ -14,7 +14,9 @@ from index.errors import InputError
 
 
 def open_text(path: str | os.PathLike) -> IO[str]:
-    """Open a plain or ``.gz`` text file for reading (gzip is detected by its magic bytes, not the name).
+    """Open a plain or ``.gz`` text file for reading (gzip is detected by its magic bytes, not the name);
+    ``-`` reads standard input. The file is opened once, so a pipe or a process substitution
+    (``<(zcat x.gz)``) reads like a file; a UTF-8 byte-order mark is dropped.
 
     Reading it raises :class:`InputError` naming the file, not a traceback, when the bytes are not
     UTF-8 text (a binary file) or the gzip stream is corrupt or truncated.
@@ -22,22 +24,32 @@ def open_text(path: str | os.PathLike) -> IO[str]:
     Raises:
         InputError: the file does not exist or is not readable.
     """
-    path = Path(path)
     try:
-        with open(path, "rb") as fh:
-            magic = fh.read(2)
-        raw = gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+        raw = io.BufferedReader(os.fdopen(os.dup(0), "rb", buffering=0)) if str(path) == "-" else open(path, "rb")
     except OSError as err:
         raise InputError(f"{path}: cannot read ({err.strerror or err})") from None
-    return _CheckedText(raw, path)
+    if not isinstance(raw, io.BufferedReader):  # peeking needs a buffer
+        raw = io.BufferedReader(raw)
+    try:
+        magic = raw.peek(2)[:2]
+    except OSError as err:
+        raw.close()
+        raise InputError(f"{path}: cannot read ({err.strerror or err})") from None
+    stream = gzip.GzipFile(fileobj=raw, mode="rb") if magic == b"\x1f\x8b" else raw
+    return _CheckedText(stream, Path(str(path)), closes=raw if stream is not raw else None)
 
 
 class _CheckedText(io.TextIOWrapper):
     """UTF-8 text whose decoding and decompression errors become one-line :class:`InputError`."""
 
-    def __init__(self, raw, path: Path):
-        super().__init__(raw, encoding="utf-8")
-        self._path = path
+    def __init__(self, raw, path: Path, closes=None):
+        super().__init__(raw, encoding="utf-8-sig")
+        self._path, self._closes = path, closes
+
+    def close(self):
+        super().close()
+        if self._closes is not None:  # GzipFile leaves the file it reads open
+            self._closes.close()
 
     def read(self, *args):
         return self._guard(super().read, *args)

@@ -69,7 +69,21 @@ class FunctionIndex:
 
     @property
     def fingerprint(self) -> str:
+        """The fingerprint of the text tower that built the index (not of its content)."""
         return self.config["fingerprint"]
+
+    def content_digest(self) -> str:
+        """sha256 of what the index holds: its vectors, catalogue, GO edges and meaning vectors (two
+        indexes of one model differ here when their catalogues or builds do). Computed once and kept
+        in the folder's config by :meth:`save` (hashing all of GO's vectors takes a quarter second)."""
+        if "content_sha256" not in self.config:
+            digest = hashlib.sha256(self.vectors(np.arange(self.index.ntotal)).astype(np.float32).tobytes())
+            digest.update(self.catalogue.sha256().encode())
+            for part in self.edges or ():
+                digest.update(np.asarray(part, dtype=np.int64).tobytes())
+            digest.update(str(self.config.get("meaning_sha256")).encode())
+            self.config["content_sha256"] = digest.hexdigest()
+        return self.config["content_sha256"]
 
     @classmethod
     def build(cls, vectors: np.ndarray, catalogue: FunctionCatalogue, fingerprint: str, factory: str = "Flat",
@@ -118,6 +132,7 @@ class FunctionIndex:
         with atomic_folder(folder) as tmp:
             faiss.write_index(self.index, str(tmp / INDEX_FILE))
             self.catalogue.to_tsv(tmp / TERMS_FILE)
+            self.content_digest()
             (tmp / CONFIG_FILE).write_text(json.dumps(self.config, indent=2, sort_keys=True))
             if self.edges is not None:
                 ids = np.asarray(self.catalogue.ids, dtype=object)
@@ -176,7 +191,8 @@ class FunctionIndex:
         # every query (3x slower than BLAS here), so the decoded vectors go into a Flat index.
         index = faiss.IndexFlatIP(stored.d)
         index.add(stored.reconstruct_n(0, stored.ntotal))
-        config = {**config, "factory": "Flat", "stored_as": config.get("factory", "")}
+        config = {**{k: v for k, v in config.items() if k != "content_sha256"}, "factory": "Flat",
+                  "stored_as": config.get("factory", "")}  # the content here has the edges given
         return cls(index, catalogue, config, edges, _read_meaning(folder, config))
 
 
@@ -252,10 +268,9 @@ def search_inner_product(index: faiss.Index, queries: np.ndarray, k: int,
 
 def _exact_top_k(index: faiss.IndexFlat, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """A flat index searched as one matrix product and a top-k over its stored vectors: the scores
-    of ``index.search`` to float32 rounding, but FAISS keeps a heap per query, which for the
-    recall's k of hundreds took three times as long on a CPU. The product is numpy's: torch's MKL
-    ran this shape (256 queries x 44k functions) at half numpy's speed on the AMD CPU measured
-    (CAFA3 recall 1.8 -> 1.4 s; 2 of its 3,329 x 300 candidates differ, ties at the 300th)."""
+    of ``index.search`` to float32 rounding, faster for the recall's k of hundreds, where FAISS
+    keeps a heap per query; the product is numpy's, which ran this shape faster than torch's
+    (docs/experiments.md, throughput of stop 22)."""
     import torch
 
     stored = faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)

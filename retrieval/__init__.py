@@ -11,11 +11,11 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {"AnnotateConfig": "retrieval.config", "Annotator": "retrieval.annotate",
-            "FusionReranker": "retrieval.models.reranker", "ProteinIndex": "retrieval.protein_index", "ProteinEncoder": "retrieval.models.protein_encoder",
-            "ProteinEncoderConfig": "retrieval.models.protein_encoder", "RerankerConfig": "retrieval.models.reranker",
-            "RetrievalModel": "retrieval.models.retriever", "TextEncoder": "retrieval.models.text_encoder",
-            "TextEncoderConfig": "retrieval.models.text_encoder", "build_function_index": "retrieval.indexing",
-            "default_index": "retrieval.indexing"}
+            "FusionReranker": "retrieval.models.reranker", "ProteinIndex": "retrieval.protein_index",
+            "ProteinEncoder": "retrieval.models.protein_encoder", "ProteinEncoderConfig": "retrieval.models.protein_encoder",
+            "RerankerConfig": "retrieval.models.reranker", "RetrievalModel": "retrieval.models.retriever",
+            "TextEncoder": "retrieval.models.text_encoder", "TextEncoderConfig": "retrieval.models.text_encoder",
+            "build_function_index": "retrieval.indexing", "default_index": "retrieval.indexing"}
 __all__ = sorted(_EXPORTS)
 
 

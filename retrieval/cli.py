@@ -286,7 +286,7 @@ def _annotate_command():
     from retrieval.config import ENGINES, OUTPUT_FORMATS, AnnotateConfig, RayConfig
 
     @main.command(name="annotate")
-    @click.argument("fasta", type=_existing)
+    @click.argument("fasta", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
     @click.option("--model", type=click.Path(exists=True, file_okay=False), help="Model folder (default: shipped model).")
     @click.option("--index", "index_dir", type=click.Path(exists=True, file_okay=False),
                   help="Index folder from build-index (default: all live GO, built on first use and cached).")
@@ -295,6 +295,8 @@ def _annotate_command():
     @click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
     @click.option("--resume", is_flag=True, help="Continue an interrupted run with the same input, model and options "
                                                  "(its finished blocks are kept in OUTPUT.partial/).")
+    @click.option("--restart", is_flag=True, help="Discard an interrupted run's progress (OUTPUT.partial/) and start "
+                                                  "again.")
     @click.option("--db", default="", help="GAF DB column (e.g. FlyBase) for proteins whose header is not UniProt's "
                                           "(>sp|ACC|NAME gives UniProtKB).")
     @click.option("--reference", type=click.Path(exists=True, file_okay=False), multiple=True,
@@ -309,9 +311,10 @@ def _annotate_command():
                        "pip install prot-retrieve[ray]).")
     @dataclass_options(RayConfig)
     @dataclass_options(AnnotateConfig)
-    def annotate_cmd(fasta, model, index_dir, fmt, output, skip_invalid, resume, db, reference, no_reference, force,
-                     settings, search_tool, engine, **options) -> None:
-        """Predict GO functions for every protein of FASTA: top N per protein with probabilities.
+    def annotate_cmd(fasta, model, index_dir, fmt, output, skip_invalid, resume, restart, db, reference, no_reference,
+                     force, settings, search_tool, engine, **options) -> None:
+        """Predict GO functions for every protein of FASTA ('-': standard input): top N per protein with
+        probabilities.
 
         By default the shipped model scores with the two homology references shipped with it
         (searched with MMseqs2, or DIAMOND when asked for); the first run builds the search database
@@ -320,21 +323,23 @@ def _annotate_command():
         from tqdm.auto import tqdm
 
         from retrieval.annotate import Annotator
-        from retrieval.run import annotate_file
+        from retrieval.runners.local import annotate_file
 
         ray_config = merge_options(RayConfig(), pop_options(RayConfig, options))
         config = merge_options(AnnotateConfig(), options)
         config.check()
+        if resume and restart:
+            raise InputError("--resume and --restart exclude each other")
         references = _references(reference, no_reference)
         runner = None
         if engine == "ray":
-            from retrieval.ray_engine import RayEngine
+            from retrieval.runners.ray import RayEngine
 
             runner = RayEngine(ray_config)
         annotator = Annotator.from_pretrained(model, index_dir, references, search_tool, settings, force)
         with tqdm(unit=" proteins", desc="annotating", disable=None) as bar:
             done = annotate_file(annotator, fasta, output, fmt, config, db, skip_invalid, resume, bar.update,
-                                 runner)
+                                 runner, restart)
         resumed = f", {done.resumed} of them done before" if done.resumed else ""
         click.echo(f"annotated {done.proteins} proteins{resumed} in {done.seconds:.1f} s "
                    f"({(done.proteins - done.resumed) / max(done.seconds, 1e-9):.1f} proteins/s)", err=True)

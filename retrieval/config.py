@@ -75,7 +75,7 @@ class AnnotateConfig:
 
 @dataclass
 class RayConfig:
-    """Options of ``annotate --engine ray`` (see :mod:`retrieval.ray_engine`)."""
+    """Options of ``annotate --engine ray`` (see :mod:`retrieval.runners.ray`)."""
 
     address: str = _f("", "(--engine ray) Ray cluster to join (host:port of `ray start --head`, or auto); empty: start Ray on "
                           "this machine for the run.")

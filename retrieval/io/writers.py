@@ -90,16 +90,17 @@ class PredictionWriter:
         provenance: what made the predictions, by name.
         db: GAF DB column for proteins whose header names no database (UniProt headers do).
         taxon: GAF taxon for proteins whose header has no ``OX=`` / ``taxon=`` tag.
+        started: the stream already holds the header (a resumed run appends to it).
     """
 
     def __init__(self, fh: IO[str], fmt: str = "tsv", provenance: dict[str, str] | None = None, db: str = "",
-                 taxon: str = ""):
+                 taxon: str = "", started: bool = False):
         if fmt not in FORMATS:
             raise InputError(f"unknown output format {fmt!r} (choose from {', '.join(FORMATS)})")
         self.fh, self.fmt, self.provenance = fh, fmt, provenance or {}
         self.db, self.taxon = db, taxon
         self._gaf: dict[str, tuple[str, str, str]] = {}  # protein id -> (db, symbol, taxon), filled by note()
-        self._started = False
+        self._started = started
         self._parquet = None  # pyarrow.parquet.ParquetWriter, opened with the first chunk's schema
         if fmt == "parquet":
             try:
@@ -112,13 +113,18 @@ class PredictionWriter:
         if self.fmt == "gaf":
             self._gaf[record.id] = (record.db, record.symbol, record.taxon)
 
-    def write(self, chunk: pd.DataFrame) -> None:
+    def write(self, chunk: pd.DataFrame, records=None) -> None:
+        """Write predictions; ``records``: the proteins of ``chunk``, whose headers GAF reads (instead
+        of what :meth:`note` kept)."""
+        if records is not None and self.fmt == "gaf":
+            self._gaf = {r.id: (r.db, r.symbol, r.taxon) for r in records}
         if not self._started:
             self._header(chunk)
             self._started = True
         if chunk.empty:
             return
-        getattr(self, f"_rows_{self.fmt}")(chunk)
+        {"tsv": self._rows_tsv, "cafa": self._rows_cafa, "gaf": self._rows_gaf, "jsonl": self._rows_jsonl,
+         "parquet": self._rows_parquet}[self.fmt](chunk)
 
     def close(self) -> None:
         if not self._started:

@@ -98,7 +98,7 @@ def table_key(queries: str, pool: str, references: list[str], k: int = NEIGHBOUR
     return hashlib.sha256("|".join([queries, pool, *references, str(k)]).encode()).hexdigest()[:16]
 
 
-def lend(probs: np.ndarray, rows: np.ndarray, unseen: np.ndarray, nearest: NearestAnnotated,
+def borrow(probs: np.ndarray, rows: np.ndarray, unseen: np.ndarray, nearest: NearestAnnotated,
          lender_rows: np.ndarray, lender_probs: np.ndarray) -> None:
     """In place: each ``unseen`` candidate's probability becomes the mean of its own and the
     weighted probabilities of its lenders for the same protein.
@@ -114,7 +114,7 @@ def lend(probs: np.ndarray, rows: np.ndarray, unseen: np.ndarray, nearest: Neare
     neighbours, weights = nearest.lookup(rows[qi, qj])
     has = weights.sum(axis=1) > 0
     if has.any():
-        lent = pick(lender_rows, lender_probs, qi, neighbours, nearest.n_lenders)
+        lent = values_at(lender_rows, lender_probs, qi, neighbours, nearest.n_lenders)
         probs[qi[has], qj[has]] = blend(probs[qi[has], qj[has]], (lent * weights).sum(axis=1)[has])
 
 
@@ -131,10 +131,10 @@ def lenders_of(rows: np.ndarray, unseen: np.ndarray, nearest: NearestAnnotated) 
     keys = np.unique(np.repeat(qi, neighbours.shape[1]).reshape(neighbours.shape)[keep] * nearest.n_lenders
                      + neighbours[keep])
     protein, row = np.divmod(keys, nearest.n_lenders) if nearest.n_lenders else (keys, keys)
-    return pack(protein, row, len(rows))
+    return rows_per_protein(protein, row, len(rows))
 
 
-def pack(proteins: np.ndarray, rows: np.ndarray, n_proteins: int) -> np.ndarray:
+def rows_per_protein(proteins: np.ndarray, rows: np.ndarray, n_proteins: int) -> np.ndarray:
     """(n_proteins, width) each protein's ``rows`` in order, padded with -1; ``proteins`` sorted."""
     counts = np.bincount(proteins, minlength=n_proteins)
     out = np.full((n_proteins, int(counts.max(initial=0))), -1, dtype=np.int64)
@@ -142,7 +142,7 @@ def pack(proteins: np.ndarray, rows: np.ndarray, n_proteins: int) -> np.ndarray:
     return out
 
 
-def pick(rows: np.ndarray, values: np.ndarray, proteins: np.ndarray, wanted: np.ndarray, n_rows: int,
+def values_at(rows: np.ndarray, values: np.ndarray, proteins: np.ndarray, wanted: np.ndarray, n_rows: int,
          missing: float = 0.0) -> np.ndarray:
     """The ``values`` (B, K) of rows (B, K) (-1: padding, rows < ``n_rows``) at the ``wanted`` rows
     (n, W) of the ``proteins`` (n,); ``missing`` where the protein has no such row (or ``wanted`` is -1)."""
@@ -162,7 +162,7 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 
 
-class LenderTable:
+class LenderIndex:
     """The function index whose annotated functions lend, as the annotator reads it: the references
     mapped onto its rows, its rows' vectors and their meaning."""
 
@@ -188,20 +188,20 @@ class Lending:
     def __init__(self, index: FunctionIndex, vectors: Callable[[], FunctionVectors], reranking: Reranking,
                  lenders: FunctionIndex | Callable[[], FunctionIndex] | None = None):
         self.index, self.reranking, self._vectors, self._lenders = index, reranking, vectors, lenders
-        self._table: LenderTable | None = None
+        self._table: LenderIndex | None = None
         self._nearest: NearestAnnotated | None = None
 
-    def table(self) -> LenderTable:
+    def table(self) -> LenderIndex:
         """The lender index as this annotator reads it, loaded on first use."""
         if self._table is None:
             lenders = self._lenders() if callable(self._lenders) else self._lenders
             sources = self.reranking.sources
             if lenders is None or lenders is self.index:
-                self._table = LenderTable(self.index, sources, self._vectors())
+                self._table = LenderIndex(self.index, sources, self._vectors())
             else:
                 require_fingerprint("lender index", lenders.fingerprint,
                                     self.reranking.model.text_encoder.fingerprint(), "rebuild it with `prot-retrieve build-index`")
-                self._table = LenderTable(lenders, [HomologySource(s.reference, lenders.catalogue.ids)
+                self._table = LenderIndex(lenders, [HomologySource(s.reference, lenders.catalogue.ids)
                                                     for s in sources],
                                           FunctionVectors.of_index(lenders, self.reranking.scale))
         return self._table
@@ -227,7 +227,7 @@ class Lending:
         table = self.table()
         return NearestAnnotated(meaning, table.index.meaning, table.annotated)
 
-    def lend(self, u: np.ndarray, rows: np.ndarray, probs: np.ndarray, unseen: np.ndarray, evidence: list[Evidence],
+    def apply(self, u: np.ndarray, rows: np.ndarray, probs: np.ndarray, unseen: np.ndarray, evidence: list[Evidence],
              precision: str, nearest: NearestAnnotated, shared: bool = False) -> None:
         """In place: the ``unseen`` candidates among ``rows`` (B, K) borrow from their lenders.
 
@@ -235,7 +235,7 @@ class Lending:
         probabilities are read from the candidates already scored (``probs``)."""
         lenders = lenders_of(rows, unseen, nearest)
         scored = self.lender_probs(u, lenders, evidence, precision, (rows, probs) if shared else None)
-        lend(probs, rows, unseen, nearest, lenders, scored)
+        borrow(probs, rows, unseen, nearest, lenders, scored)
 
     def lender_probs(self, u: np.ndarray, lenders: np.ndarray, evidence: list[Evidence], precision: str,
                      candidates: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
@@ -245,7 +245,7 @@ class Lending:
         table = self.table()
         out = np.full(lenders.shape, np.nan, dtype=np.float32)
         if candidates is not None and table.index is self.index:
-            out = pick(*candidates, np.arange(len(lenders)), lenders, len(self.index.catalogue), missing=np.nan)
+            out = values_at(*candidates, np.arange(len(lenders)), lenders, len(self.index.catalogue), missing=np.nan)
         todo = (lenders >= 0) & np.isnan(out)
         if todo.any():
             found = [Evidence(e.transfer, s.ref_col) for e, s in zip(evidence, table.sources)]
@@ -264,9 +264,9 @@ class Lending:
         at = np.flatnonzero(unseen[0])
         at = at[np.argsort(items[at], kind="stable")]
         neighbours, weights = nearest.lookup(cols[at])
-        mine = pack(items[at], cols[at], len(u))
+        mine = rows_per_protein(items[at], cols[at], len(u))
         lenders = lenders_of(mine, mine >= 0, nearest)
-        shares = weights * pick(lenders, self.lender_probs(u, lenders, evidence, precision), items[at], neighbours,
+        shares = weights * values_at(lenders, self.lender_probs(u, lenders, evidence, precision), items[at], neighbours,
                                 nearest.n_lenders)
         has = weights.sum(axis=1) > 0
         lent[at[has]] = shares.sum(axis=1)[has]

@@ -42,7 +42,7 @@ def homology_candidates(recall_rows: np.ndarray, sources: list[HomologySource], 
                         queries: list[str], taxa: list[str] | None = None) -> tuple[np.ndarray, list[Evidence]]:
     """Recall rows plus every term any source transfers from its hits, and each source's evidence
     (``taxa``: the queries' NCBI taxa for the species prior; None or "": unknown)."""
-    transfers = [s.reference.transfer(h, queries, taxa) for s, h in zip(sources, hits)]
+    transfers = [Transfer.from_hits(s.reference, h, queries, taxa) for s, h in zip(sources, hits)]
     per_source = [s.candidate_rows(t) for s, t in zip(sources, transfers)]
     extra = [np.concatenate(rows) for rows in zip(*per_source)] if per_source else None
     return merge_candidates(recall_rows, extra), [Evidence(t, s.ref_col) for s, t in zip(sources, transfers)]

@@ -94,8 +94,8 @@ def test_the_cli_removes_its_temporary_output_on_sigterm(tmp_path):
         sys.path.insert(0, {str(ROOT)!r})
         import retrieval.io.writers as writers
         real = writers.PredictionWriter.write
-        def write(self, chunk):
-            real(self, chunk)
+        def write(self, chunk, records=None):
+            real(self, chunk, records)
             open({str(tmp_path / "marker")!r}, "w").write("x")
             time.sleep(60)
         writers.PredictionWriter.write = write
@@ -112,6 +112,6 @@ def test_the_cli_removes_its_temporary_output_on_sigterm(tmp_path):
     assert (tmp_path / "marker").exists(), process.stderr.read() if process.poll() is not None else "timeout"
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 143 and "Terminated." in process.stderr.read()
-    # No output and no temporary file; the finished blocks stay, for --resume (tests/retrieval/test_resume.py).
+    # No output and no temporary file; the progress folder stays, for --resume (tests/retrieval/test_resume.py).
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.fa", "marker", "out.tsv.partial", "slow.py"]
-    assert not [p for p in (tmp_path / "out.tsv.partial").iterdir() if p.name.startswith(".")]
+    assert sorted(p.name for p in (tmp_path / "out.tsv.partial").iterdir()) == [".lock", "manifest.json", "output"]

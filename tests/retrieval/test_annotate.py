@@ -88,11 +88,40 @@ def test_top_rows_match_a_pandas_sort_and_groupby(annotator, per_aspect):
     assert got["score"].tolist() == pytest.approx(frame["score"].tolist())
 
 
-def test_free_text_functions_are_scored(annotator):
-    scores = annotator.score({"P1": PROTEINS["P1"]}, ["glows in the dark", "kinase activity"])
-    assert scores.shape == (1, 2) and ((scores.values > 0) & (scores.values < 1)).all()
-    assert annotator.embed_functions(["glows"]).shape == (1, 16)
-    assert annotator.embed_proteins(PROTEINS).shape == (3, 16)
+def _reranker_on_concatenation(model, u, v, b):
+    """The two-tower re-ranker written out in float64: its first layer on [u, v, |u - v|, u * v] and
+    the normalised pair features (similarity, term bias), then the head."""
+    import torch
+
+    rr, scale = model.reranker, model.text_encoder.scale
+    u, v, b = (torch.as_tensor(x, dtype=torch.float64) for x in (u, v, b))
+    feats = torch.stack([scale * (u * v).sum(-1), b], dim=-1)
+    norm = rr.feature_norm
+    feats = (feats - norm.running_mean.double()) / torch.sqrt(norm.running_var.double() + norm.eps)
+    weight = torch.cat([rr.w_u.weight, rr.w_v.weight, rr.w_diff.weight, rr.w_prod.weight], dim=1).double()
+    x = torch.cat([u, v, (u - v).abs(), u * v], dim=-1) @ weight.T + rr.w_u.bias.double() \
+        + feats @ rr.w_feat.weight.double().T
+    gelu, first, last = torch.nn.functional.gelu, rr.head[2], rr.head[4]
+    x = gelu(gelu(x) @ first.weight.double().T + first.bias.double()) @ last.weight.double().T + last.bias.double()
+    return torch.sigmoid(x[..., 0]).detach().numpy()
+
+
+def test_free_text_functions_are_scored_as_the_reranker_on_their_vectors(annotator, tiny_model):
+    import numpy as np
+
+    texts = ["glows in the dark", "kinase activity"]
+    scores = annotator.score(PROTEINS, texts, precision="fp32")
+    u = tiny_model.protein_encoder.encode(list(PROTEINS.values()), precision="fp32")
+    v, b = tiny_model.text_encoder.encode(texts, precision="fp32")
+    pairs = (3, 2, u.shape[1])
+    expected = _reranker_on_concatenation(tiny_model, np.broadcast_to(u[:, None, :], pairs).copy(),
+                                          np.broadcast_to(v[None, :, :], pairs).copy(), np.broadcast_to(b, (3, 2)).copy())
+    assert scores.index.tolist() == list(PROTEINS) and scores.columns.tolist() == texts
+    np.testing.assert_allclose(scores.to_numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(annotator.embed_functions(texts), tiny_model.text_encoder.encode(texts)[0], atol=1e-6)
+    embedded = annotator.embed_proteins(PROTEINS)
+    np.testing.assert_allclose(embedded, tiny_model.protein_encoder.encode(list(PROTEINS.values())), atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(embedded, axis=1), 1.0, atol=1e-5)
 
 
 def test_streaming_chunks(annotator):

@@ -86,3 +86,13 @@ def test_search_options_are_generated_from_the_settings(tmp_path):
     for f in dataclasses.fields(SearchSettings):
         flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
         assert flag in text and " ".join(f.metadata["help"].split())[:40] in text, f.name
+
+
+def test_the_command_reference_in_docs_is_what_help_prints():
+    """docs/cli.md lists every option of every command: regenerate it when an option changes."""
+    from pathlib import Path
+
+    from retrieval.cli_options import help_markdown
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+    assert page.read_text() == help_markdown(main), "run: python -m retrieval.cli_options > docs/cli.md"

@@ -5,7 +5,7 @@ import pytest
 from index.errors import InputError
 from index.propagation import Propagator
 from retrieval.baselines import knn_transfer, top_hit_transfer
-from retrieval.homology import HomologySearch, HomologySource, Reference, SearchSettings, embedding_search
+from retrieval.homology import HomologySearch, HomologySource, Reference, SearchSettings, Transfer, embedding_search
 from retrieval.homology.search import find_diamond, find_mmseqs
 from retrieval.io.fasta import ProteinRecord
 
@@ -54,7 +54,7 @@ def test_knn_transfer_by_hand(reference):
     # Q hits R1 (bitscore 30, MF: 1,2,3,4) and R2 (10, MF: 1,3) and R3 (20, BP only).
     hits = pd.DataFrame({"query": ["Q"] * 3, "target": ["R1", "R2", "R3"], "identity": [90.0, 40.0, 60.0],
                          "evalue": 0.0, "bitscore": [30.0, 10.0, 20.0], "coverage": [50.0, 95.0, 80.0]})
-    transfer = reference.transfer(hits, ["Q", "none"])
+    transfer = Transfer.from_hits(reference, hits, ["Q", "none"])
     scores = knn_transfer(transfer, reference, ["Q", "none"]).set_index("term")["score"]
     assert scores["GO:0000004"] == pytest.approx(30 / 40)  # MF hits weigh 40 in total
     assert scores["GO:0000003"] == pytest.approx(1.0)
@@ -88,7 +88,7 @@ def test_species_prior_counts_within_a_well_covered_taxon(toy_ontology, tmp_path
     assert ref.term_frequencies("1")[[col["GO:0000004"], col["GO:0000003"]]] == pytest.approx([1 / 3, 1.0])
     for fallback in ("2", "", "999"):  # one protein of taxon 2 is too few; unknown taxa
         assert ref.term_frequencies(fallback)[col["GO:0000004"]] == pytest.approx(0.5)
-    transfer = ref.transfer(pd.DataFrame(columns=["query", "target", "identity", "evalue", "bitscore", "coverage"]),
+    transfer = Transfer.from_hits(ref, pd.DataFrame(columns=["query", "target", "identity", "evalue", "bitscore", "coverage"]),
                             ["q1", "q2", "q3"], ["1", "", "2"])
     feature = transfer.features(np.array([[col["GO:0000004"], -1]] * 3), np.arange(3))["taxon_frequency"]
     assert feature == pytest.approx(np.array([[1 / 3, 0], [0.5, 0], [0.5, 0]]))
@@ -99,7 +99,7 @@ def test_species_prior_counts_within_a_well_covered_taxon(toy_ontology, tmp_path
     # known taxon and of taxon 2: A1 (taxon 1, GO:4), A2 (taxon 1, GO:3 only), B1 (taxon 2, GO:4).
     hits = pd.DataFrame({"query": [q for q in ("q1", "q2", "q3") for _ in range(3)], "target": ["A1", "A2", "B1"] * 3,
                          "identity": 50.0, "evalue": 0.0, "bitscore": [30.0, 40.0, 10.0] * 3, "coverage": 100.0})
-    transfer = ref.transfer(hits, ["q1", "q2", "q3"], ["1", "", "2"])
+    transfer = Transfer.from_hits(ref, hits, ["q1", "q2", "q3"], ["1", "", "2"])
     feats = transfer.features(np.array([[col["GO:0000004"], col["GO:0000003"]]] * 3), np.arange(3))
     assert feats["knn_score"] == pytest.approx(np.array([[0.5, 1.0]] * 3))  # GO:4 on A1 and B1: 40 of 80
     assert feats["ortholog_knn_score"] == pytest.approx(np.array([[1.0, 1.0],  # taxon 1: B1 alone
@@ -121,7 +121,7 @@ def test_transfer_features_against_a_loop_over_the_hits(toy_ontology, tmp_path):
                          "identity": rng.uniform(20, 100, n).round(1), "evalue": 0.0,
                          "bitscore": np.where(rng.random(n) < 0.1, 0.0, rng.uniform(10, 300, n)),
                          "coverage": rng.uniform(10, 100, n).round(1)})
-    transfer = ref.transfer(hits, queries, taxa)
+    transfer = Transfer.from_hits(ref, hits, queries, taxa)
     labels = ref.labels.toarray().astype(bool)
     row_of = {p: i for i, p in enumerate(ref.ids)}
     terms = np.tile(np.arange(len(ref.terms)), (len(queries), 1))
@@ -174,7 +174,7 @@ def test_a_sequence_search_finds_the_homolog(reference, tool):
 def test_a_search_without_any_hit_gives_empty_evidence(reference, tool):
     search = HomologySearch([reference], SearchSettings(searcher=tool, sensitivity="fast", threads=1))
     hits = search.hits([ProteinRecord("Q", "W" * 60)])[0]
-    transfer = reference.transfer(hits, ["Q"])
+    transfer = Transfer.from_hits(reference, hits, ["Q"])
     assert hits.empty and transfer.knn_score.nnz == 0 and transfer.has_hits.tolist() == [0.0]
 
 
@@ -274,7 +274,7 @@ def test_homology_candidates_map_to_index_rows(reference, tiny_model):
     source = HomologySource(reference, catalogue)
     hits = pd.DataFrame({"query": ["Q"], "target": ["R1"], "identity": [50.0], "evalue": 0.0, "bitscore": [10.0],
                          "coverage": 100.0})
-    rows = source.candidate_rows(reference.transfer(hits, ["Q"]))
+    rows = source.candidate_rows(Transfer.from_hits(reference, hits, ["Q"]))
     assert rows[0].tolist() == [1]  # R1 carries GO:4 (row 1); GO:11 and the free text are not transferred
 
 
@@ -283,9 +283,17 @@ def test_annotator_with_homology_adds_transferred_terms(reference, tiny_model, t
 
     index = build_index(tiny_model, toy_ontology)
     annotator = Annotator(tiny_model, index, by_embedding([reference], tiny_model))
-    table = annotator.annotate({"Q": SEQS["R2"][5:-5]}, top=50, recall=1, propagate=False)
-    # recall=1 gives one tower candidate; the homolog R2 adds its catalytic activity (and ancestors).
-    assert "GO:0000003" in set(table["term_id"]) and len(table) >= 2
+    record = ProteinRecord("Q", SEQS["R2"][5:-5])
+    table = annotator.annotate([record], top=50, recall=1, propagate=False, include_roots=True, min_score=0)
+    # recall=1 gives one tower candidate; every term of a hit with a positive transfer score is added.
+    u = annotator.embed_proteins([record])
+    _, tower = index.search(np.hstack([u, np.ones((1, 1), dtype=np.float32)]), 1)
+    transfer = Transfer.from_hits(reference, annotator.homology.hits([record], u)[0], ["Q"])
+    knn = transfer.knn_score.toarray()[0]
+    transferred = {t for t, score in zip(reference.terms, knn) if score > 0}
+    expected = transferred | {index.catalogue.ids[tower[0, 0]]}
+    assert "GO:0000003" in transferred  # the homolog R2's catalytic activity
+    assert set(table["term_id"]) == expected and len(table) == len(expected)
 
 
 def test_annotator_takes_the_taxon_from_the_header_else_from_the_option(reference, tiny_model, toy_ontology,
@@ -325,7 +333,7 @@ def test_candidate_features_per_source_and_zero_for_a_missing_one(reference):
 
     hits = pd.DataFrame({"query": ["Q"], "target": ["R1"], "identity": [80.0], "evalue": 0.0, "bitscore": [10.0],
                          "coverage": 100.0})
-    transfer = reference.transfer(hits, ["Q"])
+    transfer = Transfer.from_hits(reference, hits, ["Q"])
     catalogue = ["GO:0000004", "GO:0000011"]  # R1 carries GO:4, not GO:11
     ref_col = pd.Index(reference.terms).get_indexer(catalogue)
     names = ("similarity", *homology_feature_names(0), *homology_feature_names(1))
@@ -403,7 +411,7 @@ def test_explain_names_the_supporting_protein(reference, tiny_model, toy_ontolog
     # GO:11 is R3's only: its supporter is R3, whatever its rank; no hit carries a term absent from the reference.
     if "GO:0000011" in table.index:
         assert table.loc["GO:0000011", "support_protein"] == "R3"
-    knn = reference.transfer(hits, ["Q"]).knn_score
+    knn = Transfer.from_hits(reference, hits, ["Q"]).knn_score
     col = list(reference.terms).index("GO:0000003")
     assert table.loc["GO:0000003", "transfer_ref"] == pytest.approx(knn[0, col])
     assert table["tower"].between(0, 1).all() and table["prior"].between(0, 1).all()
@@ -489,7 +497,7 @@ def test_terms_no_reference_annotates_borrow_from_the_annotated_ones_nearest_in_
 
     records = [ProteinRecord(k, v) for k, v in sequences.items()]
     u = hybrid.protein_vectors([r.sequence for r in records], "fp32", use_cache=False)
-    evidence = [Evidence(s.reference.transfer(h, list(sequences)), s.ref_col)
+    evidence = [Evidence(Transfer.from_hits(s.reference, h, list(sequences)), s.ref_col)
                 for s, h in zip(hybrid.reranking.sources, hybrid.homology.hits(records, u))]
     row = {t: i for i, t in enumerate(index.catalogue.ids)}
     rows = np.array([[row[t] for t in absent] + [row[present[0]]]] * len(records))
@@ -532,7 +540,7 @@ def test_free_text_functions_borrow_from_the_lender_index(reference, model_copy,
 @pytest.mark.parametrize("tool", TOOLS[:1])
 def test_provenance_names_the_search_settings(reference, tiny_model, toy_ontology, tool):
     from retrieval.annotate import Annotator
-    from retrieval.run import provenance
+    from retrieval.runners.local import provenance
 
     search = HomologySearch([reference], SearchSettings(searcher=tool, sensitivity="fast", max_seqs=50))
     recorded = provenance(Annotator(tiny_model, build_index(tiny_model, toy_ontology), search))["search"]
@@ -623,7 +631,7 @@ def test_reranking_in_groups_of_similar_width_equals_the_padded_batch(reference,
     records = [ProteinRecord(f"P{i}", s) for i, s in enumerate([SEQS["R2"], SEQS["R1"][:80], SEQS["R3"], "MKV" * 20])]
     u = hybrid.protein_vectors([r.sequence for r in records], "auto", use_cache=False)
     hits = hybrid.homology.hits(records, u)
-    evidence = [Evidence(s.reference.transfer(h, [r.id for r in records]), s.ref_col)
+    evidence = [Evidence(Transfer.from_hits(s.reference, h, [r.id for r in records]), s.ref_col)
                 for s, h in zip(hybrid.reranking.sources, hits)]
     n = len(hybrid.index.catalogue)
     rng = np.random.default_rng(0)

@@ -2,6 +2,7 @@
 
 Each test that runs Ray starts it on this machine (two CPUs) and stops it afterwards.
 """
+import json
 import os
 import signal
 import subprocess
@@ -74,16 +75,16 @@ def test_ray_output_equals_the_local_engine(pipeline, local_ray):
 def test_a_worker_loading_another_model_is_refused(pipeline, local_ray, tiny_model):
     from retrieval.annotate import Annotator
     from retrieval.config import AnnotateConfig, RayConfig
-    from retrieval.ray_engine import RayEngine
-    from retrieval.run import annotate_file
     from index.errors import InputError
+    from retrieval.runners.local import Block
+    from retrieval.runners.ray import RayEngine
 
     tmp_path, _ = pipeline
     annotator = Annotator.from_pretrained(tmp_path / "model", tmp_path / "index", reference=None)
     claimed = {"model": "0123456789abcdef"}  # as if the driver had loaded another model
     engine = RayEngine(RayConfig(workers=1, worker_block=4))
     with pytest.raises(InputError, match="loaded another pipeline.*model"):
-        list(engine.run(annotator, _records(), AnnotateConfig(), claimed))
+        list(engine.run(annotator, [Block(_records())], AnnotateConfig(), claimed))
 
 
 def _records():
@@ -98,7 +99,7 @@ def run_and_kill_the_worker(tmp_path, args, out: Path, restarts: int) -> subproc
     script.write_text(textwrap.dedent(f"""
         import os, sys, time
         sys.path.insert(0, {str(ROOT)!r})
-        import retrieval.ray_engine as engine
+        import retrieval.runners.ray as engine
 
         class Slow(engine._Worker):  # defined in __main__, so Ray ships this class to the worker
             def __init__(self):
@@ -117,11 +118,18 @@ def run_and_kill_the_worker(tmp_path, args, out: Path, restarts: int) -> subproc
     process = subprocess.Popen([sys.executable, str(script), *args, "-o", str(out), "--engine", "ray", "--workers",
                                 "1", "--worker-block", "2", "--worker-restarts", str(restarts)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    first = Path(f"{out}.partial") / "part-00000.tsv"
+    manifest = Path(f"{out}.partial") / "manifest.json"
+
+    def finished() -> int:  # blocks on disk
+        try:
+            return len(json.loads(manifest.read_text())["parts"])
+        except (OSError, ValueError):
+            return 0
+
     deadline = time.time() + 180
-    while not first.exists() and time.time() < deadline and process.poll() is None:
+    while not finished() and time.time() < deadline and process.poll() is None:
         time.sleep(0.1)
-    assert first.exists(), process.communicate()[1][-3000:]
+    assert finished(), process.communicate()[1][-3000:]
     killed = int((tmp_path / "worker.pid").read_text())
     os.kill(killed, signal.SIGKILL)
     stdout, stderr = process.communicate(timeout=180)
@@ -176,7 +184,7 @@ def test_an_address_where_no_ray_answers_is_one_line(pipeline):
 def test_workers_never_exceed_what_the_cluster_holds(monkeypatch, caplog):
     from index.errors import InputError
     from retrieval.config import RayConfig
-    from retrieval.ray_engine import _workers
+    from retrieval.runners.ray import _workers
 
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 8.0, "GPU": 2.0})
     assert _workers(RayConfig()) == 8 and _workers(RayConfig(worker_cpus=3)) == 2
@@ -189,16 +197,23 @@ def test_workers_never_exceed_what_the_cluster_holds(monkeypatch, caplog):
 
 
 def test_blocks_fill_every_worker_and_keep_each_protein_once_in_order(local_ray):
-    from retrieval.ray_engine import _put_blocks
+    from retrieval.models.batching import blocks
+    from retrieval.runners.local import Block
+    from retrieval.runners.ray import _put_blocks
 
     for block, workers, sizes in [(1024, 2, [4, 3]), (2, 2, [2, 2, 2, 1]), (3, 1, [3, 3, 1]), (5, 3, [3, 3, 1])]:
-        refs, found = _put_blocks(iter(_records()), block, workers)
-        assert found == sizes
+        cut = [Block(b, f"read through {b[-1].id}") for b in blocks(_records(), block)]
+        refs, found = _put_blocks(iter(cut), workers)
+        assert [len(b.records) for b in found] == sizes and all(not r.sequence for b in found for r in b.records)
+        # where the cut stands, the input's digest stands; where it was split evenly, only the end knows it
+        split = len(found) != len(cut)
+        assert [b.input_sha256 for b in found] == ([None] * (len(found) - 1) + [cut[-1].input_sha256] if split
+                                                   else [c.input_sha256 for c in cut])
         tables = [ray.get(r).to_pandas() for r in refs]
         assert [t["block"].unique().tolist() for t in tables] == [[i] for i in range(len(sizes))]
         assert pd.concat(tables)["id"].tolist() == list(PROTEINS)
         assert all(t["position"].tolist() == list(range(len(t))) for t in tables)
-    assert _put_blocks(iter([]), 4, 2) == ([], [])
+    assert _put_blocks(iter([]), 2) == ([], [])
 
 
 def test_the_worker_without_ray_groups_its_rows_by_block_and_falls_back_to_cpu(pipeline, caplog):
@@ -210,8 +225,8 @@ def test_the_worker_without_ray_groups_its_rows_by_block_and_falls_back_to_cpu(p
 
     from retrieval.annotate import Annotator
     from retrieval.config import AnnotateConfig
-    from retrieval.ray_engine import _Worker
-    from retrieval.run import provenance
+    from retrieval.runners.ray import _Worker
+    from retrieval.runners.local import provenance
 
     tmp_path, _ = pipeline
     annotator = Annotator.from_pretrained(tmp_path / "model", tmp_path / "index", reference=None)

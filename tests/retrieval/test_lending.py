@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from retrieval.stages.lending import NearestAnnotated, lend, lenders_of, pick
+from retrieval.stages.lending import NearestAnnotated, borrow, lenders_of, values_at
 
 # Lender table: rows 0 A, 1 B and 2 C annotated, 3 D not (it never lends).
 POOL = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [0.9, 0.1]], dtype=np.float32)
@@ -36,7 +36,7 @@ def test_k_is_capped_by_the_pool_and_an_empty_pool_lends_nothing():
     assert rows.shape == (2, 0) and weights.shape == (2, 0)
 
 
-def test_lend_is_the_mean_of_own_and_lender_scores_of_the_same_protein():
+def test_borrow_is_the_mean_of_own_and_lender_scores_of_the_same_protein():
     nearest = NearestAnnotated(QUERIES, POOL, ANNOTATED, k=2)
     cos = _cosines(QUERIES[0])
     w_a, w_c = cos[0] / (cos[0] + cos[2]), cos[2] / (cos[0] + cos[2])
@@ -45,31 +45,31 @@ def test_lend_is_the_mean_of_own_and_lender_scores_of_the_same_protein():
     unseen = np.array([[True, False, True], [True, False, False]])
     lender_rows = np.array([[2, 0, -1], [2, -1, -1]])  # protein 1's hits do not transfer A
     lender_probs = np.array([[0.4, 0.9, 0.0], [0.5, 0.0, 0.0]], dtype=np.float32)
-    lend(probs, rows, unseen, nearest, lender_rows, lender_probs)
+    borrow(probs, rows, unseen, nearest, lender_rows, lender_probs)
     expected = [[(0.2 + w_a * 0.9 + w_c * 0.4) / 2, 0.8, 0.3],  # query 1 has no lender: unchanged
                 [(0.6 + w_c * 0.5) / 2, 0.0, 0.0]]
     np.testing.assert_allclose(probs, expected, rtol=1e-6)
 
 
-def test_lend_without_unseen_candidates_changes_nothing():
+def test_borrow_without_unseen_candidates_changes_nothing():
     nearest = NearestAnnotated(QUERIES, POOL, ANNOTATED)
     probs = np.array([[0.5, 0.25]], dtype=np.float32)
-    lend(probs, np.array([[0, 1]]), np.zeros((1, 2), dtype=bool), nearest, np.array([[0]]), np.array([[1.0]]))
+    borrow(probs, np.array([[0, 1]]), np.zeros((1, 2), dtype=bool), nearest, np.array([[0]]), np.array([[1.0]]))
     np.testing.assert_array_equal(probs, [[0.5, 0.25]])
 
 
-def test_pick_against_a_loop():
+def test_values_at_against_a_loop():
     rng = np.random.default_rng(0)
     rows = np.where(rng.random((6, 8)) < 0.2, -1, rng.integers(0, 30, (6, 8)))
     values = rng.random((6, 8)).astype(np.float32)
     proteins = rng.integers(0, 6, 40)
     wanted = np.where(rng.random((40, 5)) < 0.1, -1, rng.integers(0, 30, (40, 5)))
-    got = pick(rows, values, proteins, wanted, 30)
+    got = values_at(rows, values, proteins, wanted, 30)
     for i, p in enumerate(proteins):
         for j, w in enumerate(wanted[i]):
             hits = [values[p, k] for k in range(8) if rows[p, k] == w and w >= 0]
             assert got[i, j] == (hits[0] if hits else 0.0)
-    assert pick(np.full((2, 3), -1), np.zeros((2, 3)), np.array([0]), np.array([[1]]), 5).tolist() == [[0.0]]
+    assert values_at(np.full((2, 3), -1), np.zeros((2, 3)), np.array([0]), np.array([[1]]), 5).tolist() == [[0.0]]
 
 
 def test_lenders_of_lists_each_proteins_lenders_once():

@@ -7,7 +7,7 @@ pool of actors (``ActorPoolStrategy``); each actor loads the model, the index an
 once, checks that they are the driver's (the same fingerprints), and annotates with the local
 pipeline, homology search included, so the results are the local engine's. The driver receives one
 pickled table per block and hands the blocks on in input order to the resumable run
-(:mod:`retrieval.run`), which writes the output.
+(:mod:`retrieval.runners.local`), which writes the output.
 
 A worker that dies is restarted and its block retried up to ``RayConfig.worker_restarts`` times;
 past that the run fails with one line, the finished blocks stay in ``OUT.partial/`` and
@@ -15,6 +15,7 @@ past that the run fails with one line, the finished blocks stay in ``OUT.partial
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import itertools
 import json
@@ -31,7 +32,7 @@ from retrieval.annotate import Annotator
 from retrieval.pipeline import PipelineSpec
 from retrieval.config import AnnotateConfig, RayConfig
 from retrieval.io.fasta import ProteinRecord
-from retrieval.models.batching import blocks
+from retrieval.runners.local import Block
 
 LOG = logging.getLogger(__name__)
 _INPUT_ERROR = f"{InputError.__module__}.{InputError.__name__}: "
@@ -46,10 +47,13 @@ class RayEngine:
         self.config = config or RayConfig()
         self.config.check()
 
-    def run(self, annotator: Annotator, records: Iterable[ProteinRecord], config: AnnotateConfig,
-            about: dict) -> Iterator[tuple[int, pd.DataFrame]]:
-        """(proteins, predictions) per block of ``records``, in input order; ``about``: the driver's
-        provenance, which every worker's annotator must match."""
+    def block_size(self, config: AnnotateConfig) -> int:
+        return self.config.worker_block
+
+    def run(self, annotator: Annotator, parts: Iterable[Block], config: AnnotateConfig,
+            about: dict) -> Iterator[tuple[Block, pd.DataFrame]]:
+        """Each block with its predictions, in input order; ``about``: the driver's provenance, which
+        every worker's annotator must match."""
         if annotator.spec is None:
             raise InputError("the Ray engine needs an Annotator made by Annotator.from_pretrained "
                              "(each worker loads the same one)")
@@ -58,15 +62,15 @@ class RayEngine:
         started = _connect(self.config.address)
         try:
             workers = _workers(self.config)
-            refs, sizes = _put_blocks(records, self.config.worker_block, workers)
-            if sizes:
-                yield from self._annotate(annotator.spec, refs, sizes, workers, config, about)
+            refs, kept = _put_blocks(parts, workers)
+            if kept:
+                yield from self._annotate(annotator.spec, refs, kept, workers, config, about)
         finally:
             if started:
                 ray.shutdown()
 
-    def _annotate(self, spec: PipelineSpec, refs: list, sizes: list[int], workers: int, config: AnnotateConfig,
-                  about: dict) -> Iterator[tuple[int, pd.DataFrame]]:
+    def _annotate(self, spec: PipelineSpec, refs: list, kept: list[Block], workers: int, config: AnnotateConfig,
+                  about: dict) -> Iterator[tuple[Block, pd.DataFrame]]:
         import ray
         import ray.data
 
@@ -84,7 +88,7 @@ class RayEngine:
                 "spec": spec, "config": config, "expected": about, "cpus": self.config.worker_cpus,
                 "gpus": self.config.worker_gpus}})
             dataset = ray.data.from_arrow_refs(refs).map_batches(
-                worker, compute=ray.data.ActorPoolStrategy(size=min(workers, len(sizes))), batch_size=None,
+                worker, compute=ray.data.ActorPoolStrategy(size=min(workers, len(kept))), batch_size=None,
                 batch_format="pandas", num_cpus=self.config.worker_cpus, num_gpus=self.config.worker_gpus or None,
                 **restarts)
         pending: dict[int, list[tuple[int, int, pd.DataFrame]]] = {}
@@ -94,9 +98,10 @@ class RayEngine:
                 for row in batch.itertuples(index=False):
                     pending.setdefault(row.block, []).append((row.start, row.proteins, pickle.loads(row.table)))
                 # blocks may arrive in pieces and out of order: hand them on whole and in order
-                while next_block in pending and sum(p[1] for p in pending[next_block]) == sizes[next_block]:
+                while next_block in pending and \
+                        sum(p[1] for p in pending[next_block]) == len(kept[next_block].records):
                     pieces = sorted(pending.pop(next_block), key=lambda p: p[0])
-                    yield sizes[next_block], pd.concat([p[2] for p in pieces], ignore_index=True)
+                    yield kept[next_block], pd.concat([p[2] for p in pieces], ignore_index=True)
                     next_block += 1
         except ray.exceptions.RayError as err:
             # a worker's InputError (another model on a node) is bad input, not a crash; an actor
@@ -106,8 +111,8 @@ class RayEngine:
             if isinstance(cause, InputError) or text.startswith(_INPUT_ERROR):
                 raise InputError(text.removeprefix(_INPUT_ERROR)) from None
             raise RunFailed(f"a Ray worker failed ({text.split('. ')[0]})") from None
-        if next_block != len(sizes):
-            raise RunFailed(f"Ray returned {next_block} of {len(sizes)} blocks")
+        if next_block != len(kept):
+            raise RunFailed(f"Ray returned {next_block} of {len(kept)} blocks")
 
 
 class _Worker:
@@ -121,7 +126,7 @@ class _Worker:
     def _load(self, spec: PipelineSpec, config: AnnotateConfig, expected: dict, cpus: int, gpus: float) -> None:
         import torch
 
-        from retrieval.run import provenance
+        from retrieval.runners.local import provenance
 
         torch.set_num_threads(cpus)
         self.annotator = spec.load(threads=cpus)
@@ -140,7 +145,7 @@ class _Worker:
         self.config = config
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        from retrieval.run import return_freed_memory
+        from retrieval.runners.local import return_freed_memory
 
         out = []
         for block, rows in batch.groupby("block", sort=True):
@@ -154,30 +159,37 @@ class _Worker:
         return pd.DataFrame(out)
 
 
-def _put_blocks(records: Iterable[ProteinRecord], block: int, workers: int) -> tuple[list, list[int]]:
-    """``records`` as Arrow tables of ``block`` rows in Ray's object store; their refs and sizes.
+def _put_blocks(parts: Iterable[Block], workers: int) -> tuple[list, list[Block]]:
+    """The blocks' proteins as Arrow tables in Ray's object store; their refs, and the blocks as the
+    driver keeps them (the headers without the sequences, for the output's GAF columns).
 
     An input smaller than a block per worker is split evenly instead, so that every worker has
-    some. A worker's batch may hold several blocks or a piece of one: it groups its rows by block,
-    and the driver puts the pieces of a block together by their first ``position``.
+    some (only the last piece then knows the input's digest). A worker's batch may hold several
+    blocks or a piece of one: it groups its rows by block, and the driver puts the pieces of a block
+    together by their first ``position``.
     """
     import pyarrow as pa
     import ray
 
-    records = iter(records)
-    head = list(itertools.islice(records, block * workers))
-    if len(head) < block * workers:
-        block = max(1, -(-len(head) // workers))
+    parts = iter(parts)
+    head = list(itertools.islice(parts, workers))
+    if head and (len(head) < workers or len(head[-1].records) < len(head[0].records)):  # the input ended
+        digest = head[-1].input_sha256
+        records = [r for b in head for r in b.records]
+        size = max(1, -(-len(records) // workers))
+        head = [Block(records[s: s + size]) for s in range(0, len(records), size)]
+        head[-1].input_sha256 = digest
     refs: list = []
-    sizes: list[int] = []
-    for rows in blocks(itertools.chain(head, records), block):
-        columns = {"block": [len(sizes)] * len(rows), "position": list(range(len(rows))), "id": [r.id for r in rows],
+    kept: list[Block] = []
+    for block in itertools.chain(head, parts):
+        rows = block.records
+        columns = {"block": [len(kept)] * len(rows), "position": list(range(len(rows))), "id": [r.id for r in rows],
                    "sequence": [r.sequence for r in rows], "description": [r.description for r in rows],
                    "tags": [json.dumps(r.tags) for r in rows], "db": [r.db for r in rows],
                    "entry_name": [r.entry_name for r in rows]}
         refs.append(ray.put(pa.table(columns)))
-        sizes.append(len(rows))
-    return refs, sizes
+        kept.append(Block([dataclasses.replace(r, sequence="") for r in rows], block.input_sha256))
+    return refs, kept
 
 
 def _connect(address: str) -> bool:
