@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import importlib
 
+
+def lazy_exports(package: str, exports: dict[str, str]):
+    """A module ``__getattr__`` that imports each exported name's module on first use: the CLI then
+    imports a light submodule without paying for torch, pandas, scipy and faiss."""
+
+    def __getattr__(name: str):
+        if name not in exports:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(exports[name]), name)
+
+    return __getattr__
+
+
 _EXPORTS = {"FunctionCatalogue": "index.catalogue", "InputError": "index.errors", "Ontology": "index.ontology",
             "Propagator": "index.propagation", "Term": "index.ontology"}
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    # Names load on first use: the CLI imports a light submodule without paying for pandas, scipy and faiss.
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

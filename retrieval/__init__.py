@@ -8,7 +8,7 @@ The Python API::
 """
 from __future__ import annotations
 
-import importlib
+from index import lazy_exports
 
 _EXPORTS = {"AnnotateConfig": "retrieval.config", "Annotator": "retrieval.annotate",
             "FusionReranker": "retrieval.models.reranker", "ProteinIndex": "retrieval.protein_index",
@@ -18,9 +18,4 @@ _EXPORTS = {"AnnotateConfig": "retrieval.config", "Annotator": "retrieval.annota
             "build_function_index": "retrieval.indexing", "default_index": "retrieval.indexing"}
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    # Names load on first use: the CLI imports a light submodule without paying for torch, transformers and faiss.
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
