@@ -22,16 +22,24 @@ _AT_FDCWD = -100
 
 
 @contextlib.contextmanager
-def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
+def atomic_folder(target: str | os.PathLike, owner: str | None = None, overwrite: bool = False) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``target``; on success it replaces ``target``.
 
     On any exception (Ctrl-C and SIGTERM included, see :func:`retrieval.cli.main`) the temporary
     folder is removed and ``target`` is left as it was.
+
+    Args:
+        owner: the file that marks a folder as this kind of artefact (its manifest). An existing
+            folder that holds files but not this one was not made by this tool, and is refused.
+        overwrite: replace such a folder all the same.
     """
     target = Path(target)
     parent = target.parent if str(target.parent) else Path(".")
     if target.exists() and not target.is_dir():
         raise InputError(f"{target}: exists and is not a folder")
+    if owner and not overwrite and target.is_dir() and not (target / owner).is_file() and any(target.iterdir()):
+        raise InputError(f"{target}: holds files that prot-retrieve did not write (no {owner}); choose another "
+                         "-o, or --overwrite to replace the folder and everything in it")
     try:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))

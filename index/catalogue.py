@@ -12,6 +12,8 @@ from index.errors import InputError
 from index.textio import first_duplicate, read_headed_tsv
 
 COLUMNS = ("term_id", "name", "description", "aspect")
+#: The aspects a function may have: GO's three, or none (a function written in plain words).
+ASPECTS = ("MFO", "BPO", "CCO", "")
 
 
 @dataclass
@@ -43,6 +45,16 @@ class FunctionCatalogue:
             InputError: missing columns, an empty id/name, or a duplicate id (naming the line).
         """
         table = read_headed_tsv(path, required=("term_id", "name"), optional=("description", "aspect"))
+        for column in ("term_id", "aspect"):
+            padded = table[column] != table[column].str.strip()
+            if padded.any():
+                row = table[padded].iloc[0]
+                raise InputError(f"{path}:{row['_line']}: {column} {row[column]!r} has spaces around it")
+        wrong = ~table["aspect"].isin(ASPECTS)
+        if wrong.any():
+            row = table[wrong].iloc[0]
+            raise InputError(f"{path}:{row['_line']}: aspect {row['aspect']!r} is not one of MFO, BPO, CCO (or empty, "
+                             "for a function in plain words)")
         duplicate = first_duplicate(table, "term_id")
         if duplicate:
             raise InputError(f"{path}:{duplicate[1]}: duplicate term_id '{duplicate[0]}'")

@@ -1,4 +1,9 @@
 """The exceptions the CLI turns into a one-line message (never a traceback)."""
+import zipfile
+
+#: What reading a damaged or foreign file raises (a truncated .npz is a bad zip file): loaders turn
+#: these into an InputError that names the file.
+UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
 class InputError(ValueError):

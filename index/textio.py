@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import sys
 import zlib
 from pathlib import Path
 from typing import IO
@@ -25,7 +26,7 @@ def open_text(path: str | os.PathLike) -> IO[str]:
         InputError: the file does not exist or is not readable.
     """
     try:
-        raw = io.BufferedReader(os.fdopen(os.dup(0), "rb", buffering=0)) if str(path) == "-" else open(path, "rb")
+        raw = io.BufferedReader(_Borrowed(sys.stdin.buffer)) if str(path) == "-" else open(path, "rb")
     except OSError as err:
         raise InputError(f"{path}: cannot read ({err.strerror or err})") from None
     if not isinstance(raw, io.BufferedReader):  # peeking needs a buffer
@@ -37,6 +38,22 @@ def open_text(path: str | os.PathLike) -> IO[str]:
         raise InputError(f"{path}: cannot read ({err.strerror or err})") from None
     stream = gzip.GzipFile(fileobj=raw, mode="rb") if magic == b"\x1f\x8b" else raw
     return _CheckedText(stream, Path(str(path)), closes=raw if stream is not raw else None)
+
+
+class _Borrowed(io.RawIOBase):
+    """A stream read through without being closed at the end (standard input stays open)."""
+
+    def __init__(self, source):
+        super().__init__()
+        self._source = source
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._source.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 class _CheckedText(io.TextIOWrapper):

@@ -126,10 +126,11 @@ class FunctionIndex:
         rows = np.asarray(rows, dtype=np.int64)
         return self.index.reconstruct_batch(rows.ravel()).reshape(*rows.shape, self.index.d)
 
-    def save(self, folder: str | os.PathLike) -> Path:
+    def save(self, folder: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write the index folder all or nothing (:func:`index.atomic.atomic_folder`): a rebuild without
-        an ontology leaves no ``dag.tsv`` of the previous build behind."""
-        with atomic_folder(folder) as tmp:
+        an ontology leaves no ``dag.tsv`` of the previous build behind. A folder of other files is
+        refused unless ``overwrite``."""
+        with atomic_folder(folder, CONFIG_FILE, overwrite) as tmp:
             faiss.write_index(self.index, str(tmp / INDEX_FILE))
             self.catalogue.to_tsv(tmp / TERMS_FILE)
             self.content_digest()
@@ -248,7 +249,14 @@ def inner_product_index(vectors: np.ndarray, factory: str = "Flat", hnsw_ef_sear
     except RuntimeError as err:
         raise InputError(f"invalid FAISS factory string {factory!r}: {str(err).splitlines()[0]}") from None
     if not index.is_trained:
-        index.train(vectors)
+        ivf = faiss.try_extract_index_ivf(index)
+        if ivf is not None and len(vectors) < ivf.nlist:  # k-means needs a vector per cluster at least
+            raise InputError(f"--factory {factory}: {ivf.nlist} clusters need at least as many vectors, there are "
+                             f"{len(vectors)} (choose IVF{max(1, len(vectors) // 39)},Flat or Flat)")
+        try:
+            index.train(vectors)
+        except RuntimeError as err:
+            raise InputError(f"--factory {factory}: {str(err).splitlines()[0][-200:]}") from None
     index.add(vectors)
     tune(index, hnsw_ef_search, ivf_nprobe)
     return index

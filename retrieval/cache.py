@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.errors import InputError
-from retrieval.feature_cache import cache_dir
+from retrieval.feature_cache import USE_LOCK, cache_dir, exclusive_cache
+
+#: The kind of what prot-retrieve did not make: listed, never removed.
+OTHER = "not prot-retrieve's"
 
 #: Cache subfolders whose every item is one entry, and what they hold.
 _FOLDERS = {"search": "search database", "proteins": "protein embeddings", "embeddings": "reference embeddings",
@@ -40,8 +43,10 @@ def cache_entries() -> list[CacheEntry]:
     root = cache_dir()
     groups: dict[tuple[str, Path], list[Path]] = {}
     for child in sorted(root.iterdir()) if root.is_dir() else []:
+        if child.name == USE_LOCK:
+            continue
         items = sorted(child.iterdir()) if child.name in _FOLDERS and child.is_dir() else [child]
-        kind = _FOLDERS.get(child.name, "GO index" if child.name.startswith("go-index-") else "other")
+        kind = _FOLDERS.get(child.name, "GO index" if child.name.startswith("go-index-") else OTHER)
         for item in items:
             if item.name.startswith(".") and item.name.endswith((".tmp", ".old")):
                 groups.setdefault(("unfinished build", item), []).append(item)
@@ -77,6 +82,23 @@ def default_entries() -> list[Path]:
     except InputError:  # no search tool: nothing here is a default search database
         pass
     return paths
+
+
+def clear(keep_defaults: bool = False) -> tuple[list[CacheEntry], list[CacheEntry]]:
+    """Remove what prot-retrieve made in the cache (all, or all but what the default pipeline
+    reads), never anything else, and only while no other prot-retrieve process uses the cache.
+
+    Returns:
+        (the entries removed, the entries kept).
+
+    Raises:
+        InputError: another prot-retrieve process is using the cache.
+    """
+    exclusive_cache()
+    entries = cache_entries()
+    gone = [e for e in entries if e.kind != OTHER and not (keep_defaults and e.default)]
+    remove(gone)
+    return gone, [e for e in entries if e not in gone]
 
 
 def remove(entries: list[CacheEntry]) -> int:

@@ -24,6 +24,9 @@ from retrieval.homology.settings import SearchSettings
 LOG = logging.getLogger("retrieval")
 
 _existing = click.Path(exists=True, dir_okay=False)
+_overwrite_option = click.option(
+    "--overwrite", is_flag=True, help="Replace the -o folder even when it holds files prot-retrieve did not write "
+                                      "(refused otherwise; a folder this command wrote before is always replaced).")
 _precision_option = click.option(
     "--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
     help="Arithmetic of the towers and the re-ranker; auto: bf16 where the processor computes it natively and "
@@ -71,12 +74,33 @@ class _Group(click.Group):
             raise _InputFailure(str(err)) from None
         except RunFailed as err:
             raise click.ClickException(str(err)) from None
+        except OSError as err:  # the environment (a full disk, no permission, a file where a folder is)
+            raise _InputFailure(_os_message(err)) from None
+        except Exception as err:  # noqa: BLE001 - a damaged file that a loader did not name
+            if not _is_unreadable_file(err):
+                raise
+            raise _InputFailure(f"a file is damaged or not what it should be ({type(err).__name__}: "
+                                f"{str(err).splitlines()[0][:200] if str(err) else 'no detail'})") from None
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             sys.exit(130)
         except _Terminated:
             click.echo("Terminated.", err=True)
             sys.exit(143)
+
+
+def _os_message(err: OSError) -> str:
+    where = " -> ".join(str(f) for f in (err.filename, err.filename2) if f is not None)
+    return f"{where}: {err.strerror or err}" if where else f"{err.strerror or err}"
+
+
+def _is_unreadable_file(err: Exception) -> bool:
+    """Errors of reading a damaged archive or weights file (a truncated .npz, .safetensors, JSON)."""
+    import json
+    import zipfile
+
+    return isinstance(err, (zipfile.BadZipFile, EOFError, json.JSONDecodeError, UnicodeDecodeError)) \
+        or type(err).__name__ == "SafetensorError"
 
 
 class _Terminated(BaseException):
@@ -187,7 +211,8 @@ def evaluate(predictions, truth, obo, ia_file, targets, json_out) -> None:
               help="FAISS factory string: Flat (exact), HNSW32, IVF1024,Flat ... (approximate, for millions).")
 @click.option("--obo", type=_existing, help="Ontology for GO-consistent scores (default: the shipped GO when ids are GO).")
 @_precision_option
-def build_index(functions, output, model, factory, obo, precision) -> None:
+@_overwrite_option
+def build_index(functions, output, model, factory, obo, precision, overwrite) -> None:
     """Embed a function catalogue (functions.tsv) with the text tower into a FAISS index folder."""
     from index.catalogue import FunctionCatalogue
     from retrieval.indexing import build_function_index, catalogue_ontology
@@ -197,7 +222,7 @@ def build_index(functions, output, model, factory, obo, precision) -> None:
     start = time.perf_counter()
     index = build_function_index(RetrievalModel.from_pretrained(model), catalogue, factory,
                                  catalogue_ontology(catalogue, obo), precision)
-    index.save(output)
+    index.save(output, overwrite)
     click.echo(f"{len(catalogue)} functions indexed in {time.perf_counter() - start:.0f} s -> {output}", err=True)
 
 
@@ -262,9 +287,10 @@ def _search_options(func):
                                                    "(the build is then as fast as embedding).")
 @click.option("--force", is_flag=True, help="Use --reference folders other than those the model's homology "
                                             "re-ranker was trained with (refused otherwise).")
+@_overwrite_option
 @_search_options
 def build_protein_index(fasta, output, model, factory, precision, skip_invalid, reference, no_reference, force,
-                        settings, search_tool) -> None:
+                        overwrite, settings, search_tool) -> None:
     """Embed a proteome with the protein tower into a FAISS folder that `search` ranks by text; with
     homology (the default), also keep each protein's homology profile (as long as annotating)."""
     from retrieval.annotate import Annotator
@@ -278,7 +304,7 @@ def build_protein_index(fasta, output, model, factory, precision, skip_invalid, 
     homology = annotator if annotator.reranking.homology else None
     if homology is None and not no_reference:
         LOG.warning("no homology re-ranker and references: searches will score by the two towers alone")
-    ProteinIndex.build(annotator.model, records, factory, precision, annotator=homology).save(output)
+    ProteinIndex.build(annotator.model, records, factory, precision, annotator=homology).save(output, overwrite)
     click.echo(f"{len(records)} proteins indexed in {time.perf_counter() - start:.0f} s -> {output}", err=True)
 
 
@@ -370,21 +396,21 @@ def selftest(tolerance: float, precision: str) -> None:
 
 
 @main.command()
-@click.option("--clear", is_flag=True, help="Remove the entries listed (each rebuilds itself when next needed).")
+@click.option("--clear", is_flag=True, help="Remove the entries prot-retrieve made (each rebuilds itself when next "
+                                            "needed); other files are listed, never removed.")
 @click.option("--keep-defaults", is_flag=True,
               help="With --clear: keep what the default pipeline reads (the shipped GO index, the search database "
                    "of the shipped references, the shipped model's protein embeddings).")
 def cache(clear: bool, keep_defaults: bool) -> None:
-    """List what the cache holds ($PROT_RETRIEVE_CACHE, else ~/.cache/prot-retrieve), or clear it."""
-    from retrieval.cache import cache_entries, describe, remove
+    """List what the cache holds ($PROT_RETRIEVE_CACHE, else ~/.cache/prot-retrieve), or clear what
+    prot-retrieve made there (never other files, never while another prot-retrieve process runs)."""
+    from retrieval.cache import cache_entries, clear as clear_cache, describe
 
-    entries = cache_entries()
     if not clear:
-        click.echo(describe(entries))
+        click.echo(describe(cache_entries()))
         return
-    gone = [e for e in entries if not (keep_defaults and e.default)]
-    freed = remove(gone)
-    click.echo(f"removed {len(gone)} entries, {freed / 2**30:.2f} GB; kept {len(entries) - len(gone)}")
+    gone, kept = clear_cache(keep_defaults)
+    click.echo(f"removed {len(gone)} entries, {sum(e.size for e in gone) / 2**30:.2f} GB; kept {len(kept)}")
 
 
 @main.command(name="build-reference")
@@ -396,7 +422,8 @@ def cache(clear: bool, keep_defaults: bool) -> None:
 @click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
 @click.option("--hold-out-terms", type=_existing,
               help="File of GO ids (one per line) whose annotations, and those of their descendants, are left out.")
-def build_reference(fasta, annotations, output, obo, exclude_tag, skip_invalid, hold_out_terms) -> None:
+@_overwrite_option
+def build_reference(fasta, annotations, output, obo, exclude_tag, skip_invalid, hold_out_terms, overwrite) -> None:
     """Annotated reference proteins for homology transfer (sequences + propagated labels; the search
     database is built into the cache on first use)."""
     from index.holdout import drop_subtrees, read_term_list
@@ -411,7 +438,7 @@ def build_reference(fasta, annotations, output, obo, exclude_tag, skip_invalid, 
     data = AnnotatedProteins.load(fasta, annotations, parse_tag_filters(exclude_tag), skip_invalid=skip_invalid)
     if hold_out_terms:
         data.annotations = drop_subtrees(data.annotations, onto, propagator, read_term_list(hold_out_terms, onto))
-    ref = Reference.build(data.records, data.annotations, onto, propagator, output)
+    ref = Reference.build(data.records, data.annotations, onto, propagator, output, overwrite)
     click.echo(f"reference of {len(ref.ids)} proteins, {len(ref.terms)} terms -> {output}", err=True)
 
 

@@ -69,7 +69,7 @@ class AnnotateConfig:
         if not 0 <= self.min_score <= 1:
             raise InputError(f"--min-score must be in [0, 1] (got {self.min_score})")
         check_precision(self.precision)
-        if self.taxon and not (self.taxon.isascii() and self.taxon.isdigit()):
+        if self.taxon and not (self.taxon.isascii() and self.taxon.isdigit() and int(self.taxon) > 0):
             raise InputError(f"--taxon must be an NCBI taxon id such as 9606 (got {self.taxon!r})")
 
 

@@ -8,6 +8,7 @@ features.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
@@ -16,14 +17,62 @@ from typing import Callable
 
 import numpy as np
 
+from index.errors import UNREADABLE, InputError
 
 LOG = logging.getLogger(__name__)
 CACHE_ENV = "PROT_RETRIEVE_CACHE"
 
 
+USE_LOCK = ".in-use"
+_held: dict[Path, int] = {}  # cache folder -> descriptor of its lock file, held for the process's life
+
+
 def cache_dir() -> Path:
-    """Where generated artefacts are cached: $PROT_RETRIEVE_CACHE, else ~/.cache/prot-retrieve."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "prot-retrieve")
+    """Where generated artefacts are cached: $PROT_RETRIEVE_CACHE, else ~/.cache/prot-retrieve.
+
+    The first call for a folder takes a shared lock on it for the rest of the process, so that
+    ``prot-retrieve cache --clear`` (which needs it exclusively) never removes what a running
+    process reads. A read-only cache is used without the lock.
+
+    Raises:
+        InputError: the path exists and is not a folder.
+    """
+    path = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "prot-retrieve")
+    if path not in _held:
+        _held[path] = _lock(path, fcntl.LOCK_SH)
+    return path
+
+
+def exclusive_cache() -> Path:
+    """The cache folder, locked for this process alone.
+
+    Raises:
+        InputError: another prot-retrieve process is using it.
+    """
+    path = cache_dir()
+    fd = _held.get(path, -1)
+    if fd >= 0:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"{path}: another prot-retrieve process is using the cache; clear it when that process "
+                             "has ended") from None
+    return path
+
+
+def _lock(path: Path, how: int) -> int:
+    """A descriptor of ``path``'s lock file, flocked ``how`` (waiting for a clear to end); -1 when
+    the folder cannot hold one (read-only)."""
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{path}: the cache ({CACHE_ENV}, else ~/.cache/prot-retrieve) is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path / USE_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as err:
+        LOG.debug("cache %s without a lock (%s)", path, err.strerror)
+        return -1
+    fcntl.flock(fd, how)
+    return fd
 
 
 def content_key(text: str) -> str:
@@ -49,7 +98,7 @@ class FeatureCache:
                 if len(keys) != len(features):
                     raise ValueError(f"{len(keys)} keys for {len(features)} rows")
                 self._keys, self._features = {k: i for i, k in enumerate(keys)}, features
-            except (OSError, ValueError, KeyError, EOFError) as err:  # a cache is never worth failing for
+            except UNREADABLE as err:  # a cache is never worth failing for
                 LOG.warning("%s: corrupt cache file ignored, its features are computed again (%s)", self.path,
                             str(err).splitlines()[0][:100])
 

@@ -37,7 +37,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from index.atomic import atomic_folder
-from index.errors import InputError, require_fingerprint
+from index.errors import UNREADABLE, InputError, require_fingerprint
 from index.textio import open_text
 from index.vector_index import inner_product_index, search_inner_product, tune
 from retrieval.config import AnnotateConfig
@@ -113,9 +113,10 @@ class ProteinIndex:
                               "profile_sha256": _profile_digest(profile, annotated)}
         return cls(index, proteins, config, profile, annotated)
 
-    def save(self, folder: str | os.PathLike) -> Path:
-        """Write the folder all or nothing (:func:`index.atomic.atomic_folder`)."""
-        with atomic_folder(folder) as tmp:
+    def save(self, folder: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write the folder all or nothing (:func:`index.atomic.atomic_folder`); a folder of other
+        files is refused unless ``overwrite``."""
+        with atomic_folder(folder, CONFIG_FILE, overwrite) as tmp:
             faiss.write_index(self.index, str(tmp / INDEX_FILE))
             self.proteins.to_csv(tmp / PROTEINS_FILE, sep="\t", index=False)
             if self.profile is not None:
@@ -155,7 +156,7 @@ class ProteinIndex:
                     profile = sp.csr_matrix((z["data"].astype(np.float32), z["indices"], z["indptr"]),
                                             shape=tuple(z["shape"]))
                     annotated = z["annotated"]
-            except (OSError, ValueError, KeyError, EOFError) as err:
+            except UNREADABLE as err:
                 raise InputError(f"{folder / PROFILE_FILE}: missing or corrupt ({str(err).splitlines()[0]}); "
                                  "rebuild the protein index") from None
             if _profile_digest(profile, annotated) != config["homology"].get("profile_sha256") \

@@ -17,6 +17,8 @@ from pathlib import Path
 
 SELFTEST_DATA = Path(__file__).parent / "data" / "selftest"
 PROTEINS, GOLDEN = SELFTEST_DATA / "proteins.fasta", SELFTEST_DATA / "golden.tsv"
+#: The golden file's own sha256 and row count, so that a damaged golden file fails the self-test.
+GOLDEN_DIGEST = SELFTEST_DATA / "golden.json"
 #: Predictions per protein in the golden file, and how deep the check looks for each of them.
 GOLDEN_TOP, SEARCH_DEPTH = 20, 200
 
@@ -44,14 +46,12 @@ def default_predictions(top: int, annotator=None, precision: str = "auto"):
 
 def run_selftest(tolerance: float = 0.01, precision: str = "auto") -> SelftestReport:
     """Annotate the bundled proteins at ``precision`` and compare with the golden output."""
-    import pandas as pd
-
     from retrieval.models.precision import processor, resolve_precision
 
+    golden = read_golden()
     table, annotator = default_predictions(SEARCH_DEPTH, precision=precision)
     report = SelftestReport({**_facts(annotator), "processor": str(processor()),
                              "precision": str(resolve_precision(precision))})
-    golden = pd.read_csv(GOLDEN, sep="\t", comment="#", dtype={"protein_id": str, "term_id": str})
     found = table.set_index(["protein_id", "term_id"])["score"]
     for row in golden.itertuples(index=False):
         report.checked += 1
@@ -61,6 +61,34 @@ def run_selftest(tolerance: float = 0.01, precision: str = "auto") -> SelftestRe
         elif abs(score - row.score) > tolerance:
             report.mismatches.append(f"{row.protein_id} {row.term_id}: expected {row.score:.4f}, got {score:.4f}")
     return report
+
+
+def read_golden():
+    """The golden rows, after checking the file against its recorded sha256 and row count.
+
+    Raises:
+        InputError: the golden file (or its record) is missing, changed or truncated.
+    """
+    import hashlib
+    import json
+
+    import pandas as pd
+
+    from index.errors import UNREADABLE, InputError
+
+    try:
+        expected = json.loads(GOLDEN_DIGEST.read_text())
+        data = GOLDEN.read_bytes()
+    except UNREADABLE as err:
+        raise InputError(f"selftest: cannot read the golden file or its record ({err}); reinstall prot-retrieve") \
+            from None
+    if hashlib.sha256(data).hexdigest() != expected.get("sha256"):
+        raise InputError(f"selftest: {GOLDEN} is damaged (its sha256 is not the one recorded in "
+                         f"{GOLDEN_DIGEST.name}); reinstall prot-retrieve")
+    golden = pd.read_csv(GOLDEN, sep="\t", comment="#", dtype={"protein_id": str, "term_id": str})
+    if len(golden) != expected.get("rows"):
+        raise InputError(f"selftest: {GOLDEN} has {len(golden)} rows, {expected.get('rows')} recorded")
+    return golden
 
 
 def _facts(annotator) -> dict[str, str]:

@@ -36,7 +36,10 @@ def train_cmd(config_file, **options) -> None:
               help="Reference folder (build-reference) holding the model's training proteins. Repeatable: "
                    "each adds its own block of features; annotate must be given them in the same order.")
 @click.option("-o", "--output", required=True, help="Run folder; the new model goes to OUTPUT/model.")
-@click.option("--epochs", type=int, help="Re-ranker epochs (default: as recorded in the model).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Re-ranker epochs (default: as recorded in the model).")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False),
+              help="Folder of the model's training data, when its recorded paths do not lead there from here "
+                   "(e.g. ../shared/data).")
 @dataclass_options(SearchSettings, only=("searcher", "sensitivity"), base=TRAINING_SEARCH)
 @click.option("--search-tool", help="Path of the search tool's executable (default: found as --search says).")
 @click.option("--max-identity", type=float, default=100.0, show_default=True,
@@ -48,7 +51,7 @@ def train_cmd(config_file, **options) -> None:
 @click.option("--unseen-share", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
               help="Share of terms drawn as roots of simulated unseen subtrees: for the training queries they are "
                    "scored by text alone with no reference labels, as a term never trained on is served.")
-def train_reranker_cmd(model_dir, reference, output, epochs, search_tool, max_identity, source_dropout,
+def train_reranker_cmd(model_dir, reference, output, epochs, data_dir, search_tool, max_identity, source_dropout,
                        taxon_dropout, unseen_share, **options) -> None:
     """Retrain only the fusion re-ranker, adding homology transfer features (the hybrid model)."""
     from train.loop import retrain_reranker
@@ -56,7 +59,8 @@ def train_reranker_cmd(model_dir, reference, output, epochs, search_tool, max_id
 
     settings = merge_options(TRAINING_SEARCH, pop_options(SearchSettings, options))
     folder = retrain_reranker(model_dir, list(reference), output, search_tool, epochs,
-                              HomologyTraining(max_identity, source_dropout, taxon_dropout, unseen_share), settings)
+                              HomologyTraining(max_identity, source_dropout, taxon_dropout, unseen_share), settings,
+                              data_dir)
     click.echo(f"model written to {folder}", err=True)
 
 
@@ -65,13 +69,16 @@ def train_reranker_cmd(model_dir, reference, output, epochs, search_tool, max_id
               help="Model folder whose manifest receives the thresholds (its weights are unchanged).")
 @click.option("--reference", type=click.Path(exists=True, file_okay=False), multiple=True,
               help="References the model's homology re-ranker reads (default: the shipped ones).")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False),
+              help="Folder of the model's training data, when its recorded paths do not lead there from here "
+                   "(e.g. ../shared/data).")
 @dataclass_options(SearchSettings, only=("searcher",))
-def thresholds_cmd(model_dir, reference, **options) -> None:
+def thresholds_cmd(model_dir, reference, data_dir, **options) -> None:
     """Fit per-aspect score thresholds for precisions 0.5 ... 0.95 on the model's validation proteins
     (annotate --min-precision reads them)."""
     from train.thresholds import fit_thresholds
 
     settings = merge_options(SearchSettings(), pop_options(SearchSettings, options))
-    record = fit_thresholds(model_dir, list(reference) or "default", settings)
+    record = fit_thresholds(model_dir, list(reference) or "default", settings, data_dir)
     for aspect, levels in record["precision"].items():
         click.echo(f"{aspect}: " + ", ".join(f"precision {p}: score >= {t}" for p, t in levels.items()))

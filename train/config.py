@@ -10,6 +10,10 @@ from index.errors import InputError
 from retrieval.config import check_precision
 
 
+#: The fields that name input files.
+INPUT_FILES = ("fasta", "annotations", "obo", "extra_fasta", "extra_annotations", "hold_out_terms")
+
+
 def _f(default, help: str):
     return field(default=default, metadata={"help": help})
 
@@ -68,6 +72,33 @@ class TrainConfig:
         Path(path).write_text(json.dumps(dataclasses.asdict(self), indent=2))
 
     @classmethod
+    def recorded(cls, info: dict, data: str | Path | None = None) -> "TrainConfig":
+        """The config a model recorded (``info["train_config"]``), its input files found again: as
+        recorded (a relative path from the current folder), else in ``data``, by the part of the
+        recorded path below its ``data`` folder (``../shared/data/go/go.obo`` -> ``DATA/go/go.obo``).
+
+        Raises:
+            InputError: the model records no training config, or a recorded file is found nowhere.
+        """
+        if "train_config" not in info:
+            raise InputError("this model records no training config (was it made by `prot-retrieve train`?)")
+        recorded = dict(info["train_config"])
+        recorded["exclude_tag"] = tuple(recorded.get("exclude_tag", ()))
+        for name in INPUT_FILES:
+            given = recorded.get(name, "")
+            if not given or Path(given).is_file():
+                continue
+            parts = Path(given).parts
+            below = Path(*parts[len(parts) - parts[::-1].index("data"):]) if "data" in parts else Path(given).name
+            found = Path(data) / below if data is not None else None
+            if found is None or not found.is_file():
+                raise InputError(f"the model was trained on {given}, which is not there"
+                                 + (f" nor at {found}" if found is not None else "")
+                                 + ": give --data, the folder holding its training data (e.g. ../shared/data)")
+            recorded[name] = str(found)
+        return cls(**recorded)
+
+    @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
         data = json.loads(Path(path).read_text())
         names = {f.name for f in dataclasses.fields(cls)}
@@ -84,7 +115,7 @@ class TrainConfig:
                 raise InputError(f"training needs --{name}")
         if bool(self.extra_fasta) != bool(self.extra_annotations):
             raise InputError("--extra-fasta and --extra-annotations go together")
-        for name in ("fasta", "annotations", "obo", "extra_fasta", "extra_annotations", "hold_out_terms"):
+        for name in INPUT_FILES:
             if getattr(self, name) and not Path(getattr(self, name)).is_file():
                 raise InputError(f"--{name.replace('_', '-')} {getattr(self, name)}: no such file")
         if self.epochs < 1 or self.batch_size < 2:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from index.errors import InputError
 from retrieval.models.batching import autocast, pick_device
 from retrieval.feature_cache import cache_dir
 from retrieval.models.retriever import RetrievalModel
@@ -148,34 +149,38 @@ def train(config: TrainConfig) -> Path:
 
 def retrain_reranker(model_dir: str, reference_dirs: list[str], output: str, executable: str | None = None,
                      epochs: int | None = None, shown: HomologyTraining = HomologyTraining(),
-                     settings=None) -> Path:
+                     settings=None, data_dir: str | None = None) -> Path:
     """Stage 4 again on a trained model: a second re-ranker that also reads homology transfer features,
     one block of features per reference (in the given order, which serving must repeat).
 
     The proteins, splits and catalogue are rebuilt from the model's recorded training config, so the
     re-ranker is trained on the same held-out proteins; the towers and the plain re-ranker are kept,
     and the new one is saved as the model's ``homology_reranker``. ``settings`` (a
-    :class:`~retrieval.homology.SearchSettings`) and ``executable`` choose the search tool.
+    :class:`~retrieval.homology.SearchSettings`) and ``executable`` choose the search tool;
+    ``data_dir``: where the recorded training files are, when not where they were
+    (:meth:`TrainConfig.recorded`).
     """
     import dataclasses
 
     from retrieval.homology import HomologySearch, Reference, homology_feature_names
     from retrieval.models.scoring import PAIR_FEATURES
 
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"-o {output}: exists and is not a folder")
+    if epochs is not None and epochs < 1:
+        raise InputError(f"--epochs must be at least 1 (got {epochs})")
     model = RetrievalModel.from_pretrained(model_dir)
-    recorded = dict(model.info["train_config"])
-    recorded["exclude_tag"] = tuple(recorded.get("exclude_tag", ()))
-    config = TrainConfig(**recorded)
+    config = TrainConfig.recorded(model.info, data_dir)
     if epochs:
         config = dataclasses.replace(config, reranker_epochs=epochs)
+    references = [Reference.load(folder) for folder in reference_dirs]
     rng = seed_everything(config.seed)
-    out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     data = load_training_data(config)
     text, protein = model.text_encoder, model.protein_encoder
     texts = text.function_texts(data.catalogue, data.ontology)
     features = text_features(text, texts, config.precision)
-    references = [Reference.load(folder) for folder in reference_dirs]
     homology = HomologySearch(references, settings, executable, protein)
     names = PAIR_FEATURES + tuple(n for i in range(len(references)) for n in homology_feature_names(i))
     reranker = FusionReranker(RerankerConfig(embed_dim=config.embed_dim, use_product=config.reranker_product,

@@ -13,6 +13,7 @@ script stops. The outputs are deterministic: the same inputs give the same bytes
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import logging
 import shutil
@@ -81,13 +82,15 @@ def build_references(data: Path, out: Path, expected: list[str]) -> None:
 
 def write_golden(out: Path) -> None:
     """The default pipeline's predictions for the bundled proteins (what ``selftest`` compares with)."""
-    from retrieval.selftest import GOLDEN_TOP, default_predictions
+    from retrieval.selftest import GOLDEN_DIGEST, GOLDEN_TOP, default_predictions
 
     table, annotator = default_predictions(GOLDEN_TOP, precision="bf16")  # the same file from every machine
     with open(out, "w") as fh:
         fh.write(f"# prot-retrieve selftest golden output: model {annotator.model.fingerprint()}, "
                  f"search {annotator.homology.summary()}\n")
         table[["protein_id", "term_id", "score"]].to_csv(fh, sep="\t", index=False, float_format="%.4f")
+    digest = {"sha256": hashlib.sha256(out.read_bytes()).hexdigest(), "rows": len(table)}
+    (out.parent / GOLDEN_DIGEST.name).write_text(json.dumps(digest, indent=1) + "\n")
 
 
 def build_go_index(model: RetrievalModel, out: Path) -> None:

@@ -59,20 +59,20 @@ def thresholds_for(curves: pd.DataFrame, levels=PRECISION_LEVELS) -> dict[str, d
     return out
 
 
-def fit_thresholds(model_dir: str | Path, references="default", settings=None) -> dict:
+def fit_thresholds(model_dir: str | Path, references="default", settings=None, data_dir: str | None = None) -> dict:
     """Annotate the model's validation proteins (self-hits hidden), fit :func:`thresholds_for` and
     write them into the model folder's manifest (``info.thresholds``).
 
     Returns:
         The record stored: thresholds per aspect and level, and what they were measured on.
     """
-    table, evaluator, note = validation_predictions(model_dir, references, settings)
+    table, evaluator, note = validation_predictions(model_dir, references, settings, data_dir)
     record = {"precision": thresholds_for(evaluator.curves(table)), "measured_on": note}
     _write_info(Path(model_dir), "thresholds", record)
     return record
 
 
-def validation_predictions(model_dir: str | Path, references="default", settings=None):
+def validation_predictions(model_dir: str | Path, references="default", settings=None, data_dir: str | None = None):
     """The hybrid's predictions for the model's held-out validation proteins, with each protein's hit
     on itself hidden, and an evaluator of their truth.
 
@@ -89,9 +89,7 @@ def validation_predictions(model_dir: str | Path, references="default", settings
     from train.data import load_training_data
 
     model = RetrievalModel.from_pretrained(model_dir)
-    recorded = dict(model.info["train_config"])
-    recorded["exclude_tag"] = tuple(recorded.get("exclude_tag", ()))
-    data = load_training_data(TrainConfig(**recorded))
+    data = load_training_data(TrainConfig.recorded(model.info, data_dir))
     proteins = data.splits["val"]
     records = [data.records[i] for i in proteins]
     search = HomologySearch(load_references(references, model), settings, protein_encoder=model.protein_encoder)

@@ -21,7 +21,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from index.atomic import atomic_folder
-from index.errors import InputError
+from index.errors import UNREADABLE, InputError
 from retrieval.io.fasta import ProteinRecord, read_fasta
 
 #: A taxon needs this many reference proteins annotated in an aspect to get its own term frequencies
@@ -57,8 +57,9 @@ class Reference:
 
     @classmethod
     def build(cls, records: list[ProteinRecord], annotations: pd.DataFrame, ontology, propagator,
-              folder: str | Path) -> "Reference":
-        """Write a reference folder from proteins and (unpropagated) annotations."""
+              folder: str | Path, overwrite: bool = False) -> "Reference":
+        """Write a reference folder from proteins and (unpropagated) annotations (a folder of other
+        files is refused unless ``overwrite``)."""
         from index.labels import label_matrix
 
         index = pd.Index([r.id for r in records])
@@ -69,7 +70,7 @@ class Reference:
         aspects = np.array([ontology.terms[t].aspect for t in terms], dtype=object)
         keep = labels.getnnz(axis=1) > 0
         records = [r for r, k in zip(records, keep) if k]
-        with atomic_folder(folder) as tmp:  # all or nothing; a rebuild keeps no file of the previous one
+        with atomic_folder(folder, META, overwrite) as tmp:  # all or nothing; a rebuild keeps no old file
             with open(tmp / "sequences.fasta", "w") as fh:
                 fh.writelines(f">{r.id}\n{r.sequence}\n" for r in records)
             save_labels(tmp / "labels.npz", labels[keep], np.array([r.id for r in records]),
@@ -96,7 +97,7 @@ class Reference:
             return cls(folder, z["ids"].astype(object), z["terms"].astype(object), labels,
                        z["aspects"].astype(object), z["taxa"].astype(object), sequences,
                        meta.get("sequence_sha256", ""))
-        except (OSError, ValueError, KeyError, EOFError) as err:  # truncated or not written by build-reference
+        except UNREADABLE as err:  # truncated or not written by build-reference
             raise InputError(f"{folder / 'labels.npz'}: corrupt ({str(err).splitlines()[0][:120]}); rebuild the "
                              "reference with `prot-retrieve build-reference`") from None
 

@@ -18,6 +18,7 @@ LOG = logging.getLogger(__name__)
 _UNIPROT = re.compile(r"^(?:sp|tr)\|([^|]+)\|")
 _UNIPROT_ENTRY = re.compile(r"^(?:sp|tr)\|[^|]+\|(\S+)")
 _TAXON = re.compile(r"\d+")
+_NO_TAXON = re.compile("").match("")
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,10 @@ class FastaReader:
             return self._reject("invalid residues", f"{self.path}:{line}: {where}: {problem}")
         if accession in seen:
             return self._reject("duplicate id", f"{self.path}:{header_line}: duplicate id '{accession}'")
+        for tag in ("taxon", "OX"):
+            if tag in tags and int((_TAXON.match(tags[tag]) or _NO_TAXON).group(0) or 0) <= 0:
+                return self._reject("bad taxon", f"{self.path}:{header_line}: {where}: {tag}={tags[tag]} is not an "
+                                                 "NCBI taxon id such as 9606")
         seen.add(accession)
         return ProteinRecord(accession, sequence, description, tags, *uniprot_entry(header))
 

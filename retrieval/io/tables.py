@@ -1,6 +1,7 @@
 """Annotation, prediction and id-list tables, read with errors that name the line."""
 from __future__ import annotations
 
+import csv
 import io
 import os
 import re
@@ -65,14 +66,15 @@ def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
         raise InputError(f"{path}: no predictions found")
     if len(fields) >= 3 and _is_number(fields[2]):
         table = pd.read_csv(io.StringIO(text), sep=r"\s+", header=None, usecols=[0, 1, 2],
-                            names=["protein", "term", "score"], dtype=str, keep_default_na=False)
+                            names=["protein", "term", "score"], dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE)
     else:
         names = first.split("\t")
         if not {"protein_id", "term_id", "score"} <= set(names):
             raise InputError(f"{path}: expected 'protein term score' rows or a tab-separated header naming "
                              f"protein_id, term_id and score (first line: {first[:80]!r})")
         table = pd.read_csv(io.StringIO(text), sep="\t", usecols=["protein_id", "term_id", "score"], dtype=str,
-                            keep_default_na=False).rename(columns={"protein_id": "protein", "term_id": "term"})
+                            keep_default_na=False, quoting=csv.QUOTE_NONE).rename(
+            columns={"protein_id": "protein", "term_id": "term"})
     scores = pd.to_numeric(table["score"], errors="coerce")
     bad = np.flatnonzero((scores.isna() | (scores < 0) | (scores > 1)).to_numpy())
     if len(bad):

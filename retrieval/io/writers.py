@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime
 import json
 import os
@@ -72,8 +73,11 @@ def _opened(path: Path, mode: str) -> Iterator[IO]:
         fh = open(path, mode) if "b" in mode else open(path, mode, encoding="utf-8")
     except OSError as err:
         raise InputError(f"{path}: cannot write here ({err.strerror})") from None
-    with fh:
-        yield fh
+    try:
+        with fh:
+            yield fh
+    except OSError as err:  # a full device (/dev/full), a closed pipe
+        raise InputError(f"{path}: writing failed ({err.strerror})") from None
 
 
 class PredictionWriter:
@@ -150,12 +154,14 @@ class PredictionWriter:
             self.fh.writelines(f"!{k}: {v}\n" for k, v in self.provenance.items())
 
     def _rows_tsv(self, chunk: pd.DataFrame) -> None:
-        chunk.to_csv(self.fh, sep="\t", index=False, header=False, float_format="%.4g")
+        # Fields never hold a tab or a line break (ids are a header's first word, names a TSV cell),
+        # so they are written as they are: a quote in an id stays one quote.
+        chunk.to_csv(self.fh, sep="\t", index=False, header=False, float_format="%.4g", quoting=csv.QUOTE_NONE)
 
     def _rows_cafa(self, chunk: pd.DataFrame) -> None:
         rows = chunk[chunk["score"] >= 0.005]  # two decimals: smaller scores print as 0.00
         pd.DataFrame({"p": rows["protein_id"], "t": rows["term_id"], "s": rows["score"].map("{:.2f}".format)}).to_csv(
-            self.fh, sep="\t", index=False, header=False)
+            self.fh, sep="\t", index=False, header=False, quoting=csv.QUOTE_NONE)
 
     def _rows_gaf(self, chunk: pd.DataFrame) -> None:
         reference = "prot-retrieve:" + self.provenance.get("model", "model")

@@ -99,8 +99,8 @@ def read_folder(folder: str | Path, config_cls: type[C]) -> tuple[C, dict[str, t
     try:
         meta = json.loads(config_path.read_text())
         tensors = load_file(str(weights_path))
-    except (OSError, ValueError, RuntimeError) as err:
-        raise InputError(f"{folder}: unreadable model files ({err})") from None
+    except Exception as err:  # noqa: BLE001 - json, OS and safetensors' own errors alike: the files are bad
+        raise InputError(f"{folder}: unreadable model files ({str(err).splitlines()[0][:160]})") from None
     if "config" not in meta:
         raise InputError(f"{config_path}: no 'config' entry")
     return config_from_dict(config_cls, meta["config"]), tensors, meta

@@ -65,7 +65,7 @@ class RetrievalModel:
 
     def save_pretrained(self, folder: str | Path) -> Path:
         """Write the model folder all or nothing (:func:`index.atomic.atomic_folder`)."""
-        with atomic_folder(folder) as tmp:
+        with atomic_folder(folder, MANIFEST) as tmp:
             for name, part in self.parts().items():
                 part.save_pretrained(tmp / name)
             manifest = {"parts": {name: name + "/" for name in self.parts()}, "fingerprint": self.fingerprint(),

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from index.errors import InputError, require_fingerprint
+from index.errors import UNREADABLE, InputError, require_fingerprint
 from index.vector_index import FunctionIndex
 from retrieval.feature_cache import cache_dir
 from retrieval.homology import HomologySource, annotated_rows
@@ -84,7 +84,7 @@ class NearestAnnotated:
         try:
             with np.load(path) as saved:
                 rows, weights, found = saved["rows"], saved["weights"], saved["found"]
-        except (OSError, ValueError, KeyError, EOFError):
+        except UNREADABLE:
             return False
         if rows.shape != self.rows.shape or weights.shape != self.weights.shape or found.shape != self._found.shape:
             return False
