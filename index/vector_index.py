@@ -164,7 +164,7 @@ class FunctionIndex:
         try:
             index = faiss.read_index(str(folder / INDEX_FILE))
         except RuntimeError as err:
-            raise InputError(f"{folder / INDEX_FILE}: corrupt FAISS index ({str(err).splitlines()[0]})") from None
+            raise InputError(f"{folder / INDEX_FILE}: corrupt FAISS index ({str(err).splitlines()[0][-120:]})") from None
         catalogue = FunctionCatalogue.from_tsv(folder / TERMS_FILE)
         if catalogue.sha256() != config.get("catalogue_sha256"):
             raise InputError(f"{folder / TERMS_FILE}: does not match the catalogue the index was built from")

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from index.catalogue import FunctionCatalogue
+from index.errors import InputError
 from index.ontology import Ontology
 from index.propagation import Propagator, catalogue_edges
 from index.vector_index import MEANING_FILE, FunctionIndex
@@ -71,8 +72,11 @@ def default_index(model: RetrievalModel) -> FunctionIndex:
     """
     fingerprint = model.text_encoder.fingerprint()
     folder = cache_dir() / f"go-index-{fingerprint}"
-    if (folder / "index_config.json").is_file() and (folder / MEANING_FILE).is_file():  # older ones lack meaning
-        return FunctionIndex.load(folder, fingerprint)
+    if (folder / "index_config.json").is_file() and (folder / MEANING_FILE).is_file():
+        try:
+            return FunctionIndex.load(folder, fingerprint)
+        except InputError as err:  # a cache entry rebuilds itself
+            LOG.warning("%s: damaged, built again (%s)", folder, str(err)[:200])
     ontology = Ontology.from_obo(DEFAULT_OBO)
     catalogue = FunctionCatalogue.from_ontology(ontology)
     if _shipped_fingerprint() == fingerprint:

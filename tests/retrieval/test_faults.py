@@ -260,3 +260,16 @@ def test_smaller_input_defects(files, tmp_path):
                "-o", tmp_path / "ref").exit_code == 0
     one_line_error(run("transfer", tmp_path / "in.fa", "--reference", tmp_path / "ref", "--search", "diamond",
                        "--search-tool", tmp_path / "no-diamond"), "DIAMOND not found", "--search-tool")
+
+
+def test_a_damaged_cached_go_index_is_built_again(tmp_path, monkeypatch):
+    from retrieval.indexing import default_index
+    from retrieval.models.retriever import RetrievalModel
+
+    monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path))
+    model = RetrievalModel.from_pretrained(None)
+    first = default_index(model)
+    (folder,) = tmp_path.glob("go-index-*")
+    _truncate(folder / "index.faiss")
+    again = default_index(model)
+    assert again.content_digest() == first.content_digest() and again.index.ntotal == first.index.ntotal
