@@ -20,6 +20,7 @@ from index.errors import InputError, RunFailed
 from retrieval.cli_options import dataclass_options, merge_options, pop_options
 from retrieval.config import PRECISIONS
 from retrieval.homology.settings import SearchSettings
+from retrieval.web.config import ServeConfig
 
 LOG = logging.getLogger("retrieval")
 
@@ -374,6 +375,24 @@ def _annotate_command():
 
 
 _annotate_command()
+
+
+@main.command()
+@click.option("--model", type=click.Path(exists=True, file_okay=False), help="Model folder (default: shipped model).")
+@click.option("--index", "index_dir", type=click.Path(exists=True, file_okay=False),
+              help="Index folder from build-index (default: all live GO).")
+@click.option("--reference", type=click.Path(exists=True, file_okay=False), multiple=True,
+              help="Homology reference folder, replacing the shipped references (repeatable, in the model's order).")
+@click.option("--no-reference", is_flag=True, help="No homology: the two towers alone (fast, far less accurate).")
+@dataclass_options(ServeConfig)
+def serve(model, index_dir, reference, no_reference, **options) -> None:
+    """Run the web app: paste a proteome, read ranked functions with their evidence and GO graph, ask in
+    words which proteins do X; a JSON API beside it (pip install "prot-retrieve[web]")."""
+    from retrieval.pipeline import PipelineSpec
+    from retrieval.web.server import serve as run_server
+
+    config = merge_options(ServeConfig(), options)
+    run_server(config, PipelineSpec.of(model, index_dir, _references(reference, no_reference), None, None, False))
 
 
 @main.command()

@@ -78,7 +78,8 @@ class ProteinIndex:
 
     @classmethod
     def build(cls, model: RetrievalModel, records: list[ProteinRecord], factory: str = "Flat",
-              precision: str = "auto", progress: bool = True, annotator=None) -> "ProteinIndex":
+              precision: str = "auto", progress: bool = True, annotator=None,
+              embedding_cache: bool = True) -> "ProteinIndex":
         """Embed ``records`` with the model's protein tower and index them (``factory``: a FAISS
         factory string, "Flat" exact, "HNSW32" approximate for millions of proteins); with an
         :class:`retrieval.annotate.Annotator` of this model over a GO index with references, keep
@@ -103,7 +104,8 @@ class ProteinIndex:
             return cls(index, proteins, config)
         if annotator.model.fingerprint() != model.fingerprint():
             raise InputError("the annotator's model is not the one the proteins are embedded with")
-        profile = homology_profile(annotator, records, AnnotateConfig(precision=precision), progress=progress)
+        profile = homology_profile(annotator, records, AnnotateConfig(precision=precision,
+                                                                      embedding_cache=embedding_cache), progress=progress)
         profile.data = profile.data.astype(np.float16).astype(np.float32)  # as stored: half precision
         annotated = annotated_rows(annotator.reranking.sources)
         config["homology"] = {"references": [s.reference.fingerprint() for s in annotator.reranking.sources],

@@ -1,0 +1,369 @@
+"""``prot-retrieve serve``: the web page and its JSON API (FastAPI), over one shared pipeline.
+
+Pages are rendered on the server (Jinja2, every value escaped) with a little JavaScript
+(``static/app.js``, which builds the DOM from text, never from HTML); the graph library is vendored
+in ``static/vendor`` (cytoscape.js with the dagre layout, MIT), so nothing loads from elsewhere.
+Bad input gets the command line's one-line message with a 4xx status. Routes are listed with their
+schemas at ``/docs`` (OpenAPI); docs/web.md describes them.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import logging
+import secrets
+import threading
+import time
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
+
+from index.errors import InputError
+from retrieval.config import OUTPUT_FORMATS
+from retrieval.web import results
+from retrieval.web.config import ServeConfig
+from retrieval.web.jobs import INPUT, JOB_OPTIONS, PROTEINS, RESULT, Job, JobStore, TooLarge
+
+LOG = logging.getLogger(__name__)
+HERE = Path(__file__).parent
+TOKEN_COOKIE = "prot_retrieve_token"
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(..., description="A function in words, e.g. 'binds heme and carries oxygen'.")
+    top: int = Field(10, ge=1, le=1000, description="Proteins to return.")
+
+
+class AnnotateRequest(BaseModel):
+    fasta: str = Field(..., description="Protein sequences in FASTA.")
+    top: int = Field(20, ge=1)
+    aspect: str = ""
+    per_aspect: bool = False
+    specific: bool = False
+    min_score: float = 0.0
+    min_precision: float = 0.0
+    taxon: str = ""
+
+
+def create_app(config: ServeConfig, store: JobStore) -> FastAPI:
+    """The web app over a job store (whose workers hold the pipeline)."""
+    config.check()
+    app = FastAPI(title="prot-retrieve", description="Protein function prediction: jobs, results, text search.",
+                  version=_version())
+    templates = Jinja2Templates(directory=str(HERE / "templates"))  # autoescapes every value
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    _errors(app)
+    _token(app, config.token)
+    _expiry(store, config.keep_days)
+
+    def job_or_404(job_id: str) -> Job:
+        try:
+            return store.get(job_id)
+        except KeyError:
+            raise HTTPException(404, "no such job (it may have expired)") from None
+
+    def finished(job_id: str) -> tuple[Job, Path]:
+        job = job_or_404(job_id)
+        if job.state != "done":
+            raise HTTPException(409, f"the job is {job.state}, not done")
+        return job, store.path(job, RESULT)
+
+    def annotator():
+        if not store.ready.wait(timeout=120) or store.load_error:
+            raise HTTPException(503, f"the pipeline is not loaded ({store.load_error or 'still loading'})")
+        return store.annotators[0]
+
+    # --- pages --------------------------------------------------------------------------------
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def home(request: Request):
+        return templates.TemplateResponse(request, "index.html", {"limits": config})
+
+    def check(options: dict) -> None:
+        """What the job options ask of the pipeline: thresholds for --min-precision."""
+        if options.get("min_precision"):
+            annotator().selection.thresholds(options["min_precision"])
+
+    @app.post("/jobs", include_in_schema=False)
+    async def submit_page(request: Request):
+        job = await _submit(request, store, config, check)
+        return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+    @app.get("/jobs/{job_id}", response_class=HTMLResponse, include_in_schema=False)
+    def job_page(request: Request, job_id: str):
+        return templates.TemplateResponse(request, "job.html", {"job": job_or_404(job_id), "formats": OUTPUT_FORMATS})
+
+    # --- API ----------------------------------------------------------------------------------
+    @app.post("/api/jobs", status_code=201, summary="Submit a job",
+              description="multipart/form-data: `fasta` (text) or `file` (a FASTA, plain or .gz), `name`, and the "
+                          f"options {', '.join(JOB_OPTIONS)}; or JSON with the same keys. Returns the job.")
+    async def submit(request: Request) -> dict:
+        job = await _submit(request, store, config, check)
+        return {**_status(job), "url": f"/jobs/{job.id}"}
+
+    @app.get("/api/jobs/{job_id}", summary="A job's status and progress")
+    def status(job_id: str) -> dict:
+        return _status(job_or_404(job_id))
+
+    @app.get("/api/jobs/{job_id}/proteins", summary="The job's proteins, with their best prediction")
+    def proteins(job_id: str) -> list[dict]:
+        _, result = finished(job_id)
+        return results.proteins(results.table(result, result.stat().st_mtime))
+
+    @app.get("/api/jobs/{job_id}/predictions", summary="One protein's predictions with their evidence")
+    def predictions(job_id: str, protein: str) -> list[dict]:
+        _, result = finished(job_id)
+        rows = results.protein_rows(results.table(result, result.stat().st_mtime), protein)
+        if not rows:
+            raise HTTPException(404, f"no predictions for protein {protein!r} in this job")
+        return rows
+
+    @app.get("/api/jobs/{job_id}/graph", summary="One protein's predicted GO terms and their ancestors")
+    def graph(job_id: str, protein: str) -> dict:
+        rows = predictions(job_id, protein)
+        return results.go_graph(annotator().index, rows)
+
+    @app.get("/api/jobs/{job_id}/results.{fmt}", summary="The predictions in an output format",
+             description="The file `prot-retrieve annotate --format FMT` writes for the same input and options "
+                         "(`explain=true`: with the evidence columns; GAF: `db` as annotate's --db).")
+    def download(job_id: str, fmt: str, explain: bool = False, db: str = "") -> Response:
+        if fmt not in OUTPUT_FORMATS:
+            raise HTTPException(404, f"no format {fmt!r} (one of {', '.join(OUTPUT_FORMATS)})")
+        job, result = finished(job_id)
+        binary = fmt == "parquet"
+        out = io.BytesIO() if binary else io.StringIO()
+        results.render(result, store.path(job, INPUT), fmt, out, explain, db, job.options.get("taxon", ""))
+        body = out.getvalue()
+        return Response(body if binary else body.encode(), media_type=results.MEDIA[fmt],
+                        headers={"Content-Disposition": f'attachment; filename="predictions.{fmt}"'})
+
+    @app.post("/api/jobs/{job_id}/search", summary="The job's proteins ranked for a function in words")
+    async def search(job_id: str, body: SearchRequest) -> list[dict]:
+        job, _ = finished(job_id)
+        pipeline = annotator()
+        found = await run_in_threadpool(_search, store, job, pipeline, body.query, body.top)
+        return found.to_dict(orient="records")
+
+    @app.post("/api/jobs/{job_id}/catalogue", summary="The job's proteins scored against your own functions",
+              description="multipart/form-data `file`: a functions.tsv (term_id, name, description, aspect).")
+    async def catalogue(job_id: str, request: Request) -> dict:
+        job, _ = finished(job_id)
+        pipeline = annotator()
+        form = await request.form(max_part_size=config.max_bytes)
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise InputError("send the catalogue as the multipart field 'file' (a functions.tsv)")
+        text = await _read_capped(upload, config.max_bytes)
+        return await run_in_threadpool(_score_catalogue, store, job, pipeline, text, config.max_functions)
+
+    @app.post("/api/annotate", summary="Annotate a few proteins at once (synchronous)")
+    async def annotate_now(body: AnnotateRequest) -> list[dict]:
+        from retrieval.io.fasta import FastaReader
+
+        pipeline = annotator()
+        records = _records(body.fasta.encode(), FastaReader)
+        if len(records) > config.sync_proteins:
+            raise TooLarge(f"{len(records)} proteins: /api/annotate takes {config.sync_proteins} at most; submit a job "
+                           "(/api/jobs) for more")
+        options = {k: getattr(body, k) for k in JOB_OPTIONS}
+        table = await run_in_threadpool(pipeline.annotate, records, None, embedding_cache=False, **options)
+        return table.to_dict(orient="records")
+
+    return app
+
+
+async def _submit(request: Request, store: JobStore, config: ServeConfig, check) -> Job:
+    """A job from a form (pasted ``fasta`` or uploaded ``file``, options) or a JSON body."""
+    length = int(request.headers.get("content-length") or 0)
+    if length > config.max_bytes + 1_000_000:  # the form's own fields take a little room
+        raise TooLarge(f"the request has {length} bytes; this server takes {config.max_bytes} at most (--max-bytes)")
+    if request.headers.get("content-type", "").startswith("application/json"):
+        fields = json.loads(await _read_body(request, config.max_bytes) or b"{}")
+        if not isinstance(fields, dict):
+            raise InputError("the JSON body must be an object with 'fasta' and options")
+        data = str(fields.get("fasta", "")).encode()
+    else:
+        fields = dict(await request.form(max_part_size=config.max_bytes))
+        upload = fields.pop("file", None)
+        data = await _read_capped(upload, config.max_bytes) if upload is not None and not isinstance(upload, str) \
+            and upload.filename else str(fields.get("fasta", "")).encode()
+    if not data.strip():
+        raise InputError("no sequences: paste FASTA or upload a file")
+    if data[:2] == b"\x1f\x8b":
+        data = _gunzip_capped(data, config.max_bytes)
+    options = _options({k: v for k, v in fields.items() if k in JOB_OPTIONS})
+    check(options)
+    return await run_in_threadpool(store.submit, data, options, str(fields.get("name", "")), config)
+
+
+def _options(raw: dict) -> dict:
+    """Form fields (strings) or JSON values as the job's typed options."""
+    from retrieval.config import AnnotateConfig
+
+    defaults, out = AnnotateConfig(), {}
+    for key, value in raw.items():
+        kind = type(getattr(defaults, key))
+        if kind is bool:
+            out[key] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "on", "yes")
+        elif value in ("", None) and kind is not str:
+            continue
+        else:
+            try:
+                out[key] = kind(value)
+            except (TypeError, ValueError):
+                raise InputError(f"option {key}: {value!r} is not a {kind.__name__}") from None
+    return out
+
+
+async def _read_capped(upload, limit: int) -> bytes:
+    """An upload read in pieces, refused as soon as it passes ``limit`` bytes."""
+    chunks, size = [], 0
+    while piece := await upload.read(1 << 20):
+        size += len(piece)
+        if size > limit:
+            raise TooLarge(f"the upload passes {limit} bytes (--max-bytes)")
+        chunks.append(piece)
+    return b"".join(chunks)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    chunks, size = [], 0
+    async for piece in request.stream():
+        size += len(piece)
+        if size > limit:
+            raise TooLarge(f"the request passes {limit} bytes (--max-bytes)")
+        chunks.append(piece)
+    return b"".join(chunks)
+
+
+def _gunzip_capped(data: bytes, limit: int) -> bytes:
+    out, size = [], 0
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as fh:
+            while piece := fh.read(1 << 20):
+                size += len(piece)
+                if size > limit:
+                    raise TooLarge(f"the file passes {limit} bytes once uncompressed (--max-bytes)")
+                out.append(piece)
+    except (OSError, EOFError) as err:
+        raise InputError(f"the .gz upload is corrupt or truncated ({err})") from None
+    return b"".join(out)
+
+
+def _records(data: bytes, reader) -> list:
+    """Validated records of FASTA bytes (the reader names the record and line of a problem)."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".fasta") as fh:
+        fh.write(data)
+        fh.flush()
+        return list(reader(fh.name))
+
+
+def _search(store: JobStore, job: Job, annotator, query: str, top: int):
+    """The job's proteins for ``query``: the protein index (with homology profiles when the pipeline
+    has references) is made on the first search and kept in the job's folder."""
+    from retrieval.io.fasta import read_fasta
+    from retrieval.protein_index import ProteinIndex
+
+    folder = store.path(job, PROTEINS)
+    model = annotator.model
+    if (folder / "index_config.json").is_file():
+        index = ProteinIndex.load(folder, model)
+    else:
+        homology = annotator if annotator.reranking.homology else None
+        # without the embedding cache: its database connection belongs to the job worker's thread
+        index = ProteinIndex.build(model, read_fasta(store.path(job, INPUT)), progress=False, annotator=homology,
+                                   embedding_cache=False)
+        index.save(folder)
+    return index.search(model, [query], top=min(top, index.index.ntotal), lenders=annotator.index)
+
+
+def _score_catalogue(store: JobStore, job: Job, annotator, text: bytes, max_functions: int) -> dict:
+    """Every protein of the job scored against an uploaded catalogue (its functions borrow from GO)."""
+    import tempfile
+
+    from index.catalogue import FunctionCatalogue
+    from retrieval.annotate import Annotator
+    from retrieval.indexing import build_function_index
+    from retrieval.io.fasta import read_fasta
+
+    with tempfile.NamedTemporaryFile(suffix=".tsv") as fh:
+        fh.write(text)
+        fh.flush()
+        catalogue = FunctionCatalogue.from_tsv(fh.name)
+    if len(catalogue) > max_functions:
+        raise TooLarge(f"{len(catalogue)} functions: this server scores {max_functions} at most (--max-functions)")
+    index = build_function_index(annotator.model, catalogue, progress=False)
+    mine = Annotator(annotator.model, index, annotator.homology, lenders=annotator.index)
+    scores = mine.score(read_fasta(store.path(job, INPUT)), catalogue)
+    return {"functions": [{"term_id": t, "name": n} for t, n in zip(catalogue.ids, catalogue.table["name"])],
+            "proteins": list(scores.index), "scores": scores.round(6).to_numpy().tolist()}
+
+
+def _status(job: Job) -> dict:
+    return {"id": job.id, "state": job.state, "proteins": job.proteins, "done": job.done, "name": job.name,
+            "created": job.created, "finished": job.finished, "error": job.error, "options": job.options}
+
+
+def _errors(app: FastAPI) -> None:
+    """Bad input: the one-line message, 4xx; never a stack trace."""
+
+    @app.exception_handler(InputError)
+    async def bad_input(request: Request, err: InputError):
+        return JSONResponse({"error": str(err)}, status_code=413 if isinstance(err, TooLarge) else 400)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, err: RequestValidationError):
+        first = err.errors()[0] if err.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid')}".strip(": ")}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http(request: Request, err: HTTPException):
+        return JSONResponse({"error": err.detail}, status_code=err.status_code)
+
+    @app.exception_handler(ValueError)  # a malformed JSON body or form
+    async def malformed(request: Request, err: ValueError):
+        return JSONResponse({"error": f"malformed request ({str(err).splitlines()[0][:200]})"}, status_code=400)
+
+
+def _token(app: FastAPI, token: str) -> None:
+    """With a token, every request carries it: a Bearer header, or a cookie that ``?token=`` sets."""
+    if not token:
+        return
+
+    @app.middleware("http")
+    async def check(request: Request, call_next):
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip() \
+            or request.cookies.get(TOKEN_COOKIE, "") or request.query_params.get("token", "")
+        if not secrets.compare_digest(given.encode(), token.encode()):
+            return JSONResponse({"error": "this server needs its token (Authorization: Bearer TOKEN, or ?token=)"},
+                                status_code=401)
+        response = await call_next(request)
+        if request.query_params.get("token"):
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        return response
+
+
+def _expiry(store: JobStore, keep_days: float) -> None:
+    def sweep():
+        while True:
+            gone = store.expire(keep_days)
+            if gone:
+                LOG.info("deleted %d jobs older than %g days", gone, keep_days)
+            time.sleep(3600)
+
+    threading.Thread(target=sweep, name="job-expiry", daemon=True).start()
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    return metadata.version("prot-retrieve")
