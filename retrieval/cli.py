@@ -483,3 +483,7 @@ def transfer(fasta, reference, method, settings, search_tool, fmt, output, skip_
         writer = PredictionWriter(fh, fmt)
         writer.write(table)
         writer.close()
+
+
+if __name__ == "__main__":
+    main()
