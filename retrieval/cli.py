@@ -433,32 +433,32 @@ def cache(clear: bool, keep_defaults: bool) -> None:
 
 
 @main.command(name="build-reference")
-@click.argument("fasta", type=_existing)
-@click.argument("annotations", type=_existing)
+@click.argument("sequences", type=_existing)
+@click.argument("annotations", type=_existing, required=False)
 @click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="Reference folder to write.")
+@click.option("--evidence", type=click.Choice(["experimental", "curated", "all"]), default="experimental",
+              show_default=True, help="GAF, GPAD, .dat: the evidence codes kept (docs/usage.md#keeping-predictions-"
+                                      "current); experimental is CAFA's.")
+@click.option("--taxon", "taxa", multiple=True, metavar="TAXON",
+              help="Keep only proteins of this NCBI taxon (repeatable).")
 @click.option("--obo", type=_existing, help="Ontology to propagate labels over (default: the shipped GO).")
 @click.option("--exclude-tag", multiple=True, metavar="KEY=VALUE", help="Drop proteins with this FASTA tag. Repeatable.")
 @click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
 @click.option("--hold-out-terms", type=_existing,
               help="File of GO ids (one per line) whose annotations, and those of their descendants, are left out.")
 @_overwrite_option
-def build_reference(fasta, annotations, output, obo, exclude_tag, skip_invalid, hold_out_terms, overwrite) -> None:
-    """Annotated reference proteins for homology transfer (sequences + propagated labels; the search
-    database is built into the cache on first use)."""
-    from index.holdout import drop_subtrees, read_term_list
-    from index.ontology import Ontology
-    from index.propagation import Propagator
-    from retrieval.dataset import AnnotatedProteins, parse_tag_filters
-    from retrieval.homology import Reference
-    from retrieval.indexing import DEFAULT_OBO
+def build_reference(sequences, annotations, output, evidence, taxa, obo, exclude_tag, skip_invalid, hold_out_terms,
+                    overwrite) -> None:
+    """Annotated reference proteins for homology transfer, from a FASTA and annotations (this
+    project's TSV, GAF 2.x or GPAD), or from a UniProt flat file (.dat) alone. NOT annotations are
+    left out; the search database is built into the cache on first use."""
+    from retrieval.dataset import build_reference as build
+    from retrieval.dataset import parse_tag_filters
+    from retrieval.io.annotations import AnnotationFilter
 
-    onto = Ontology.from_obo(obo or DEFAULT_OBO)
-    propagator = Propagator.from_ontology(onto)
-    data = AnnotatedProteins.load(fasta, annotations, parse_tag_filters(exclude_tag), skip_invalid=skip_invalid)
-    if hold_out_terms:
-        data.annotations = drop_subtrees(data.annotations, onto, propagator, read_term_list(hold_out_terms, onto))
-    ref = Reference.build(data.records, data.annotations, onto, propagator, output, overwrite)
-    click.echo(f"reference of {len(ref.ids)} proteins, {len(ref.terms)} terms -> {output}", err=True)
+    ref, summary = build(sequences, annotations, output, obo, parse_tag_filters(exclude_tag), skip_invalid,
+                         hold_out_terms, AnnotationFilter(evidence, taxa), overwrite)
+    click.echo(f"{summary}\nreference of {len(ref.ids)} proteins, {len(ref.terms)} terms -> {output}", err=True)
 
 
 @main.command(name="transfer")
