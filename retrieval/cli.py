@@ -40,7 +40,7 @@ class _InputFailure(click.ClickException):
 
 #: Commands of the training package, loaded by name when needed (module:attribute).
 TRAINING_COMMANDS = {"train": "train.cli:train_cmd", "train-reranker": "train.cli:train_reranker_cmd",
-                     "thresholds": "train.cli:thresholds_cmd"}
+                     "thresholds": "train.cli:thresholds_cmd", "refresh": "train.cli:refresh_cmd"}
 
 
 class _Group(click.Group):
@@ -317,6 +317,9 @@ def _annotate_command():
     @click.option("--model", type=click.Path(exists=True, file_okay=False), help="Model folder (default: shipped model).")
     @click.option("--index", "index_dir", type=click.Path(exists=True, file_okay=False),
                   help="Index folder from build-index (default: all live GO, built on first use and cached).")
+    @click.option("--pipeline", type=click.Path(exists=True, file_okay=False),
+                  help="A pipeline folder from `prot-retrieve refresh`: its model, index and references (instead of "
+                       "--model, --index and --reference).")
     @click.option("--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default="tsv", show_default=True)
     @click.option("-o", "--output", default="-", show_default=True, help="Output file ('-': stdout).")
     @click.option("--skip-invalid", is_flag=True, help="Skip (and count) bad FASTA records instead of failing.")
@@ -338,8 +341,8 @@ def _annotate_command():
                        "pip install prot-retrieve[ray]).")
     @dataclass_options(RayConfig)
     @dataclass_options(AnnotateConfig)
-    def annotate_cmd(fasta, model, index_dir, fmt, output, skip_invalid, resume, restart, db, reference, no_reference,
-                     force, settings, search_tool, engine, **options) -> None:
+    def annotate_cmd(fasta, model, index_dir, pipeline, fmt, output, skip_invalid, resume, restart, db, reference,
+                     no_reference, force, settings, search_tool, engine, **options) -> None:
         """Predict GO functions for every protein of FASTA ('-': standard input): top N per protein with
         probabilities.
 
@@ -358,6 +361,13 @@ def _annotate_command():
         if resume and restart:
             raise InputError("--resume and --restart exclude each other")
         references = _references(reference, no_reference)
+        if pipeline:
+            from retrieval.pipeline import pipeline_parts
+
+            if model or index_dir or reference or no_reference:
+                raise InputError("--pipeline gives the model, index and references: leave out --model, --index and "
+                                 "--reference")
+            model, index_dir, references = pipeline_parts(pipeline)
         runner = None
         if engine == "ray":
             from retrieval.runners.ray import RayEngine

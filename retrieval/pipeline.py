@@ -66,3 +66,49 @@ def load_references(reference: Paths | None, model: RetrievalModel) -> list[Refe
 
 def _absolute(path: str | os.PathLike | None) -> str | None:
     return None if path is None else os.path.abspath(path)
+
+
+#: The manifest of a pipeline folder (``prot-retrieve refresh``).
+PIPELINE_MANIFEST = "pipeline.json"
+
+
+def pipeline_parts(folder: str | os.PathLike) -> tuple[str, str, list[str]]:
+    """(model folder, index folder, reference folders in the re-ranker's order) of a pipeline folder
+    that ``prot-retrieve refresh`` wrote.
+
+    Raises:
+        InputError: not a pipeline folder, or its parts are of different GO releases or references
+            than the manifest records (artefacts of different releases are never mixed).
+    """
+    import json
+    from pathlib import Path
+
+    from index.errors import InputError
+
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / PIPELINE_MANIFEST).read_text())
+    except (OSError, ValueError):
+        raise InputError(f"{folder}: not a pipeline folder (no readable {PIPELINE_MANIFEST}; make one with "
+                         "`prot-retrieve refresh`)") from None
+    model, index = folder / "model", folder / "index"
+    references = [folder / r["folder"] for r in manifest.get("references", [])]
+    release = manifest.get("go_release")
+    index_release = _json(index / "index_config.json").get("build", {}).get("ontology_release")
+    found = {str(r): _json(r / "reference.json").get("ontology_release") for r in references}
+    mixed = {k: v for k, v in {"index": index_release, **found}.items() if v != release}
+    if mixed:
+        raise InputError(f"{folder}: parts of another GO release than the pipeline's ({release}): "
+                         + ", ".join(f"{k} {v}" for k, v in mixed.items()))
+    return str(model), str(index), [str(r) for r in references]
+
+
+def _json(path) -> dict:
+    import json
+
+    from index.errors import InputError
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise InputError(f"{path}: missing or unreadable: the pipeline folder is incomplete") from None

@@ -9,6 +9,7 @@ import click
 
 from retrieval.cli_options import dataclass_options, merge_options, pop_options
 from retrieval.homology.settings import SearchSettings
+from index.errors import InputError
 from train.config import TrainConfig
 
 #: The search the shipped homology re-ranker was trained with: every candidate aligned and identity
@@ -82,3 +83,45 @@ def thresholds_cmd(model_dir, reference, data_dir, **options) -> None:
     record = fit_thresholds(model_dir, list(reference) or "default", settings, data_dir)
     for aspect, levels in record["precision"].items():
         click.echo(f"{aspect}: " + ", ".join(f"precision {p}: score >= {t}" for p, t in levels.items()))
+
+
+@click.command(name="refresh")
+@click.option("--obo", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="The GO release (go-basic.obo, plain or .gz): the function index covers its live terms.")
+@click.option("--sequences", multiple=True, required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A reference's proteins: a UniProt flat file (uniprot_sprot.dat.gz, annotations included) or a "
+                   "FASTA, which takes the next --annotations. Repeat for a second reference.")
+@click.option("--annotations", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="The annotations of each FASTA given with --sequences, in order: GAF 2.x, GPAD or this project's "
+                   "TSV.")
+@click.option("--evidence", type=click.Choice(["experimental", "curated", "all"]), default="experimental",
+              show_default=True, help="Evidence codes kept in the references (docs/usage.md#keeping-predictions-current).")
+@click.option("--taxon", "taxa", multiple=True, help="Keep only proteins of this NCBI taxon (repeatable).")
+@click.option("--exclude-tag", multiple=True, metavar="KEY=VALUE", help="Drop proteins with this FASTA tag.")
+@click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False),
+              help="Model whose towers are kept (default: the shipped model).")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False),
+              help="Folder of the model's training data, when its recorded paths do not lead there from here.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Re-ranker epochs (default: as recorded in the model).")
+@dataclass_options(SearchSettings, only=("searcher", "sensitivity"), base=TRAINING_SEARCH)
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="The pipeline folder to write.")
+@click.option("--overwrite", is_flag=True, help="Replace -o even when it holds files prot-retrieve did not write.")
+def refresh_cmd(obo, sequences, annotations, evidence, taxa, exclude_tag, model_dir, data_dir, epochs, output,
+                overwrite, **options) -> None:
+    """Build a complete pipeline from release files: the function index of a GO release, references
+    from UniProt / GOA files, the homology re-ranker retrained on them and its thresholds fitted;
+    then `annotate --pipeline OUTPUT`."""
+    from retrieval.dataset import parse_tag_filters
+    from retrieval.io.annotations import AnnotationFilter, annotation_format
+    from train.refresh import ReferenceSource, refresh
+
+    keep, exclude, pending = AnnotationFilter(evidence, taxa), parse_tag_filters(exclude_tag), list(annotations)
+    sources = []
+    for path in sequences:
+        paired = None if annotation_format(path) == "dat" else (pending.pop(0) if pending else None)
+        sources.append(ReferenceSource(path, paired, keep=keep, exclude_tags=exclude))
+    if pending:
+        raise InputError(f"--annotations {pending[0]}: no FASTA --sequences left to pair it with")
+    settings = merge_options(TRAINING_SEARCH, pop_options(SearchSettings, options))
+    folder = refresh(obo, sources, output, model_dir, data_dir, settings, epochs, overwrite)
+    click.echo(f"pipeline written to {folder}: prot-retrieve annotate --pipeline {folder} ...", err=True)

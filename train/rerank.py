@@ -39,6 +39,14 @@ class HomologyTraining:
     # instead of reading "no homology evidence" as "negative".
     unseen_share: float = 0.0
 
+    @classmethod
+    def recorded(cls, info: dict) -> "HomologyTraining":
+        """How a model's homology re-ranker was trained, as its manifest records it (defaults where it
+        has none)."""
+        record = info.get("homology_reranker", {})
+        return cls(**{f: record[f"train_{f}"] for f in ("max_identity", "source_dropout", "taxon_dropout",
+                                                        "unseen_share") if f"train_{f}" in record})
+
 
 def simulated_unseen(data, share: float, rng: np.random.Generator) -> np.ndarray:
     """Boolean mask over catalogue columns: a random ``share`` of the terms and all their descendants."""

@@ -59,22 +59,25 @@ def thresholds_for(curves: pd.DataFrame, levels=PRECISION_LEVELS) -> dict[str, d
     return out
 
 
-def fit_thresholds(model_dir: str | Path, references="default", settings=None, data_dir: str | None = None) -> dict:
+def fit_thresholds(model_dir: str | Path, references="default", settings=None, data_dir: str | None = None,
+                   index=None) -> dict:
     """Annotate the model's validation proteins (self-hits hidden), fit :func:`thresholds_for` and
     write them into the model folder's manifest (``info.thresholds``).
 
     Returns:
         The record stored: thresholds per aspect and level, and what they were measured on.
     """
-    table, evaluator, note = validation_predictions(model_dir, references, settings, data_dir)
+    table, evaluator, note = validation_predictions(model_dir, references, settings, data_dir, index)
     record = {"precision": thresholds_for(evaluator.curves(table)), "measured_on": note}
     _write_info(Path(model_dir), "thresholds", record)
     return record
 
 
-def validation_predictions(model_dir: str | Path, references="default", settings=None, data_dir: str | None = None):
+def validation_predictions(model_dir: str | Path, references="default", settings=None, data_dir: str | None = None,
+                           index=None):
     """The hybrid's predictions for the model's held-out validation proteins, with each protein's hit
-    on itself hidden, and an evaluator of their truth.
+    on itself hidden, and an evaluator of their truth (``index``: the function index annotated with,
+    default all of the shipped GO).
 
     Returns:
         (predictions table (protein, term, score), :class:`retrieval.evaluation.Evaluator`, a note
@@ -93,7 +96,7 @@ def validation_predictions(model_dir: str | Path, references="default", settings
     proteins = data.splits["val"]
     records = [data.records[i] for i in proteins]
     search = HomologySearch(load_references(references, model), settings, protein_encoder=model.protein_encoder)
-    annotator = Annotator(model, default_index(model), WithoutSelfHits(search))
+    annotator = Annotator(model, index if index is not None else default_index(model), WithoutSelfHits(search))
     table = annotator.annotate(records, top=1500, min_score=0.01).rename(
         columns={"protein_id": "protein", "term_id": "term"})
     leaves = data.leaves[proteins].tocoo()

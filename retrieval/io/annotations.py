@@ -113,7 +113,7 @@ def read_uniprot_dat(path: str | os.PathLike, keep: AnnotationFilter):
 
     from retrieval.io.fasta import ProteinRecord, check_sequence
 
-    records, pairs, counts = [], [], AnnotationCounts()
+    records, pairs, counts = [], {}, AnnotationCounts()
     with open_text(path) as fh:
         try:
             for entry in SwissProt.parse(fh):
@@ -135,10 +135,10 @@ def read_uniprot_dat(path: str | os.PathLike, keep: AnnotationFilter):
                     if why:
                         counts.left_out[why] += 1
                     else:
-                        pairs.append((accession, reference[1]))
+                        counts.kept += 1
+                        pairs[accession, reference[1]] = None
         except (ValueError, IndexError, KeyError) as err:  # Biopython's word for a malformed entry
             raise InputError(f"{path}: not a readable UniProt flat file ({str(err).splitlines()[0][:200]})") from None
-    counts.kept = len(pairs)
     return records, _pairs(pairs), counts
 
 
@@ -180,17 +180,17 @@ def _gpad_rows(path) -> Iterator[tuple[int, str, str, str, str, bool]]:
 
 
 def _collect(path, rows, keep: AnnotationFilter) -> tuple[pd.DataFrame, AnnotationCounts]:
-    pairs, counts = [], AnnotationCounts()
+    pairs, counts = {}, AnnotationCounts()  # a pair once, however many lines state it (memory: the pairs)
     for _, protein, term, code, taxon, negated in rows:
         why = keep.reason(code, taxon, negated)
         if why:
             counts.left_out[why] += 1
         else:
-            pairs.append((protein, term))
-    counts.kept = len(pairs)
+            counts.kept += 1
+            pairs[protein, term] = None
     LOG.info("%s: %s", path, counts.summary())
     return _pairs(pairs), counts
 
 
-def _pairs(pairs: list[tuple[str, str]]) -> pd.DataFrame:
-    return pd.DataFrame(pairs, columns=["protein", "term"]).drop_duplicates(ignore_index=True)
+def _pairs(pairs: dict[tuple[str, str], None]) -> pd.DataFrame:
+    return pd.DataFrame(list(pairs), columns=["protein", "term"])
