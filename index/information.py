@@ -1,8 +1,13 @@
 """Information accretion (IA) of GO terms, the weights of CAFA's weighted Fmax and Smin."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def information_accretion(labels: sp.spmatrix, child: np.ndarray, parent: np.ndarray) -> np.ndarray:

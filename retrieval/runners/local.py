@@ -131,9 +131,7 @@ def _run(annotator, engine, fasta, fmt, config, db, skip_invalid, progress, fold
     reader = FastaReader(fasta, skip_invalid=skip_invalid)
     records = iter(reader)
     skipped = sum(1 for _ in itertools.islice(records, done))  # the proteins an earlier run finished
-    if skipped < done:
-        folder.check_input(None)
-    folder.check_input(reader.consumed_digest() if done else None)
+    folder.check_input(reader.consumed_digest() if skipped == done else None)
     if progress and done:
         progress(done)
     cut = (Block(b, reader.consumed_digest()) for b in blocks(records, engine.block_size(config)))

@@ -1,5 +1,4 @@
 """Artefact folders and output files are written all or nothing, even when the process is killed."""
-import os
 import signal
 import subprocess
 import sys

@@ -4,11 +4,7 @@ nothing the tool did not make is deleted. Grouped by mechanism; locking and resu
 test_resume.py."""
 import json
 import os
-import signal
 import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from retrieval.cli import main
+from test_resume import stopped_after_parts
 
 ROOT = Path(__file__).resolve().parents[2]
 SEQ = "MKVLAAGIVWACDEFGHIKLMNPQRSTVWY"
@@ -89,26 +86,8 @@ def test_cache_clear_waits_for_no_running_process(files):
     tmp_path, model_args = files
     cache = tmp_path / "cache"
     env = {**os.environ, "PROT_RETRIEVE_CACHE": str(cache)}
-    script = tmp_path / "slow.py"
-    script.write_text(textwrap.dedent(f"""
-        import sys, time
-        sys.path.insert(0, {str(ROOT)!r})
-        import retrieval.runners.progress as progress
-        real = progress.Progress.add
-        def add(self, *args):
-            real(self, *args)
-            open({str(tmp_path / "marker")!r}, "w").write("x")
-            time.sleep(3)
-        progress.Progress.add = add
-        from retrieval.cli import main
-        main()
-    """))
-    process = subprocess.Popen([sys.executable, str(script), "annotate", str(tmp_path / "in.fa"), *model_args,
-                                "--search-block", "1", "-o", str(tmp_path / "out.tsv")], env=env,
-                               stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (tmp_path / "marker").exists() and time.time() < deadline and process.poll() is None:
-        time.sleep(0.1)
+    process = stopped_after_parts(tmp_path, ["annotate", str(tmp_path / "in.fa"), *model_args, "--search-block", "1",
+                                             "-o", str(tmp_path / "out.tsv")], parts=1, pause=3, env=env)
     before = sorted(str(p) for p in cache.rglob("*"))
     result = run("cache", "--clear", env={"PROT_RETRIEVE_CACHE": str(cache)})
     one_line_error(result, "another prot-retrieve process is using the cache")

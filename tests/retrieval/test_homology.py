@@ -492,7 +492,6 @@ def test_terms_no_reference_annotates_borrow_from_the_annotated_ones_nearest_in_
     # Candidates of the annotator's own index with one lender among them (its score is read) and the
     # others not (scored apart): the same again.
     from retrieval.stages.recall import Evidence
-    from retrieval.config import AnnotateConfig
     from retrieval.io.fasta import ProteinRecord
 
     records = [ProteinRecord(k, v) for k, v in sequences.items()]
@@ -616,7 +615,6 @@ def test_reranking_in_groups_of_similar_width_equals_the_padded_batch(reference,
     from retrieval.annotate import Annotator
     from retrieval.stages.recall import Evidence
     from retrieval.stages.rerank import candidate_features
-    from retrieval.config import AnnotateConfig
     from retrieval.homology import homology_feature_names
     from retrieval.models.reranker import FusionReranker
     from retrieval.models.scoring import rerank_probabilities

@@ -23,8 +23,9 @@ def setup(tmp_path, saved_pipeline):
     return tmp_path, args
 
 
-def stopped_after_parts(tmp_path, args, parts: int) -> subprocess.Popen:
-    """Run annotate in a subprocess, stopped (asleep) once ``parts`` blocks are on disk."""
+def stopped_after_parts(tmp_path, args, parts: int, pause: float = 60, env=None) -> subprocess.Popen:
+    """Run the command ``args`` in a subprocess, asleep for ``pause`` seconds once ``parts`` blocks
+    of its output are on disk."""
     script = tmp_path / "slow.py"
     script.write_text(textwrap.dedent(f"""
         import sys, time
@@ -35,12 +36,12 @@ def stopped_after_parts(tmp_path, args, parts: int) -> subprocess.Popen:
             real(self, *args)
             if len(self.parts) == {parts}:
                 open({str(tmp_path / "marker")!r}, "w").write("x")
-                time.sleep(60)
+                time.sleep({pause})
         progress.Progress.add = add
         from retrieval.cli import main
         main()
     """))
-    process = subprocess.Popen([sys.executable, str(script), *args], stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, str(script), *args], stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 120
     while not (tmp_path / "marker").exists() and time.time() < deadline and process.poll() is None:
         time.sleep(0.1)

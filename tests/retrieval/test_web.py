@@ -1,9 +1,7 @@
 """The web app's API through the ASGI test client: the job life cycle, downloads equal to
 `annotate`'s files, the GO graph against the ontology, search, catalogues, bad input (4xx with the
 command line's message), limits, the token, and a restart in the middle of a job."""
-import io
 import json
-import os
 import signal
 import socket
 import subprocess
