@@ -86,9 +86,9 @@ def thresholds_cmd(model_dir, reference, data_dir, **options) -> None:
 
 
 @click.command(name="refresh")
-@click.option("--obo", type=click.Path(exists=True, dir_okay=False), required=True,
+@click.option("--obo", type=click.Path(exists=True, dir_okay=False),
               help="The GO release (go-basic.obo, plain or .gz): the function index covers its live terms.")
-@click.option("--sequences", multiple=True, required=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--sequences", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="A reference's proteins: a UniProt flat file (uniprot_sprot.dat.gz, annotations included) or a "
                    "FASTA, which takes the next --annotations. Repeat for a second reference.")
 @click.option("--annotations", multiple=True, type=click.Path(exists=True, dir_okay=False),
@@ -104,10 +104,14 @@ def thresholds_cmd(model_dir, reference, data_dir, **options) -> None:
               help="Folder of the model's training data, when its recorded paths do not lead there from here.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Re-ranker epochs (default: as recorded in the model).")
 @dataclass_options(SearchSettings, only=("searcher", "sensitivity"), base=TRAINING_SEARCH)
+@click.option("--download", "download_dir", type=click.Path(file_okay=False),
+              help="Fetch the current go-basic.obo and uniprot_sprot.dat.gz into this folder first (needs internet) and "
+                   "use them where --obo and --sequences are not given.")
+@click.option("--release-url", help="With --download: fetch from this address (a mirror holding the same files).")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="The pipeline folder to write.")
 @click.option("--overwrite", is_flag=True, help="Replace -o even when it holds files prot-retrieve did not write.")
-def refresh_cmd(obo, sequences, annotations, evidence, taxa, exclude_tag, model_dir, data_dir, epochs, output,
-                overwrite, **options) -> None:
+def refresh_cmd(obo, sequences, annotations, evidence, taxa, exclude_tag, model_dir, data_dir, epochs, download_dir,
+                release_url, output, overwrite, **options) -> None:
     """Build a complete pipeline from release files: the function index of a GO release, references
     from UniProt / GOA files, the homology re-ranker retrained on them and its thresholds fitted;
     then `annotate --pipeline OUTPUT`."""
@@ -115,6 +119,13 @@ def refresh_cmd(obo, sequences, annotations, evidence, taxa, exclude_tag, model_
     from retrieval.io.annotations import AnnotationFilter, annotation_format
     from train.refresh import ReferenceSource, refresh
 
+    if download_dir:
+        from train.release import download_release
+
+        fetched = download_release(download_dir, release_url)
+        obo, sequences = obo or str(fetched["go-basic.obo"]), sequences or (str(fetched["uniprot_sprot.dat.gz"]),)
+    if not obo or not sequences:
+        raise InputError("refresh needs --obo and --sequences (or --download to fetch the current ones)")
     keep, exclude, pending = AnnotationFilter(evidence, taxa), parse_tag_filters(exclude_tag), list(annotations)
     sources = []
     for path in sequences:
