@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -57,129 +57,149 @@ def create_app(config: ServeConfig, store: JobStore) -> FastAPI:
     config.check()
     app = FastAPI(title="prot-retrieve", description="Protein function prediction: jobs, results, text search.",
                   version=_version())
-    templates = Jinja2Templates(directory=str(HERE / "templates"))  # autoescapes every value
+    app.state.config, app.state.store = config, store
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(pages)
+    app.include_router(api)
     _errors(app)
     _token(app, config.token)
     _expiry(store, config.keep_days)
-
-    def job_or_404(job_id: str) -> Job:
-        try:
-            return store.get(job_id)
-        except KeyError:
-            raise HTTPException(404, "no such job (it may have expired)") from None
-
-    def finished(job_id: str) -> tuple[Job, Path]:
-        job = job_or_404(job_id)
-        if job.state != "done":
-            raise HTTPException(409, f"the job is {job.state}, not done")
-        return job, store.path(job, RESULT)
-
-    def annotator():
-        if not store.ready.wait(timeout=120) or store.load_error:
-            raise HTTPException(503, f"the pipeline is not loaded ({store.load_error or 'still loading'})")
-        return store.annotators[0]
-
-    # --- pages --------------------------------------------------------------------------------
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home(request: Request):
-        return templates.TemplateResponse(request, "index.html", {"limits": config})
-
-    def check(options: dict) -> None:
-        """What the job options ask of the pipeline: thresholds for --min-precision."""
-        if options.get("min_precision"):
-            annotator().selection.thresholds(options["min_precision"])
-
-    @app.post("/jobs", include_in_schema=False)
-    async def submit_page(request: Request):
-        job = await _submit(request, store, config, check)
-        return RedirectResponse(f"/jobs/{job.id}", status_code=303)
-
-    @app.get("/jobs/{job_id}", response_class=HTMLResponse, include_in_schema=False)
-    def job_page(request: Request, job_id: str):
-        return templates.TemplateResponse(request, "job.html", {"job": job_or_404(job_id), "formats": OUTPUT_FORMATS})
-
-    # --- API ----------------------------------------------------------------------------------
-    @app.post("/api/jobs", status_code=201, summary="Submit a job",
-              description="multipart/form-data: `fasta` (text) or `file` (a FASTA, plain or .gz), `name`, and the "
-                          f"options {', '.join(JOB_OPTIONS)}; or JSON with the same keys. Returns the job.")
-    async def submit(request: Request) -> dict:
-        job = await _submit(request, store, config, check)
-        return {**_status(job), "url": f"/jobs/{job.id}"}
-
-    @app.get("/api/jobs/{job_id}", summary="A job's status and progress")
-    def status(job_id: str) -> dict:
-        return _status(job_or_404(job_id))
-
-    @app.get("/api/jobs/{job_id}/proteins", summary="The job's proteins, with their best prediction")
-    def proteins(job_id: str) -> list[dict]:
-        _, result = finished(job_id)
-        return results.proteins(results.table(result, result.stat().st_mtime))
-
-    @app.get("/api/jobs/{job_id}/predictions", summary="One protein's predictions with their evidence")
-    def predictions(job_id: str, protein: str) -> list[dict]:
-        _, result = finished(job_id)
-        rows = results.protein_rows(results.table(result, result.stat().st_mtime), protein)
-        if not rows:
-            raise HTTPException(404, f"no predictions for protein {protein!r} in this job")
-        return rows
-
-    @app.get("/api/jobs/{job_id}/graph", summary="One protein's predicted GO terms and their ancestors")
-    def graph(job_id: str, protein: str) -> dict:
-        rows = predictions(job_id, protein)
-        return results.go_graph(annotator().index, rows)
-
-    @app.get("/api/jobs/{job_id}/results.{fmt}", summary="The predictions in an output format",
-             description="The file `prot-retrieve annotate --format FMT` writes for the same input and options "
-                         "(`explain=true`: with the evidence columns; GAF: `db` as annotate's --db).")
-    def download(job_id: str, fmt: str, explain: bool = False, db: str = "") -> Response:
-        if fmt not in OUTPUT_FORMATS:
-            raise HTTPException(404, f"no format {fmt!r} (one of {', '.join(OUTPUT_FORMATS)})")
-        job, result = finished(job_id)
-        binary = fmt == "parquet"
-        out = io.BytesIO() if binary else io.StringIO()
-        results.render(result, store.path(job, INPUT), fmt, out, explain, db, job.options.get("taxon", ""))
-        body = out.getvalue()
-        return Response(body if binary else body.encode(), media_type=results.MEDIA[fmt],
-                        headers={"Content-Disposition": f'attachment; filename="predictions.{fmt}"'})
-
-    @app.post("/api/jobs/{job_id}/search", summary="The job's proteins ranked for a function in words")
-    async def search(job_id: str, body: SearchRequest) -> list[dict]:
-        job, _ = finished(job_id)
-        pipeline = annotator()
-        found = await run_in_threadpool(_search, store, job, pipeline, body.query, body.top)
-        return found.to_dict(orient="records")
-
-    @app.post("/api/jobs/{job_id}/catalogue", summary="The job's proteins scored against your own functions",
-              description="multipart/form-data `file`: a functions.tsv (term_id, name, description, aspect).")
-    async def catalogue(job_id: str, request: Request) -> dict:
-        job, _ = finished(job_id)
-        pipeline = annotator()
-        form = await request.form(max_part_size=config.max_bytes)
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise InputError("send the catalogue as the multipart field 'file' (a functions.tsv)")
-        text = await _read_capped(upload, config.max_bytes)
-        return await run_in_threadpool(_score_catalogue, store, job, pipeline, text, config.max_functions)
-
-    @app.post("/api/annotate", summary="Annotate a few proteins at once (synchronous)")
-    async def annotate_now(body: AnnotateRequest) -> list[dict]:
-        from retrieval.io.fasta import FastaReader
-
-        pipeline = annotator()
-        records = _records(body.fasta.encode(), FastaReader)
-        if len(records) > config.sync_proteins:
-            raise TooLarge(f"{len(records)} proteins: /api/annotate takes {config.sync_proteins} at most; submit a job "
-                           "(/api/jobs) for more")
-        options = {k: getattr(body, k) for k in JOB_OPTIONS}
-        table = await run_in_threadpool(pipeline.annotate, records, None, embedding_cache=False, **options)
-        return table.to_dict(orient="records")
-
     return app
 
 
-async def _submit(request: Request, store: JobStore, config: ServeConfig, check) -> Job:
+pages, api = APIRouter(include_in_schema=False), APIRouter(prefix="/api")
+TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))  # autoescapes every value
+
+
+def _store(request: Request) -> JobStore:
+    return request.app.state.store
+
+
+def _job(request: Request, job_id: str) -> Job:
+    try:
+        return _store(request).get(job_id)
+    except KeyError:
+        raise HTTPException(404, "no such job (it may have expired)") from None
+
+
+def _finished(request: Request, job_id: str) -> tuple[Job, Path]:
+    job = _job(request, job_id)
+    if job.state != "done":
+        raise HTTPException(409, f"the job is {job.state}, not done")
+    return job, _store(request).path(job, RESULT)
+
+
+def _annotator(request: Request):
+    store = _store(request)
+    if not store.ready.wait(timeout=120) or store.load_error:
+        raise HTTPException(503, f"the pipeline is not loaded ({store.load_error or 'still loading'})")
+    return store.annotators[0]
+
+
+def _table(result: Path):
+    return results.table(result, result.stat().st_mtime)
+
+
+# --- pages ------------------------------------------------------------------------------------
+@pages.get("/", response_class=HTMLResponse)
+def home(request: Request):
+    return TEMPLATES.TemplateResponse(request, "index.html", {"limits": request.app.state.config})
+
+
+@pages.post("/jobs")
+async def submit_page(request: Request):
+    job = await _submit(request)
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+@pages.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(request: Request, job_id: str):
+    return TEMPLATES.TemplateResponse(request, "job.html", {"job": _job(request, job_id), "formats": OUTPUT_FORMATS})
+
+
+# --- API ----------------------------------------------------------------------------------------
+@api.post("/jobs", status_code=201, summary="Submit a job",
+          description="multipart/form-data: `fasta` (text) or `file` (a FASTA, plain or .gz), `name`, and the options "
+                      f"{', '.join(JOB_OPTIONS)}; or JSON with the same keys. Returns the job.")
+async def submit(request: Request) -> dict:
+    job = await _submit(request)
+    return {**_status(job), "url": f"/jobs/{job.id}"}
+
+
+@api.get("/jobs/{job_id}", summary="A job's status and progress")
+def status(request: Request, job_id: str) -> dict:
+    return _status(_job(request, job_id))
+
+
+@api.get("/jobs/{job_id}/proteins", summary="The job's proteins, with their best prediction")
+def proteins(request: Request, job_id: str) -> list[dict]:
+    return results.proteins(_table(_finished(request, job_id)[1]))
+
+
+@api.get("/jobs/{job_id}/predictions", summary="One protein's predictions with their evidence")
+def predictions(request: Request, job_id: str, protein: str) -> list[dict]:
+    rows = results.protein_rows(_table(_finished(request, job_id)[1]), protein)
+    if not rows:
+        raise HTTPException(404, f"no predictions for protein {protein!r} in this job")
+    return rows
+
+
+@api.get("/jobs/{job_id}/graph", summary="One protein's predicted GO terms and their ancestors")
+def graph(request: Request, job_id: str, protein: str) -> dict:
+    return results.go_graph(_annotator(request).index, predictions(request, job_id, protein))
+
+
+@api.get("/jobs/{job_id}/results.{fmt}", summary="The predictions in an output format",
+         description="The file `prot-retrieve annotate --format FMT` writes for the same input and options "
+                     "(`explain=true`: with the evidence columns; GAF: `db` as annotate's --db).")
+def download(request: Request, job_id: str, fmt: str, explain: bool = False, db: str = "") -> Response:
+    if fmt not in OUTPUT_FORMATS:
+        raise HTTPException(404, f"no format {fmt!r} (one of {', '.join(OUTPUT_FORMATS)})")
+    job, result = _finished(request, job_id)
+    out = io.BytesIO() if fmt == "parquet" else io.StringIO()
+    results.render(result, _store(request).path(job, INPUT), fmt, out, explain, db, job.options.get("taxon", ""))
+    body = out.getvalue()
+    return Response(body if isinstance(body, bytes) else body.encode(), media_type=results.MEDIA[fmt],
+                    headers={"Content-Disposition": f'attachment; filename="predictions.{fmt}"'})
+
+
+@api.post("/jobs/{job_id}/search", summary="The job's proteins ranked for a function in words")
+async def search(request: Request, job_id: str, body: SearchRequest) -> list[dict]:
+    job, _ = _finished(request, job_id)
+    found = await run_in_threadpool(_search, _store(request), job, _annotator(request), body.query, body.top)
+    return found.to_dict(orient="records")
+
+
+@api.post("/jobs/{job_id}/catalogue", summary="The job's proteins scored against your own functions",
+          description="multipart/form-data `file`: a functions.tsv (term_id, name, description, aspect).")
+async def catalogue(request: Request, job_id: str) -> dict:
+    job, _ = _finished(request, job_id)
+    config, pipeline = request.app.state.config, _annotator(request)
+    form = await request.form(max_part_size=config.max_bytes)
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise InputError("send the catalogue as the multipart field 'file' (a functions.tsv)")
+    text = await _read_capped(upload, config.max_bytes)
+    return await run_in_threadpool(_score_catalogue, _store(request), job, pipeline, text, config.max_functions)
+
+
+@api.post("/annotate", summary="Annotate a few proteins at once (synchronous)")
+async def annotate_now(request: Request, body: AnnotateRequest) -> list[dict]:
+    from retrieval.io.fasta import FastaReader
+
+    pipeline, limit = _annotator(request), request.app.state.config.sync_proteins
+    records = _records(body.fasta.encode(), FastaReader)
+    if len(records) > limit:
+        raise TooLarge(f"{len(records)} proteins: /api/annotate takes {limit} at most; submit a job (/api/jobs) for "
+                       "more")
+    options = {k: getattr(body, k) for k in JOB_OPTIONS}
+    table = await run_in_threadpool(pipeline.annotate, records, None, embedding_cache=False, **options)
+    return table.to_dict(orient="records")
+
+
+async def _submit(request: Request) -> Job:
     """A job from a form (pasted ``fasta`` or uploaded ``file``, options) or a JSON body."""
+    config, store = request.app.state.config, _store(request)
     length = int(request.headers.get("content-length") or 0)
     if length > config.max_bytes + 1_000_000:  # the form's own fields take a little room
         raise TooLarge(f"the request has {length} bytes; this server takes {config.max_bytes} at most (--max-bytes)")
@@ -198,7 +218,8 @@ async def _submit(request: Request, store: JobStore, config: ServeConfig, check)
     if data[:2] == b"\x1f\x8b":
         data = _gunzip_capped(data, config.max_bytes)
     options = _options({k: v for k, v in fields.items() if k in JOB_OPTIONS})
-    check(options)
+    if options.get("min_precision"):  # the model must have thresholds for it
+        _annotator(request).selection.thresholds(options["min_precision"])
     return await run_in_threadpool(store.submit, data, options, str(fields.get("name", "")), config)
 
 
