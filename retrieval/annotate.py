@@ -158,7 +158,7 @@ class Annotator:
         rows = np.broadcast_to(np.arange(len(ids)), (len(u), len(ids)))
         vectors = FunctionVectors(np.ascontiguousarray(v, dtype=np.float32), np.asarray(b))
         nearest = None if meaning is None else (lambda: self.lending.nearest_to(meaning))
-        return pd.DataFrame(self._rerank(u, rows, vectors, evidence, precision, nearest), index=proteins, columns=ids)
+        return pd.DataFrame(self.rerank(u, rows, vectors, evidence, precision, nearest), index=proteins, columns=ids)
 
     def annotate(self, sequences: Sequences, config: AnnotateConfig | None = None, **options) -> pd.DataFrame:
         """Top functions per protein as one DataFrame (protein_id, term_id, score, aspect, name)."""
@@ -201,14 +201,15 @@ class Annotator:
         """Recall and re-rank a chunk (with lending, where references are given)."""
         rows, evidence = recall(self.index, u, config.recall, self.reranking.sources, hits, [r.id for r in records],
                                 [r.taxon or config.taxon for r in records])
-        probs = self._rerank(u, rows, self.function_vectors, evidence, config.precision,
+        probs = self.rerank(u, rows, self.function_vectors, evidence, config.precision,
                              self.lending.nearest if self.lending else None, shared=True)
         return Scored(rows, evidence, probs)
 
-    def _rerank(self, u: np.ndarray, rows: np.ndarray, vectors: FunctionVectors, evidence: list[Evidence],
+    def rerank(self, u: np.ndarray, rows: np.ndarray, vectors: FunctionVectors, evidence: list[Evidence],
                 precision: str, nearest: Callable | None, shared: bool = False) -> np.ndarray:
-        """The re-rankers' probabilities; the candidates no reference labels borrow from the lenders
-        ``nearest()`` finds (``shared``: see :meth:`Lending.apply`)."""
+        """Probabilities (B, K) of candidate ``rows`` (-1: padding) of the functions ``vectors``, from
+        the re-rankers (:mod:`retrieval.stages.rerank`); the candidates no reference labels borrow
+        from the lenders ``nearest()`` finds (``shared``: see :meth:`Lending.apply`)."""
         probs = self.reranking.score(u, rows, vectors, evidence, precision)
         unseen = self.reranking.unseen(rows, evidence)
         if self.lending is not None and nearest is not None and unseen is not None and unseen.any():

@@ -500,7 +500,7 @@ def test_terms_no_reference_annotates_borrow_from_the_annotated_ones_nearest_in_
                 for s, h in zip(hybrid.reranking.sources, hybrid.homology.hits(records, u))]
     row = {t: i for i, t in enumerate(index.catalogue.ids)}
     rows = np.array([[row[t] for t in absent] + [row[present[0]]]] * len(records))
-    got = hybrid._rerank(u, rows, hybrid.function_vectors, evidence, "fp32", hybrid.lending.nearest, shared=True)
+    got = hybrid.rerank(u, rows, hybrid.function_vectors, evidence, "fp32", hybrid.lending.nearest, shared=True)
     np.testing.assert_allclose(got[:, :-1], with_refs[absent].to_numpy(), atol=2e-3)
 
 
