@@ -16,7 +16,7 @@ class ServeConfig:
     """How the web app listens, where its jobs live, and what one job may hold."""
 
     host: str = _f("127.0.0.1", "Address to listen on; any other than loopback needs --token.")
-    port: int = _f(8000, "Port to listen on.", min=1)
+    port: int = _f(8000, "Port to listen on (1-65535).", min=1)
     jobs_dir: str = _f("", "Folder of the jobs (inputs, state, results); they survive a restart. Empty: "
                            "$PROT_RETRIEVE_CACHE/jobs.")
     token: str = _f("", "Secret every request must carry (header 'Authorization: Bearer TOKEN', or ?token= once in "
@@ -38,5 +38,7 @@ class ServeConfig:
             loopback = False
         if not loopback and not self.token:
             raise InputError(f"--host {self.host} listens beyond this machine: give --token SECRET too")
+        if not 0 < self.port < 65536:
+            raise InputError(f"--port must be 1-65535 (got {self.port})")
         if self.keep_days <= 0:
             raise InputError(f"--keep-days must be positive (got {self.keep_days})")

@@ -18,6 +18,7 @@ def serve(config: ServeConfig, spec: PipelineSpec) -> None:
     if missing:
         raise InputError(f"prot-retrieve serve needs {', '.join(missing)}: pip install 'prot-retrieve[web]'")
     config.check()
+    _check_free(config.host, config.port)
     import uvicorn
 
     from retrieval.feature_cache import cache_dir
@@ -29,3 +30,14 @@ def serve(config: ServeConfig, spec: PipelineSpec) -> None:
     app = create_app(config, store)
     LOG.warning("prot-retrieve serve: http://%s:%d/ (jobs in %s)", config.host, config.port, jobs)
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
+
+
+def _check_free(host: str, port: int) -> None:
+    """One line, before anything loads, when the address cannot be listened on."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, port))
+    except OSError as err:
+        raise InputError(f"--host {host} --port {port}: cannot listen there ({err.strerror})") from None

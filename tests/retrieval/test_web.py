@@ -286,3 +286,17 @@ def test_a_job_survives_a_killed_server(saved_pipeline, tmp_path):
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_serve_refuses_an_address_it_cannot_listen_on_in_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["serve", "--port", str(port), "--jobs-dir", str(tmp_path / "j")])
+    assert result.exit_code == 2 and "cannot listen there" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(main, ["serve", "--port", "70000"])
+    assert result.exit_code == 2 and "--port must be 1-65535" in result.output
+    (tmp_path / "file").write_text("x")
+    result = CliRunner().invoke(main, ["serve", "--port", str(_free_port()), "--jobs-dir", str(tmp_path / "file")])
+    assert result.exit_code == 2 and "cannot keep jobs here" in result.output
