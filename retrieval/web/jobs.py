@@ -162,19 +162,24 @@ class JobStore:
     def _work(self) -> None:
         try:
             annotator = self._load()
-        except Exception as err:  # noqa: BLE001 - the page says why no job can run
+        except Exception as err:  # noqa: BLE001 - every job then says why it cannot run
             self.load_error = str(err).splitlines()[0] if str(err) else type(err).__name__
             LOG.error("the pipeline did not load: %s", self.load_error)
-            self.ready.set()
-            return
-        self.annotators.append(annotator)
+            annotator = None
+        else:
+            self.annotators.append(annotator)
         self.ready.set()
         while True:
             job_id = self._queue.get()
             try:
-                self._run(annotator, self.get(job_id))
+                job = self.get(job_id)
             except KeyError:  # deleted meanwhile
                 continue
+            if annotator is None:
+                job.state, job.error, job.finished = "failed", f"the pipeline did not load: {self.load_error}", time.time()
+                self._write(job)
+            else:
+                self._run(annotator, job)
 
     def _run(self, annotator, job: Job) -> None:
         from retrieval.runners.local import annotate_file

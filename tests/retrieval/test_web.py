@@ -300,3 +300,21 @@ def test_serve_refuses_an_address_it_cannot_listen_on_in_one_line(tmp_path):
     (tmp_path / "file").write_text("x")
     result = CliRunner().invoke(main, ["serve", "--port", str(_free_port()), "--jobs-dir", str(tmp_path / "file")])
     assert result.exit_code == 2 and "cannot keep jobs here" in result.output
+
+
+def test_a_pipeline_that_does_not_load_fails_each_job_with_the_reason(tmp_path):
+    from index.errors import InputError
+    from retrieval.web.app import create_app
+    from retrieval.web.config import ServeConfig
+    from retrieval.web.jobs import JobStore
+
+    def broken():
+        raise InputError("/nowhere: not a prot-retrieve model folder")
+
+    store = JobStore(tmp_path / "jobs", broken)
+    with TestClient(create_app(ServeConfig(), store)) as client:
+        job = submit(client)
+        done = wait(client, job["id"])
+        assert done["state"] == "failed" and "not a prot-retrieve model folder" in done["error"]
+        response = client.post("/api/annotate", json={"fasta": FASTA})
+        assert response.status_code == 503 and "not loaded" in response.json()["error"]
