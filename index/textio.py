@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
 import sys
@@ -12,6 +13,15 @@ from typing import IO
 import pandas as pd
 
 from index.errors import InputError
+
+
+def hash_file(path: str | os.PathLike, digest=None):
+    """``digest`` (default a new sha256) updated with the file's bytes, read in pieces."""
+    digest = digest or hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest
 
 
 def open_text(path: str | os.PathLike) -> IO[str]:

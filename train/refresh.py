@@ -13,7 +13,6 @@ PIPELINE/
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import platform
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from index.atomic import atomic_folder
 from index.errors import InputError
+from index.textio import hash_file
 from retrieval.io.annotations import AnnotationFilter
 from retrieval.pipeline import PIPELINE_MANIFEST
 
@@ -94,7 +94,7 @@ def refresh(obo: str, sources: list[ReferenceSource], output: str, model: str | 
         LOG.warning("refresh: --min-precision thresholds on the model's validation proteins")
         fit_thresholds(tmp / "model", [str(r.folder) for r in references], settings, data_dir, index)
         manifest = {"go_release": ontology.release, "inputs": [{"role": role, "path": str(Path(path).resolve()),
-                                                                 "sha256": _sha256(path)} for role, path in inputs],
+                                                                 "sha256": hash_file(path).hexdigest()} for role, path in inputs],
                     "model_from": str(Path(model).resolve()), "model": RetrievalModel.from_pretrained(
                         tmp / "model").fingerprint(), "index": index.content_digest(), "references": summaries,
                     "built_by": "prot-retrieve refresh", "created": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -102,14 +102,6 @@ def refresh(obo: str, sources: list[ReferenceSource], output: str, model: str | 
                                                                          "prot-retrieve": _version()}}
         (tmp / PIPELINE_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return Path(output)
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _version() -> str:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from index.atomic import atomic_folder
 from index.errors import InputError
+from index.textio import hash_file
 from retrieval.feature_cache import cache_dir
 from retrieval.homology.reference import Reference
 from retrieval.homology.settings import AUTO_ORDER, MMSEQS_SENSITIVITY, MMSEQS_START_SENSITIVITY, SearchSettings
@@ -104,9 +105,7 @@ class SearchDatabase:
         digest = hashlib.sha256(searcher.encode())
         for reference in references:  # the file too: a database never outlives an edit of it
             digest.update(reference.fingerprint().encode())
-            with open(reference.sequences, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
+            hash_file(reference.sequences, digest)
         tag = f"-s{MMSEQS_SENSITIVITY[settings.sensitivity]}" if searcher == "mmseqs" else ""
         self.folder = cache_dir() / "search" / f"{searcher}{tag}-{digest.hexdigest()[:16]}"
         self._targets: pd.DataFrame | None = None

@@ -244,21 +244,23 @@ def _options(raw: dict) -> dict:
 
 async def _read_capped(upload, limit: int) -> bytes:
     """An upload read in pieces, refused as soon as it passes ``limit`` bytes."""
-    chunks, size = [], 0
-    while piece := await upload.read(1 << 20):
-        size += len(piece)
-        if size > limit:
-            raise TooLarge(f"the upload passes {limit} bytes (--max-bytes)")
-        chunks.append(piece)
-    return b"".join(chunks)
+    async def pieces():
+        while piece := await upload.read(1 << 20):
+            yield piece
+
+    return await _capped(pieces(), limit)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
+    return await _capped(request.stream(), limit)
+
+
+async def _capped(pieces, limit: int) -> bytes:
     chunks, size = [], 0
-    async for piece in request.stream():
+    async for piece in pieces:
         size += len(piece)
         if size > limit:
-            raise TooLarge(f"the request passes {limit} bytes (--max-bytes)")
+            raise TooLarge(f"the upload passes {limit} bytes (--max-bytes)")
         chunks.append(piece)
     return b"".join(chunks)
 
