@@ -70,7 +70,8 @@ def test_paste_progress_results_evidence_graph_download_and_search(server, page,
     # the hostile ids are text in the list and in the title, and ran nothing
     assert page.locator("#protein-list button.protein").all_inner_texts() == [*HOSTILE, "P3"]
     assert page.evaluate("window.pwned") is None
-    page.click("text=P3")
+    # by the list's own button: a bare text=P3 also matches the random job id shown in the title
+    page.click("#protein-list button.protein:text-is('P3')")
     page.wait_for_function("document.querySelector('#protein-title').textContent === 'P3'")
     page.wait_for_selector("#aspects table.predictions tbody tr")
     rows = page.locator("#aspects tbody tr")
