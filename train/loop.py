@@ -27,9 +27,10 @@ from retrieval.models.retriever import RetrievalModel
 from retrieval.models.protein_encoder import ProteinEncoder, ProteinEncoderConfig
 from retrieval.models.reranker import FusionReranker, RerankerConfig
 from retrieval.models.text_encoder import TextEncoder, TextEncoderConfig
-from train.checkpoint import load_checkpoint, save_checkpoint
+from train.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from train.config import TrainConfig
 from train.data import TrainingData, load_training_data, protein_batches, random_crop
+from train.distill import distill
 from train.lora import attach_lora, freeze
 from train.losses import masked_bce, multi_positive_infonce
 from train.rerank import HomologyTraining, train_reranker
@@ -94,6 +95,8 @@ def train(config: TrainConfig) -> Path:
     protein, text = build_towers(config, data)
     protein.to(device)
     text.to(device)
+    if config.distill_teacher and not (config.resume and (out / CHECKPOINT).is_file()):
+        _distil(config, data, protein, rng, device, out)
     texts = text.function_texts(data.catalogue, data.ontology)
     features = text_features(text, texts, config.precision).to(device) if text.freeze_backbone else None
     text.set_standardisation(features if features is not None else text.backbone_features(texts).to(device))
@@ -143,13 +146,14 @@ def train(config: TrainConfig) -> Path:
         "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
         "n_proteins": {k: int(len(v)) for k, v in data.splits.items()}, "n_known_terms": int(len(data.terms)),
         "ontology_release": data.ontology.release, "history": history, "reranker": rerank_record,
+        **({"distillation": json.loads((out / DISTILLATION).read_text())} if config.distill_teacher else {}),
         "minutes": round((time.time() - started) / 60, 1)})
     return model.save_pretrained(out / "model")
 
 
 def retrain_reranker(model_dir: str, reference_dirs: list[str], output: str, executable: str | None = None,
                      epochs: int | None = None, shown: HomologyTraining = HomologyTraining(),
-                     settings=None, data_dir: str | None = None) -> Path:
+                     settings=None, data_dir: str | None = None, extend_search=None) -> Path:
     """Stage 4 again on a trained model: a second re-ranker that also reads homology transfer features,
     one block of features per reference (in the given order, which serving must repeat).
 
@@ -158,7 +162,8 @@ def retrain_reranker(model_dir: str, reference_dirs: list[str], output: str, exe
     and the new one is saved as the model's ``homology_reranker``. ``settings`` (a
     :class:`~retrieval.homology.SearchSettings`) and ``executable`` choose the search tool;
     ``data_dir``: where the recorded training files are, when not where they were
-    (:meth:`TrainConfig.recorded`).
+    (:meth:`TrainConfig.recorded`). ``extend_search``: a function of the search that returns the search
+    the re-ranker is trained with (an experiment's extra source of evidence, e.g. teacher neighbours).
     """
     import dataclasses
 
@@ -182,6 +187,9 @@ def retrain_reranker(model_dir: str, reference_dirs: list[str], output: str, exe
     texts = text.function_texts(data.catalogue, data.ontology)
     features = text_features(text, texts, config.precision)
     homology = HomologySearch(references, settings, executable, protein)
+    if extend_search is not None:
+        homology = extend_search(homology)
+        references = homology.references
     names = PAIR_FEATURES + tuple(n for i in range(len(references)) for n in homology_feature_names(i))
     reranker = FusionReranker(RerankerConfig(embed_dim=config.embed_dim, use_product=config.reranker_product,
                                              pair_features=names))
@@ -191,6 +199,22 @@ def retrain_reranker(model_dir: str, reference_dirs: list[str], output: str, exe
             "homology_references": [{"folder": str(r.folder), "fingerprint": r.fingerprint(),
                                      "n_proteins": len(r.ids), "n_terms": len(r.terms)} for r in references]}
     return RetrievalModel(protein, text, model.reranker, reranker, info=info).save_pretrained(out / "model")
+
+
+DISTILLATION = "distillation.json"
+
+
+def _distil(config: TrainConfig, data: TrainingData, protein, rng, device, out: Path) -> None:
+    """Stage 0: distil the teacher into the protein tower (see :mod:`train.distill`); the record is
+    kept in the run folder, so a resumed run still exports it."""
+    from retrieval.io.fasta import read_fasta
+    from train.teacher import TeacherVectors
+
+    sequences = [r.sequence for r in read_fasta(config.distill_fasta)] if config.distill_fasta else \
+        [data.records[i].sequence for i in data.splits["train"]]
+    record = distill(protein, sequences, TeacherVectors.existing(config.distill_teacher), config.distill_epochs,
+                     config.batch_size, config.lr, rng, device, config.precision)
+    (out / DISTILLATION).write_text(json.dumps(record, indent=2) + "\n")
 
 
 def _previous_history(out: Path, first_epoch: int) -> list[dict]:

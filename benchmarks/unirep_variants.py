@@ -1,0 +1,185 @@
+"""Issue 31: UniRep's knowledge, measured against the shipped model.
+
+    python benchmarks/unirep_variants.py vectors [--folder runs/unirep256]
+        the teacher's vectors of the CAFA3 and 2020 targets, the shipped references and the training
+        proteins (about 70,000 sequences, 45 minutes on 2 cores; resumable)
+    python benchmarks/unirep_variants.py rerank-teacher -o runs/unirep_c
+        variant (c): the shipped towers, a homology re-ranker that also reads the transfer features of
+        each protein's nearest exp7sp proteins by teacher vector (a third source of evidence)
+    python benchmarks/unirep_variants.py evaluate [--variant NAME=MODEL ...] [--teacher-variant NAME=MODEL ...]
+        CAFA3 NK / LK and 2020 Fmax of the shipped hybrid and each variant (`--variant`: a model
+        folder served with the shipped references; `--teacher-variant`: a model from rerank-teacher,
+        served with the teacher's neighbours too); writes each variant's CAFA3 predictions to
+        runs/unirep_predictions/NAME.tsv for homology_strata.py --predictions.
+
+Variant (a), distillation, is `prot-retrieve train` with `--distill-teacher runs/unirep256` (see
+docs/experiments.md for the commands).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+import pandas as pd
+import torch
+
+from retrieval.evaluation import Evaluator
+from retrieval.homology import Reference
+from retrieval.homology.search import embedding_search
+from retrieval.io.fasta import read_fasta
+from retrieval.io.tables import read_annotations
+from train.teacher import TeacherVectors
+
+from cafa3 import DEFAULT_DATA, cafa3_setting, with_cafa_taxa  # the sibling script
+from machine import machine_line
+
+REFERENCES = Path(__file__).resolve().parents[1] / "retrieval" / "data" / "references"
+
+
+def inputs(data: Path) -> dict[str, Path]:
+    return {"cafa3 targets": data / "test_cafa3_benchmark" / "targets.fasta",
+            "2020 targets": data / "test_tale_2020" / "sequences.fasta",
+            "references": REFERENCES / "sequences.fasta.gz",
+            "training": data / "train_goa2019exp_7sp" / "sequences.fasta.gz"}
+
+
+class TeacherNeighbours:
+    """A homology search plus one more source of evidence: each query's ``k`` nearest proteins of
+    ``reference`` by teacher vector (standardised per dimension, cosine), as hits.
+
+    The cosine stands in for identity, capped at ``cap`` percent: training proteins have their
+    sequence hits above 80 % identity hidden, and an uncapped cosine would let them see closer
+    neighbours through the teacher than new proteins have.
+    """
+
+    def __init__(self, search, reference: Reference, teacher: TeacherVectors, k: int = 10, cap: float = 80.0):
+        self.search, self.teacher, self.k, self.cap = search, teacher, k, cap
+        self.references = list(search.references) + [reference]
+        vectors = teacher.vectors([r.sequence for r in reference.records()])
+        self.mean, self.std = vectors.mean(0), vectors.std(0) + 1e-6
+        self.vectors, self.ids = self._unit(vectors), np.asarray(reference.ids)
+
+    def _unit(self, vectors: np.ndarray) -> np.ndarray:
+        z = (vectors - self.mean) / self.std
+        return (z / np.linalg.norm(z, axis=1, keepdims=True)).astype(np.float32)
+
+    def hits(self, records, u=None) -> list[pd.DataFrame]:
+        queries = self._unit(self.teacher.vectors([r.sequence[: self.teacher.spec.max_length] for r in records]))
+        found = embedding_search(self.vectors, self.ids, queries, [r.id for r in records], self.k)
+        found["identity"] = found["identity"].clip(upper=self.cap)
+        return self.search.hits(records, u) + [found]
+
+    def describe(self) -> dict[str, str]:
+        return {**self.search.describe(), "teacher": f"{self.teacher.spec.model}-{self.teacher.spec.size} k={self.k}"}
+
+    def settings_described(self):
+        return self.search.settings_described() + [("teacher", f"{self.teacher.spec.model}-{self.teacher.spec.size}")]
+
+    def summary(self) -> str:
+        return f"{self.search.summary()} + {self.teacher.spec.model}-{self.teacher.spec.size} neighbours"
+
+
+def teacher_search(search, folder: Path) -> TeacherNeighbours:
+    from retrieval.homology.shipped import shipped_references
+
+    exp7sp = next(r for r in shipped_references() if Path(r.folder).name == "exp7sp")
+    return TeacherNeighbours(search, exp7sp, TeacherVectors.existing(folder))
+
+
+@click.group()
+def cli():
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+
+@cli.command()
+@click.option("--data", type=click.Path(path_type=Path), default=DEFAULT_DATA)
+@click.option("--folder", type=click.Path(path_type=Path), default=Path("runs/unirep256"))
+@click.option("--threads", type=int, default=2)
+def vectors(data, folder, threads):
+    """The teacher's vectors of every protein the variants read."""
+    torch.set_num_threads(threads)
+    store = TeacherVectors(folder)
+    for name, path in inputs(data).items():
+        sequences = [r.sequence for r in read_fasta(path, skip_invalid=True)]  # the 2020 file repeats ids
+        started = time.perf_counter()
+        done = store.compute(sequences)
+        took = time.perf_counter() - started
+        print(f"{name}: {len(sequences)} sequences, {done} computed in {took:.0f} s"
+              + (f" ({done / took:.1f} proteins/s)" if done else ""), flush=True)
+    print(machine_line())
+
+
+@cli.command("rerank-teacher")
+@click.option("--teacher", type=click.Path(path_type=Path), default=Path("runs/unirep256"))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+def rerank_teacher(teacher, output):
+    """Variant (c): the shipped model's homology re-ranker retrained with teacher neighbours."""
+    from retrieval.homology.shipped import shipped_references
+    from retrieval.models.retriever import DEFAULT_MODEL, RetrievalModel
+    from train.cli import TRAINING_SEARCH
+    from train.loop import retrain_reranker
+    from train.rerank import HomologyTraining
+
+    shown = HomologyTraining.recorded(RetrievalModel.from_pretrained(DEFAULT_MODEL).info)
+    folders = [str(r.folder) for r in shipped_references()]
+    print(retrain_reranker(str(DEFAULT_MODEL), folders, str(output), shown=shown, settings=TRAINING_SEARCH,
+                           extend_search=lambda search: teacher_search(search, teacher)))
+
+
+def _annotator(model: str | None, teacher: Path | None):
+    from retrieval.annotate import Annotator
+    from retrieval.homology import HomologySearch
+    from retrieval.homology.shipped import shipped_references
+    from retrieval.indexing import default_index
+    from retrieval.models.retriever import RetrievalModel
+
+    if teacher is None:
+        return Annotator.from_pretrained(model)
+    retrieval_model = RetrievalModel.from_pretrained(model)
+    search = teacher_search(HomologySearch(shipped_references(), protein_encoder=retrieval_model.protein_encoder),
+                            teacher)
+    return Annotator(retrieval_model, default_index(retrieval_model), search)
+
+
+@cli.command()
+@click.option("--data", type=click.Path(path_type=Path), default=DEFAULT_DATA)
+@click.option("--variant", "variants", multiple=True, metavar="NAME=MODEL")
+@click.option("--teacher-variant", "teacher_variants", multiple=True, metavar="NAME=MODEL")
+@click.option("--teacher", type=click.Path(path_type=Path), default=Path("runs/unirep256"))
+@click.option("--predictions", type=click.Path(path_type=Path), default=Path("runs/unirep_predictions"))
+def evaluate(data, variants, teacher_variants, teacher, predictions):
+    """Fmax of the shipped hybrid and the variants on CAFA3 NK / LK and the 2020 split."""
+    logging.getLogger().setLevel(logging.WARNING)
+    setting = cafa3_setting(data)
+    trained = set(setting.train_ids) | {r.id for r in read_fasta(data / "train_goa2019exp_7sp" / "sequences.fasta.gz")}
+    later = [r for r in read_fasta(data / "test_tale_2020" / "sequences.fasta", skip_invalid=True) if r.id not in trained]
+    time_split = Evaluator(setting.ontology, read_annotations(data / "test_tale_2020" / "annotations_leaf.tsv"),
+                           ia=setting.ia, targets=[r.id for r in later], propagator=setting.propagator)
+    runs = [("shipped", None, None)] + [(*v.split("=", 1), None) for v in variants] \
+        + [(*v.split("=", 1), teacher) for v in teacher_variants]
+    predictions.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name, model, with_teacher in runs:
+        annotator = _annotator(model, with_teacher)
+        for split, records, evaluators in (("CAFA3", with_cafa_taxa(setting.records), (("NK", setting.nk), ("LK", setting.lk))),
+                                           ("2020", later, (("2020", time_split),))):
+            started = time.perf_counter()
+            table = annotator.annotate(records, top=1500, min_score=0.01)
+            seconds = time.perf_counter() - started
+            table = table.rename(columns={"protein_id": "protein", "term_id": "term"})[["protein", "term", "score"]]
+            if split == "CAFA3":
+                table.to_csv(predictions / f"{name}.tsv", sep="\t", index=False,
+                             header=["protein_id", "term_id", "score"])
+            for label, evaluator in evaluators:
+                fmax = evaluator.evaluate(table).set_index("aspect")["fmax"]
+                rows.append({"variant": name, "split": label, **{a: fmax.get(a, np.nan) for a in ("MFO", "BPO", "CCO")},
+                             "seconds": round(seconds, 1)})
+        print(pd.DataFrame(rows).to_string(float_format=lambda x: f"{x:.3f}", index=False), flush=True)
+    print(machine_line())
+
+
+if __name__ == "__main__":
+    cli()
