@@ -2,7 +2,7 @@
 
 Stages, top to bottom:
   1. load data, split proteins (train / rerank / val), pick the catalogue terms;
-  2. build the towers; cache the frozen text backbone's features of every catalogue term;
+  2. build the towers (with a teacher, first distil it into the protein tower: :mod:`train.distill`); cache the frozen text backbone's features of every catalogue term;
   3. train the towers epoch by epoch, validating Fmax on held-out proteins, checkpointing;
   4. train the fusion re-ranker on the towers' own top-k candidates for the "rerank" proteins;
   5. export the model folder (save_pretrained) with the training record.
@@ -96,7 +96,7 @@ def train(config: TrainConfig) -> Path:
     protein.to(device)
     text.to(device)
     if config.distill_teacher and not (config.resume and (out / CHECKPOINT).is_file()):
-        _distil(config, data, protein, rng, device, out)
+        _distil(config, data, protein, device, out)
     texts = text.function_texts(data.catalogue, data.ontology)
     features = text_features(text, texts, config.precision).to(device) if text.freeze_backbone else None
     text.set_standardisation(features if features is not None else text.backbone_features(texts).to(device))
@@ -204,16 +204,20 @@ def retrain_reranker(model_dir: str, reference_dirs: list[str], output: str, exe
 DISTILLATION = "distillation.json"
 
 
-def _distil(config: TrainConfig, data: TrainingData, protein, rng, device, out: Path) -> None:
+def _distil(config: TrainConfig, data: TrainingData, protein, device, out: Path) -> None:
     """Stage 0: distil the teacher into the protein tower (see :mod:`train.distill`); the record is
-    kept in the run folder, so a resumed run still exports it."""
+    kept in the run folder, so a resumed run still exports it. It draws from its own random streams,
+    so the GO training after it draws what a run without a teacher draws: the two differ only in
+    the tower's starting weights."""
     from retrieval.io.fasta import read_fasta
     from train.teacher import TeacherVectors
 
     sequences = [r.sequence for r in read_fasta(config.distill_fasta)] if config.distill_fasta else \
         [data.records[i].sequence for i in data.splits["train"]]
+    torch_state = torch.get_rng_state()
     record = distill(protein, sequences, TeacherVectors.existing(config.distill_teacher), config.distill_epochs,
-                     config.batch_size, config.lr, rng, device, config.precision)
+                     config.batch_size, config.lr, np.random.default_rng(config.seed + 1), device, config.precision)
+    torch.set_rng_state(torch_state)
     (out / DISTILLATION).write_text(json.dumps(record, indent=2) + "\n")
 
 
