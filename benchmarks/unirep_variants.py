@@ -67,7 +67,7 @@ class TeacherNeighbours:
         return (z / np.linalg.norm(z, axis=1, keepdims=True)).astype(np.float32)
 
     def hits(self, records, u=None) -> list[pd.DataFrame]:
-        queries = self._unit(self.teacher.vectors([r.sequence[: self.teacher.spec.max_length] for r in records]))
+        queries = self._unit(self.teacher.vectors([r.sequence for r in records]))
         found = embedding_search(self.vectors, self.ids, queries, [r.id for r in records], self.k)
         found["identity"] = found["identity"].clip(upper=self.cap)
         return self.search.hits(records, u) + [found]

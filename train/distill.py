@@ -46,8 +46,9 @@ def distill(protein, sequences: list[str], teacher: TeacherVectors, epochs: int,
     if epochs < 1:
         raise InputError(f"--distill-epochs must be at least 1 (got {epochs})")
     started = time.time()
-    sequences = [s[: teacher.spec.max_length] for s in dict.fromkeys(sequences)]  # the residues the teacher read
+    sequences = list(dict.fromkeys(sequences))
     target = teacher.vectors(sequences)
+    sequences = [s[: teacher.spec.max_length] for s in sequences]  # the residues the teacher read
     mean, std = target.mean(0), target.std(0) + 1e-6
     target = torch.from_numpy((target - mean) / std).float()
     order = rng.permutation(len(sequences))

@@ -71,7 +71,7 @@ class TeacherVectors:
         return len(self._keys)
 
     def vectors(self, sequences: list[str]) -> np.ndarray:
-        """(n, size) vectors of ``sequences``, each of which must have been computed."""
+        """(n, size) vectors of ``sequences`` (whole: the cut is the teacher's), each computed before."""
         missing = [s for s in sequences if s not in self]
         if missing:
             raise InputError(f"{self.folder}: {len(missing)} sequences have no teacher vector; run compute first")

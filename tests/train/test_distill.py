@@ -23,7 +23,8 @@ def composition_teacher(folder, sequences, spec=TeacherSpec(model="composition",
     pooling can learn, written as one part of a teacher folder."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "teacher.json").write_text(json.dumps(dataclasses.asdict(spec)))
-    vectors = np.array([[s.count(a) / len(s) for a in "WCHY"] for s in sequences], dtype=np.float32)
+    cut = [s[: spec.max_length] for s in sequences]  # what the teacher reads; the key is the whole sequence
+    vectors = np.array([[s.count(a) / len(s) for a in "WCHY"] for s in cut], dtype=np.float32)
     np.savez(folder / "part-00000.npz", keys=np.array([sequence_key(s) for s in sequences]), vectors=vectors)
     return TeacherVectors.existing(folder)
 
@@ -36,7 +37,8 @@ def test_distillation_learns_a_tiny_teacher(tmp_path):
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
     sequences = random_sequences(256, rng)
-    teacher = composition_teacher(tmp_path / "teacher", sequences)
+    # some sequences are longer than the teacher reads: the student reads the same residues
+    teacher = composition_teacher(tmp_path / "teacher", sequences, TeacherSpec("composition", 4, max_length=60))
     protein = ProteinEncoder(ProteinEncoderConfig(embed_dim=8, cnn_token_dim=16, cnn_channels=32, cnn_blocks=1,
                                                   dropout=0.0))
     before = [p.detach().clone() for p in protein.backbone.parameters()]
