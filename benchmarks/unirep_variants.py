@@ -129,13 +129,15 @@ def rerank_teacher(teacher, output):
                            extend_search=lambda search: teacher_search(search, teacher)))
 
 
-def _annotator(model: str | None, teacher: Path | None):
+def _annotator(model: str | None, teacher: Path | None, towers: bool = False):
     from retrieval.annotate import Annotator
     from retrieval.homology import HomologySearch
     from retrieval.homology.shipped import shipped_references
     from retrieval.indexing import default_index
     from retrieval.models.retriever import RetrievalModel
 
+    if towers:
+        return Annotator.from_pretrained(model, reference=None)
     if teacher is None:
         return Annotator.from_pretrained(model)
     retrieval_model = RetrievalModel.from_pretrained(model)
@@ -150,7 +152,8 @@ def _annotator(model: str | None, teacher: Path | None):
 @click.option("--teacher-variant", "teacher_variants", multiple=True, metavar="NAME=MODEL")
 @click.option("--teacher", type=click.Path(path_type=Path), default=Path("runs/unirep256"))
 @click.option("--predictions", type=click.Path(path_type=Path), default=Path("runs/unirep_predictions"))
-def evaluate(data, variants, teacher_variants, teacher, predictions):
+@click.option("--towers/--no-towers", default=True, show_default=True, help="Also score each model's towers alone.")
+def evaluate(data, variants, teacher_variants, teacher, predictions, towers):
     """Fmax of the shipped hybrid and the variants on CAFA3 NK / LK and the 2020 split."""
     logging.getLogger().setLevel(logging.WARNING)
     setting = cafa3_setting(data)
@@ -158,12 +161,14 @@ def evaluate(data, variants, teacher_variants, teacher, predictions):
     later = [r for r in read_fasta(data / "test_tale_2020" / "sequences.fasta", skip_invalid=True) if r.id not in trained]
     time_split = Evaluator(setting.ontology, read_annotations(data / "test_tale_2020" / "annotations_leaf.tsv"),
                            ia=setting.ia, targets=[r.id for r in later], propagator=setting.propagator)
-    runs = [("shipped", None, None)] + [(*v.split("=", 1), None) for v in variants] \
-        + [(*v.split("=", 1), teacher) for v in teacher_variants]
+    models = [("shipped", None)] + [tuple(v.split("=", 1)) for v in variants]
+    runs = [(name, model, None, False) for name, model in models] \
+        + [(*v.split("=", 1), teacher, False) for v in teacher_variants] \
+        + [(f"{name} towers", model, None, True) for name, model in (models if towers else [])]
     predictions.mkdir(parents=True, exist_ok=True)
     rows = []
-    for name, model, with_teacher in runs:
-        annotator = _annotator(model, with_teacher)
+    for name, model, with_teacher, towers_alone in runs:
+        annotator = _annotator(model, with_teacher, towers_alone)
         for split, records, evaluators in (("CAFA3", with_cafa_taxa(setting.records), (("NK", setting.nk), ("LK", setting.lk))),
                                            ("2020", later, (("2020", time_split),))):
             started = time.perf_counter()
@@ -171,7 +176,7 @@ def evaluate(data, variants, teacher_variants, teacher, predictions):
             seconds = time.perf_counter() - started
             table = table.rename(columns={"protein_id": "protein", "term_id": "term"})[["protein", "term", "score"]]
             if split == "CAFA3":
-                table.to_csv(predictions / f"{name}.tsv", sep="\t", index=False,
+                table.to_csv(predictions / f"{name.replace(' ', '_')}.tsv", sep="\t", index=False,
                              header=["protein_id", "term_id", "score"])
             for label, evaluator in evaluators:
                 fmax = evaluator.evaluate(table).set_index("aspect")["fmax"]

@@ -387,3 +387,48 @@ def test_simulated_unseen_terms_are_whole_subtrees_scored_as_unseen_without_refe
     assert (plain["features"][np.isin(plain["rows"], np.flatnonzero(hidden))][:, knn] > 0).any()
     # A hidden term is never a candidate by homology alone: only the towers' top 2 bring it.
     assert (on_hidden.sum(axis=1) <= 2).all()
+
+
+def test_retrain_reranker_with_an_extended_search_reads_one_more_source(toy_training, tmp_path):
+    """``extend_search`` (an experiment's extra evidence, e.g. teacher neighbours) adds a block of
+    features that training and serving both read."""
+    from index.catalogue import FunctionCatalogue
+    from index.ontology import Ontology
+    from index.propagation import Propagator
+    from retrieval.annotate import Annotator
+    from retrieval.dataset import AnnotatedProteins
+    from retrieval.homology import HomologySearch, Reference, SearchSettings, n_homology_sources
+    from retrieval.indexing import build_function_index
+    from train.loop import retrain_reranker
+
+    class Twice:  # the first reference searched a second time, as a third source
+        def __init__(self, search):
+            self.search, self.references = search, search.references + search.references[:1]
+            self.calls = 0
+
+        def hits(self, records, u=None):
+            self.calls += 1
+            found = self.search.hits(records, u)
+            return found + found[:1]
+
+        def describe(self):
+            return self.search.describe()
+
+    model_dir = train(toy_training)
+    onto = Ontology.from_obo(toy_training.obo)
+    data = AnnotatedProteins.load(toy_training.fasta, toy_training.annotations)
+    refs = [Reference.build(data.records, data.annotations, onto, Propagator.from_ontology(onto), tmp_path / name)
+            for name in ("ref", "other")]
+    embedding = SearchSettings(searcher="embedding")
+    extended = []
+    hybrid = RetrievalModel.from_pretrained(retrain_reranker(
+        str(model_dir), [str(r.folder) for r in refs], str(tmp_path / "h"), settings=embedding,
+        extend_search=lambda search: extended.append(Twice(search)) or extended[-1]))
+    assert extended[0].calls >= 2  # the re-ranker's training and validation proteins
+    assert n_homology_sources(hybrid.homology_reranker.config.pair_features) == 3
+    assert len(hybrid.info["homology_references"]) == 3
+    index = build_function_index(hybrid, FunctionCatalogue.from_ontology(onto), ontology=onto, precision="fp32",
+                                 progress=False)
+    search = Twice(HomologySearch(refs, embedding, protein_encoder=hybrid.protein_encoder))
+    table = Annotator(hybrid, index, search).annotate(data.records[:3])
+    assert set(table["protein_id"]) == {r.id for r in data.records[:3]} and search.calls == 1
