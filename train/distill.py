@@ -94,5 +94,5 @@ def _predict(protein, head, sequences, rows, device, precision, batch: int = 64)
     for start in range(0, len(rows), batch):
         inputs = {k: v.to(device) for k, v in protein.tokenize([sequences[i] for i in rows[start: start + batch]]).items()}
         with autocast(device, precision):
-            out.append(head(protein.features(inputs).float()).cpu().numpy())
+            out.append(head(protein.features(inputs).float()).float().cpu().numpy())  # autocast gives bf16
     return np.concatenate(out)

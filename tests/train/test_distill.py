@@ -53,6 +53,15 @@ def test_distillation_learns_a_tiny_teacher(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(before, protein.backbone.parameters()))
 
 
+def test_distillation_runs_under_bf16_autocast(tmp_path):
+    rng = np.random.default_rng(1)
+    sequences = random_sequences(40, rng)
+    protein = ProteinEncoder(ProteinEncoderConfig(embed_dim=8, cnn_token_dim=8, cnn_channels=16, cnn_blocks=1))
+    record = distill(protein, sequences, composition_teacher(tmp_path / "t", sequences), epochs=1, batch_size=16,
+                     lr=1e-3, rng=rng, device=torch.device("cpu"), precision="bf16", held_out=0.2)
+    assert np.isfinite(record["history"][0]["held_out_r2"])
+
+
 def test_explained_variance_against_hand_values():
     target = np.array([[1.0, 0.0], [-1.0, 2.0]])
     assert explained_variance(target, target) == 1.0
