@@ -7,6 +7,7 @@
         variant (c): the shipped towers, a homology re-ranker that also reads the transfer features of
         each protein's nearest exp7sp proteins by teacher vector (a third source of evidence)
     python benchmarks/unirep_variants.py evaluate [--variant NAME=MODEL ...] [--teacher-variant NAME=MODEL ...]
+                                                  [--towers-of NAME ...]
         CAFA3 NK / LK and 2020 Fmax of the shipped hybrid and each variant (`--variant`: a model
         folder served with the shipped references; `--teacher-variant`: a model from rerank-teacher,
         served with the teacher's neighbours too); writes each variant's CAFA3 predictions to
@@ -152,7 +153,8 @@ def _annotator(model: str | None, teacher: Path | None, towers: bool = False):
 @click.option("--teacher-variant", "teacher_variants", multiple=True, metavar="NAME=MODEL")
 @click.option("--teacher", type=click.Path(path_type=Path), default=Path("runs/unirep256"))
 @click.option("--predictions", type=click.Path(path_type=Path), default=Path("runs/unirep_predictions"))
-@click.option("--towers/--no-towers", default=True, show_default=True, help="Also score each model's towers alone.")
+@click.option("--towers-of", "towers", multiple=True, metavar="NAME",
+              help="Also score these models' towers alone (shipped, or a --variant's NAME).")
 def evaluate(data, variants, teacher_variants, teacher, predictions, towers):
     """Fmax of the shipped hybrid and the variants on CAFA3 NK / LK and the 2020 split."""
     logging.getLogger().setLevel(logging.WARNING)
@@ -164,7 +166,7 @@ def evaluate(data, variants, teacher_variants, teacher, predictions, towers):
     models = [("shipped", None)] + [tuple(v.split("=", 1)) for v in variants]
     runs = [(name, model, None, False) for name, model in models] \
         + [(*v.split("=", 1), teacher, False) for v in teacher_variants] \
-        + [(f"{name} towers", model, None, True) for name, model in (models if towers else [])]
+        + [(f"{name} towers", model, None, True) for name, model in models if name in towers]
     predictions.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, model, with_teacher, towers_alone in runs:
