@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from index.errors import InputError
 from retrieval.models.batching import autocast
 from train.data import protein_batches
+from train.schedule import warmup_cosine
 from train.teacher import TeacherVectors
 
 LOG = logging.getLogger(__name__)
@@ -59,9 +60,7 @@ def distill(protein, sequences: list[str], teacher: TeacherVectors, epochs: int,
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
     lengths = np.array([len(s) for s in sequences])
     total = epochs * math.ceil(len(fit) / batch_size)
-    warmup = max(1, total // 20)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    scheduler = warmup_cosine(optimizer, total)
     history = []
     for epoch in range(epochs):
         protein.train()

@@ -2,7 +2,8 @@
 
 Stages, top to bottom:
   1. load data, split proteins (train / rerank / val), pick the catalogue terms;
-  2. build the towers (with a teacher, first distil it into the protein tower: :mod:`train.distill`); cache the frozen text backbone's features of every catalogue term;
+  2. build the towers (with a teacher, first distil it into the protein tower: :mod:`train.distill`);
+     cache the frozen text backbone's features of every catalogue term;
   3. train the towers epoch by epoch, validating Fmax on held-out proteins, checkpointing;
   4. train the fusion re-ranker on the towers' own top-k candidates for the "rerank" proteins;
   5. export the model folder (save_pretrained) with the training record.
@@ -35,6 +36,7 @@ from train.lora import attach_lora, freeze
 from train.losses import masked_bce, multi_positive_infonce
 from train.rerank import HomologyTraining, train_reranker
 from train.sampling import CandidateSampler
+from train.schedule import warmup_cosine
 from train.validation import Validator
 
 LOG = logging.getLogger(__name__)
@@ -107,9 +109,7 @@ def train(config: TrainConfig) -> Path:
     lengths = np.array([len(r.sequence) for r in data.records])
     steps_per_epoch = math.ceil(len(data.splits["train"]) / config.batch_size)
     total = steps_per_epoch * config.epochs if not config.max_steps else min(config.max_steps, steps_per_epoch * config.epochs)
-    warmup = max(1, total // 20)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    scheduler = warmup_cosine(optimizer, total)
     modules = {"protein": protein, "text": text}
     first_epoch = load_checkpoint(out, modules, optimizer, scheduler, rng) if config.resume else 0
     validator = Validator(data, data.splits["val"])

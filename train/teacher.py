@@ -8,7 +8,6 @@ finished parts and the next one computes only what is missing.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -17,12 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from index.errors import InputError
+from retrieval.embedding_store import sequence_key
 
 log = logging.getLogger(__name__)
 
 
-def sequence_key(sequence: str) -> str:
-    return hashlib.sha256(sequence.encode()).hexdigest()[:20]
+def teacher_key(sequence: str) -> str:
+    """The embedding cache's key of a sequence, as text."""
+    return sequence_key(sequence).hex()
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class TeacherVectors:
             self._keys[str(key)] = (len(self._parts) - 1, row)
 
     def __contains__(self, sequence: str) -> bool:
-        return sequence_key(sequence) in self._keys
+        return teacher_key(sequence) in self._keys
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -75,7 +76,7 @@ class TeacherVectors:
         missing = [s for s in sequences if s not in self]
         if missing:
             raise InputError(f"{self.folder}: {len(missing)} sequences have no teacher vector; run compute first")
-        return np.stack([self._parts[p][r] for p, r in (self._keys[sequence_key(s)] for s in sequences)])
+        return np.stack([self._parts[p][r] for p, r in (self._keys[teacher_key(s)] for s in sequences)])
 
     def compute(self, sequences: list[str], part: int = 2000, progress=None) -> int:
         """Compute and keep the vectors of the ``sequences`` not yet here; returns how many."""
@@ -90,8 +91,8 @@ class TeacherVectors:
         for start in range(0, len(todo), part):
             chunk = todo[start: start + part]
             vectors = encoder.encode([s[: self.spec.max_length] for s in chunk])
-            keys = np.array([sequence_key(s) for s in chunk])
-            number = len(list(self.folder.glob("part-*.npz")))
+            keys = np.array([teacher_key(s) for s in chunk])
+            number = len(self._parts)
             partial = self.folder / f".part-{number:05d}.npz"
             np.savez(partial, keys=keys, vectors=vectors)
             partial.rename(self.folder / f"part-{number:05d}.npz")  # whole parts only

@@ -11,7 +11,7 @@ from retrieval.models.protein_encoder import ProteinEncoder, ProteinEncoderConfi
 from retrieval.models.retriever import RetrievalModel
 from train.distill import distill, explained_variance
 from train.loop import train
-from train.teacher import TeacherSpec, TeacherVectors, sequence_key
+from train.teacher import TeacherSpec, TeacherVectors, teacher_key
 
 from test_training import toy_training  # noqa: F401 (the fixture)
 
@@ -25,7 +25,7 @@ def composition_teacher(folder, sequences, spec=TeacherSpec(model="composition",
     (folder / "teacher.json").write_text(json.dumps(dataclasses.asdict(spec)))
     cut = [s[: spec.max_length] for s in sequences]  # what the teacher reads; the key is the whole sequence
     vectors = np.array([[s.count(a) / len(s) for a in "WCHY"] for s in cut], dtype=np.float32)
-    np.savez(folder / "part-00000.npz", keys=np.array([sequence_key(s) for s in sequences]), vectors=vectors)
+    np.savez(folder / "part-00000.npz", keys=np.array([teacher_key(s) for s in sequences]), vectors=vectors)
     return TeacherVectors.existing(folder)
 
 
