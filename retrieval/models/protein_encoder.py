@@ -1,8 +1,15 @@
-"""The protein tower: a backbone (our compact CNN or any Hugging Face encoder) + pooling + projection.
+"""The protein tower: a backbone (our compact CNN, any Hugging Face encoder, or frozen UniRep) +
+pooling + projection.
 
 Long sequences: a sequence longer than ``max_residues`` is cut into windows of ``max_residues``
 overlapping by ``window_overlap``; the pooled window features are averaged, weighted by window
 length, before the projection. Nothing is truncated and memory stays bounded (35,000 residues work).
+
+UniRep (``unirep-64``, ``unirep-256``, ``unirep-1900``; :mod:`retrieval.models.unirep`) is always
+frozen and slow (a recurrence per residue), so its window features are kept in the shared feature
+cache (:func:`retrieval.feature_cache.cache_dir`): a window is run through it once per machine,
+and training on it costs a lookup. It computes in fp32 whatever the precision: its cached features
+are the package's numbers.
 """
 from __future__ import annotations
 
@@ -22,9 +29,11 @@ from retrieval.models.compact_protein import CompactCNN
 from retrieval.models.hf_backbone import load_adapter, load_backbone
 from retrieval.models.precision import resolve_precision
 from retrieval.models.pretrained import load_head, module_digest, read_folder, tensor_fingerprint, write_folder
+from retrieval.models.unirep import UniRep, unirep_size
 
 LOG = logging.getLogger(__name__)
 COMPACT = "compact"
+UNIREP = "unirep-"
 ADAPTER_DIR = "adapter"
 #: Batches are padded to a multiple of this many residues: a few distinct shapes instead of one per
 #: batch, so oneDNN's cache of compiled kernels (one per input shape) stops growing over a long run.
@@ -41,7 +50,7 @@ ARITHMETIC = 2
 class ProteinEncoderConfig:
     """Constructor arguments of :class:`ProteinEncoder` (saved as its config.json)."""
 
-    backbone: str = COMPACT  # "compact" or a Hugging Face folder / hub id (ProtBERT, ESM-2, ...)
+    backbone: str = COMPACT  # "compact", "unirep-256" (64, 1900) or a Hugging Face folder / hub id (ProtBERT, ESM-2)
     embed_dim: int = 256  # size of the shared embedding space
     max_residues: int = 1000  # window length; longer sequences are split into windows
     window_overlap: int = 250  # residues shared by consecutive windows
@@ -65,6 +74,10 @@ class ProteinEncoder(nn.Module):
             self.backbone = backbone or CompactCNN(config.cnn_token_dim, config.cnn_channels, config.cnn_blocks,
                                                    config.dropout)
             feature_dim = self.backbone.out_dim
+        elif self.is_unirep:
+            self.backbone = backbone or UniRep.from_package(unirep_size(config.backbone[len(UNIREP):]))
+            self._backbone_digest = module_digest(self.backbone)
+            feature_dim = self.backbone.size
         else:
             if backbone is None:
                 backbone, self.tokenizer = load_backbone(config.backbone, config.quantization)
@@ -78,9 +91,13 @@ class ProteinEncoder(nn.Module):
     def is_compact(self) -> bool:
         return self.config.backbone == COMPACT
 
+    @property
+    def is_unirep(self) -> bool:
+        return self.config.backbone.startswith(UNIREP)
+
     def _detect_spacing(self) -> bool:
         """ProtBERT-style vocabularies hold single residues and need 'M K V'; ESM-style tokenise 'MKV'."""
-        if self.is_compact or self.config.residue_format != "auto":
+        if self.tokenizer is None or self.config.residue_format != "auto":
             return self.config.residue_format == "spaced"
         ids = self.tokenizer("MKV", add_special_tokens=False)["input_ids"]
         return len(ids) != 3
@@ -93,6 +110,12 @@ class ProteinEncoder(nn.Module):
             for row, seq in enumerate(sequences):
                 tokens[row, : len(seq)] = torch.from_numpy(encode(seq))
             return {"tokens": tokens}
+        if self.is_unirep:  # padded to the longest only: the recurrence pays for every position
+            encoded = [UniRep.tokens(s) for s in sequences]
+            tokens = torch.zeros((len(sequences), max(map(len, encoded))), dtype=torch.long)
+            for row, codes in enumerate(encoded):
+                tokens[row, : len(codes)] = torch.tensor(codes)
+            return {"tokens": tokens, "lengths": torch.tensor([len(c) for c in encoded])}
         texts = [" ".join(s) for s in sequences] if self._spaced else sequences
         return dict(self.tokenizer(texts, padding=True, pad_to_multiple_of=PAD_MULTIPLE, return_tensors="pt"))
 
@@ -100,6 +123,9 @@ class ProteinEncoder(nn.Module):
         """Pooled backbone features (before projection): mask-aware mean for transformers."""
         if self.is_compact:
             return self.backbone(batch["tokens"])
+        if self.is_unirep:
+            with torch.autocast(batch["tokens"].device.type, enabled=False):
+                return self.backbone(batch["tokens"], batch["lengths"]).clone()  # a tensor autograd may use
         hidden = self.backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
@@ -141,29 +167,54 @@ class ProteinEncoder(nn.Module):
     @torch.inference_mode()
     def _encode(self, sequences: list[str], max_tokens: int, precision: str, progress: bool) -> np.ndarray:
         self.eval()
-        device = next(self.parameters()).device
+        if not sequences:
+            return np.zeros((0, self.config.embed_dim), dtype=np.float32)
+        features = self.pooled_features(sequences, max_tokens, precision, progress)
+        return self.project(features.to(next(self.parameters()).device)).cpu().numpy()
+
+    def pooled_features(self, sequences: list[str], max_tokens: int = 32768, precision: str = "fp32",
+                        progress: bool = False) -> torch.Tensor:
+        """Backbone features of whole sequences, before the projection (n, hidden) float32: each
+        sequence's windows, averaged by length. A frozen UniRep's window features come from the
+        feature cache, so training projects these instead of running it on every crop."""
         pieces, owners = [], []
         for i, seq in enumerate(sequences):
             for window in self.windows(seq):
                 pieces.append(window)
                 owners.append(i)
-        owners = np.asarray(owners)
-        pooled = None
-        weights = np.zeros(len(sequences), dtype=np.float64)
+        if self.is_unirep:
+            window_features = self.window_cache().get_or_compute(
+                pieces, lambda todo: self._window_features(todo, max_tokens, precision, progress))
+        else:
+            window_features = self._window_features(pieces, max_tokens, precision, progress)
+        lengths = np.array([len(p) for p in pieces], dtype=np.float64)
+        pooled = np.zeros((len(sequences), window_features.shape[1]), dtype=np.float64)
+        np.add.at(pooled, np.asarray(owners), window_features * lengths[:, None])
+        pooled /= np.bincount(owners, weights=lengths, minlength=len(sequences))[:, None]
+        return torch.from_numpy(pooled.astype(np.float32))
+
+    def _window_features(self, pieces: list[str], max_tokens: int, precision: str, progress: bool) -> np.ndarray:
+        """Pooled backbone features (n, hidden) of windows that fit the backbone, in input order."""
+        device = next(self.parameters()).device
+        out = None
         batches = token_batches([len(p) for p in pieces], max_tokens, multiple=PAD_MULTIPLE)
-        for batch_idx in tqdm(batches, desc="embedding proteins", unit="batch", disable=not progress):
-            inputs = {k: v.to(device) for k, v in self.tokenize([pieces[j] for j in batch_idx]).items()}
-            with autocast(device, precision):
-                feats = self.features(inputs).float().cpu().numpy()
-            if pooled is None:
-                pooled = np.zeros((len(sequences), feats.shape[1]), dtype=np.float64)
-            lengths = np.array([len(pieces[j]) for j in batch_idx], dtype=np.float64)
-            np.add.at(pooled, owners[batch_idx], feats * lengths[:, None])
-            np.add.at(weights, owners[batch_idx], lengths)
-        if pooled is None:
-            return np.zeros((0, self.config.embed_dim), dtype=np.float32)
-        features = torch.from_numpy((pooled / weights[:, None]).astype(np.float32)).to(device)
-        return self.project(features).cpu().numpy()
+        with torch.inference_mode():
+            for batch_idx in tqdm(batches, desc="embedding proteins", unit="batch", disable=not progress):
+                inputs = {k: v.to(device) for k, v in self.tokenize([pieces[j] for j in batch_idx]).items()}
+                with autocast(device, precision):
+                    feats = self.features(inputs).float().cpu().numpy()
+                if out is None:
+                    out = np.zeros((len(pieces), feats.shape[1]), dtype=np.float32)
+                out[batch_idx] = feats
+        return out
+
+    def window_cache(self):
+        """The shared feature cache's file of this frozen backbone's window features (opened once)."""
+        if getattr(self, "_windows", None) is None:
+            from retrieval.feature_cache import FeatureCache, cache_dir
+
+            self._windows = FeatureCache(cache_dir() / "features", f"protein|{self.config.backbone}|{self._backbone_digest}")
+        return self._windows
 
     def resolved_precision(self, precision: str) -> str:
         """What ``precision`` computes in on this tower's device (fp32 | bf16 | fp16)."""
@@ -185,10 +236,10 @@ class ProteinEncoder(nn.Module):
     def fingerprint(self) -> str:
         extra = ""
         if not self.is_compact:
-            from peft import get_peft_model_state_dict
-
             extra = self.config.backbone + self._backbone_digest
             if self.config.adapter:
+                from peft import get_peft_model_state_dict
+
                 extra += tensor_fingerprint(self.config, get_peft_model_state_dict(self.backbone))
         return tensor_fingerprint(self.config, self._saved_tensors(), extra)
 

