@@ -163,7 +163,8 @@ def _annotator(model: str | None, teacher: Path | None, towers: bool = False):
 @click.option("--predictions", type=click.Path(path_type=Path), default=Path("runs/unirep_predictions"))
 @click.option("--towers-of", "towers", multiple=True, metavar="NAME",
               help="Also score these models' towers alone (shipped, or a --variant's NAME).")
-def evaluate(data, variants, teacher_variants, teacher, predictions, towers):
+@click.option("--shipped/--no-shipped", default=True, show_default=True, help="Score the shipped hybrid too.")
+def evaluate(data, variants, teacher_variants, teacher, predictions, towers, shipped):
     """Fmax of the shipped hybrid and the variants on CAFA3 NK / LK and the 2020 split."""
     logging.getLogger().setLevel(logging.WARNING)
     setting = cafa3_setting(data)
@@ -171,10 +172,11 @@ def evaluate(data, variants, teacher_variants, teacher, predictions, towers):
     later = [r for r in read_fasta(data / "test_tale_2020" / "sequences.fasta", skip_invalid=True) if r.id not in trained]
     time_split = Evaluator(setting.ontology, read_annotations(data / "test_tale_2020" / "annotations_leaf.tsv"),
                            ia=setting.ia, targets=[r.id for r in later], propagator=setting.propagator)
-    models = [("shipped", None)] + [tuple(v.split("=", 1)) for v in variants]
+    models = [("shipped", None)] * shipped + [tuple(v.split("=", 1)) for v in variants]
     runs = [(name, model, None, False) for name, model in models] \
         + [(*v.split("=", 1), teacher, False) for v in teacher_variants] \
-        + [(f"{name} towers", model, None, True) for name, model in models if name in towers]
+        + [(f"{name} towers", model, None, True) for name, model in dict([("shipped", None)] + models).items()
+           if name in towers]
     predictions.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, model, with_teacher, towers_alone in runs:
