@@ -16,6 +16,9 @@
         how many of the 14 proteins of examples/free_text_proteins.fasta rank their own plain-words
         function (examples/free_text_functions.tsv) first: towers alone, and with the shipped
         references (each protein's hit on itself hidden: they are reference proteins)
+    python benchmarks/unirep_variants.py tower-speed [--variant NAME=MODEL ...] [--limit N]
+        seconds for each model's protein tower to embed the CAFA3 targets with an empty cache (a
+        frozen UniRep tower runs UniRep on every window)
     python benchmarks/unirep_variants.py frozen-features [--folder runs/unirep256]
         variant (b)'s tower (frozen UniRep-256 + a trained projection) reads its window features from
         the feature cache: put the teacher's vectors there (the first window of each sequence) and
@@ -222,6 +225,31 @@ def free_text(variants):
             row[f"{label}: not first"] = " ".join(sorted(p for p, f in own.items() if best[p] != f))
         rows.append(row)
     print(pd.DataFrame(rows).to_string(index=False))
+
+
+@cli.command("tower-speed")
+@click.option("--data", type=click.Path(path_type=Path), default=DEFAULT_DATA)
+@click.option("--variant", "variants", multiple=True, metavar="NAME=MODEL")
+@click.option("--limit", type=int, default=0, help="Only the first N targets (0: all 3,329).")
+def tower_speed(data, variants, limit):
+    """Protein-tower throughput on the CAFA3 targets, nothing cached."""
+    import os
+    import tempfile
+
+    from retrieval.models.retriever import DEFAULT_MODEL, RetrievalModel
+
+    sequences = [r.sequence for r in read_fasta(data / "test_cafa3_benchmark" / "targets.fasta")]
+    sequences = sequences[:limit] if limit else sequences
+    for name, model in [("shipped", str(DEFAULT_MODEL))] + [tuple(v.split("=", 1)) for v in variants]:
+        with tempfile.TemporaryDirectory() as empty:
+            os.environ["PROT_RETRIEVE_CACHE"] = empty  # read when the tower first opens its cache
+            tower = RetrievalModel.from_pretrained(model).protein_encoder
+            started = time.perf_counter()
+            tower.encode(sequences)
+            took = time.perf_counter() - started
+        print(f"{name} ({tower.config.backbone}): {len(sequences)} proteins in "
+              f"{took:.1f} s, {len(sequences) / took:.1f} proteins/s", flush=True)
+    print(machine_line())
 
 
 @cli.command("frozen-features")
