@@ -10,7 +10,8 @@ import click
 def dataclass_options(cls, skip: tuple[str, ...] = (), only: tuple[str, ...] = (), base=None) -> Callable:
     """Decorator adding ``--field-name`` options for the fields of ``cls`` (all, or ``only`` those,
     less ``skip``). A field's metadata gives its ``help`` and may give its ``flag`` (the option's
-    name), ``choices`` and ``min``; the defaults shown are ``base``'s (default: the class's).
+    name), ``short`` (a one-letter alias such as ``-o``; not for on/off flags), ``choices`` and
+    ``min``; the defaults shown are ``base``'s (default: the class's).
     Options default to None, so that :func:`merge_options` applies only what the user gave."""
 
     def decorate(func):
@@ -19,14 +20,15 @@ def dataclass_options(cls, skip: tuple[str, ...] = (), only: tuple[str, ...] = (
                 continue
             default = getattr(base, f.name) if base is not None else f.default
             flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+            names = (f.metadata["short"], flag) if "short" in f.metadata else (flag,)
             help_text = f.metadata.get("help", "")
             if isinstance(default, bool):
                 func = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=None,
                                     help=f"{help_text} [default: {default}]")(func)
             elif isinstance(default, tuple):
-                func = click.option(flag, f.name, multiple=True, help=help_text)(func)
+                func = click.option(*names, f.name, multiple=True, help=help_text)(func)
             else:
-                func = click.option(flag, f.name, type=_type(f, default), default=None,
+                func = click.option(*names, f.name, type=_type(f, default), default=None,
                                     help=f"{help_text} [default: {default}]")(func)
         return func
 

@@ -16,8 +16,8 @@ from retrieval.config import check_precision
 INPUT_FILES = ("fasta", "annotations", "obo", "extra_fasta", "extra_annotations", "hold_out_terms", "distill_fasta")
 
 
-def _f(default, help: str):
-    return field(default=default, metadata={"help": help})
+def _f(default, help: str, **more):
+    return field(default=default, metadata={"help": help, **more})
 
 
 @dataclass
@@ -27,7 +27,7 @@ class TrainConfig:
     fasta: str = _f("", "Training sequences (FASTA, plain or gz).")
     annotations: str = _f("", "Training annotations (EntryID term aspect).")
     obo: str = _f("", "GO ontology (OBO) used to propagate the labels.")
-    output: str = _f("runs/model", "Run folder: config, metrics, checkpoint/ and model/ are written here.")
+    output: str = _f("runs/model", "Run folder: config, metrics, checkpoint/ and model/ are written here.", short="-o")
     exclude_tag: tuple[str, ...] = _f((), "Drop training proteins with this FASTA header tag (KEY=VALUE).")
     skip_invalid: bool = _f(False, "Skip (and count) bad FASTA records instead of failing.")
     hold_out_terms: str = _f("", "File of GO ids (one per line) held out of training with their descendants, removed "

@@ -14,8 +14,9 @@ def test_train_options_come_from_the_config_dataclass():
 
 
 def test_train_reports_missing_inputs_in_one_line(tmp_path):
-    result = CliRunner().invoke(main, ["train", "--output", str(tmp_path / "run")])
-    assert result.exit_code == 2 and "training needs --fasta" in result.output and "Traceback" not in result.output
+    for flag in ("--output", "-o"):  # -o as in every other command that writes a folder
+        result = CliRunner().invoke(main, ["train", flag, str(tmp_path / "run")])
+        assert result.exit_code == 2 and "training needs --fasta" in result.output and "Traceback" not in result.output
     (tmp_path / "c.json").write_text(json.dumps({"epochs": 2, "bogus": 1}))
     result = CliRunner().invoke(main, ["train", "--config", str(tmp_path / "c.json")])
     assert result.exit_code == 2 and "unknown training option(s) ['bogus']" in result.output
