@@ -271,7 +271,7 @@ def frozen_features(data, folder, threads):
             continue
         sequences = list(dict.fromkeys(r.sequence for r in read_fasta(path, skip_invalid=True)))
         known = [s for s in sequences if s in store]
-        cache.add([s[: store.spec.max_length] for s in known], store.vectors(known))  # = each one's first window
+        cache.add([tower.windows(s)[0] for s in known], store.vectors(known))  # the teacher's cut: the first window
         started = time.perf_counter()
         tower.pooled_features(sequences, progress=True)  # computes the windows still missing
         print(f"{name}: {len(sequences)} sequences, {len(known)} from the teacher, the other windows in "

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.errors import InputError
-from retrieval.models.protein_encoder import COMPACT, UNIREP
-from retrieval.models.unirep import unirep_size
+from retrieval.models.backbone_names import COMPACT, UNIREP, unirep_size
 from retrieval.config import check_precision
 
 

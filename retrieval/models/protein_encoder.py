@@ -24,16 +24,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from retrieval.models.alphabet import PAD_ID, encode
+from retrieval.models.backbone_names import COMPACT, UNIREP, unirep_size
 from retrieval.models.batching import autocast, token_batches
 from retrieval.models.compact_protein import CompactCNN
 from retrieval.models.hf_backbone import load_adapter, load_backbone
 from retrieval.models.precision import resolve_precision
 from retrieval.models.pretrained import load_head, module_digest, read_folder, tensor_fingerprint, write_folder
-from retrieval.models.unirep import UniRep, unirep_size
+from retrieval.models.unirep import UniRep
 
 LOG = logging.getLogger(__name__)
-COMPACT = "compact"
-UNIREP = "unirep-"
 ADAPTER_DIR = "adapter"
 #: Batches are padded to a multiple of this many residues: a few distinct shapes instead of one per
 #: batch, so oneDNN's cache of compiled kernels (one per input shape) stops growing over a long run.
@@ -85,6 +84,7 @@ class ProteinEncoder(nn.Module):
             self._backbone_digest = module_digest(backbone)  # loaded by name: its weights tell it apart
             feature_dim = backbone.config.hidden_size
         self.projection = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(feature_dim, config.embed_dim))
+        self._windows = None  # UniRep's window features in the feature cache, opened when first needed
         self._spaced = self._detect_spacing()
 
     @property
@@ -111,11 +111,8 @@ class ProteinEncoder(nn.Module):
                 tokens[row, : len(seq)] = torch.from_numpy(encode(seq))
             return {"tokens": tokens}
         if self.is_unirep:  # padded to the longest only: the recurrence pays for every position
-            encoded = [UniRep.tokens(s) for s in sequences]
-            tokens = torch.zeros((len(sequences), max(map(len, encoded))), dtype=torch.long)
-            for row, codes in enumerate(encoded):
-                tokens[row, : len(codes)] = torch.tensor(codes)
-            return {"tokens": tokens, "lengths": torch.tensor([len(c) for c in encoded])}
+            tokens, lengths = UniRep.batch(sequences)
+            return {"tokens": tokens, "lengths": lengths}
         texts = [" ".join(s) for s in sequences] if self._spaced else sequences
         return dict(self.tokenizer(texts, padding=True, pad_to_multiple_of=PAD_MULTIPLE, return_tensors="pt"))
 
@@ -210,7 +207,7 @@ class ProteinEncoder(nn.Module):
 
     def window_cache(self):
         """The shared feature cache's file of this frozen backbone's window features (opened once)."""
-        if getattr(self, "_windows", None) is None:
+        if self._windows is None:
             from retrieval.feature_cache import FeatureCache, cache_dir
 
             self._windows = FeatureCache(cache_dir() / "features", f"protein|{self.config.backbone}|{self._backbone_digest}")

@@ -19,26 +19,13 @@ import torch
 from torch import nn
 
 from index.errors import InputError
+from retrieval.models.backbone_names import unirep_size
 from retrieval.models.batching import token_batches
 
 #: The package's residue integers (its aa_to_int): 0 is padding, 24 the start token.
 _ALPHABET = "-MRHKDESTNQCUGPAVIFYWLO"
 _CODES = {a: i for i, a in enumerate(_ALPHABET)} | {"X": 23, "Z": 23, "B": 23, "J": 23}
 START = 24
-SIZES = (64, 256, 1900)
-
-
-def unirep_size(size: int | str) -> int:
-    """``size`` as one of the published models' sizes.
-
-    Raises:
-        InputError: there is no such model.
-    """
-    if str(size) not in map(str, SIZES):
-        raise InputError(f"UniRep comes in sizes {', '.join(map(str, SIZES))} (got {size})")
-    return int(size)
-
-
 def weights_file(size: int = 256) -> Path:
     """The installed package's weights of the ``size`` model.
 
@@ -115,6 +102,15 @@ class UniRep(nn.Module):
         except KeyError as err:
             raise InputError(f"UniRep cannot read residue {err.args[0]!r}") from None
 
+    @classmethod
+    def batch(cls, sequences: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(tokens padded at the end to the longest, lengths with the start token) of ``sequences``."""
+        encoded = [cls.tokens(s) for s in sequences]
+        tokens = torch.zeros(len(encoded), max(map(len, encoded)), dtype=torch.long)
+        for row, codes in enumerate(encoded):
+            tokens[row, : len(codes)] = torch.tensor(codes)
+        return tokens, torch.tensor([len(codes) for codes in encoded])
+
     @torch.inference_mode()
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """tokens (batch, positions) padded at the end, lengths (batch,) -> (batch, size)."""
@@ -126,13 +122,7 @@ class UniRep(nn.Module):
 
     def encode(self, sequences: list[str], max_tokens: int = 16384) -> np.ndarray:
         """(n, size) float32 averaged hidden states, in input order, batched by length."""
-        encoded = [self.tokens(s) for s in sequences]
         out = np.zeros((len(sequences), self.size), dtype=np.float32)
-        for batch in token_batches([len(e) for e in encoded], max_tokens):
-            longest = max(len(encoded[i]) for i in batch)
-            tokens = torch.zeros(len(batch), longest, dtype=torch.long)
-            for row, i in enumerate(batch):
-                tokens[row, : len(encoded[i])] = torch.tensor(encoded[i])
-            lengths = torch.tensor([len(encoded[i]) for i in batch])
-            out[batch] = self(tokens, lengths).numpy()
+        for batch in token_batches([len(s) + 1 for s in sequences], max_tokens):
+            out[batch] = self(*self.batch([sequences[i] for i in batch])).numpy()
         return out

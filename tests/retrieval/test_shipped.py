@@ -72,6 +72,11 @@ def test_help_imports_no_heavy_library():
             "print(sorted(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+    # --help lists the training commands too, so it loads their options (train.config) but no torch
+    listed = ("import sys\nfrom retrieval.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+              "print(sorted({'torch', 'pandas', 'faiss', 'transformers', 'scipy'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", listed], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("[]") and "Training commands" in out
 
 
 def test_selftest_reports_a_changed_score(monkeypatch):
