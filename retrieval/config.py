@@ -11,8 +11,10 @@ from index.errors import InputError
 ASPECT_CODES = ("MFO", "BPO", "CCO")
 #: Output formats of ``annotate`` (see :class:`retrieval.io.writers.PredictionWriter`).
 OUTPUT_FORMATS = ("tsv", "cafa", "gaf", "jsonl", "parquet")
-#: auto: bf16 where the device computes it natively and faster, else fp32 (see retrieval.models.precision).
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: auto: bf16 where the device computes it natively and faster; on a CPU without native bf16, the
+#: compact protein tower's convolutions in int8 where that measures faster; else fp32 (see
+#: retrieval.models.precision).
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 #: How ``annotate`` runs: in this process, or on Ray Data (one machine or a cluster).
 ENGINES = ("local", "ray")
 
@@ -51,9 +53,11 @@ class AnnotateConfig:
                                      "sequence again (another catalogue, other options) skips the tower.")
     batch_size: int = _f(256, "Proteins scored per chunk (memory stays flat).")
     search_block: int = _f(4096, "Proteins per homology search when a reference is given (larger is faster).")
-    precision: str = _f("auto", "auto | fp32 | bf16 | fp16: autocast for the protein tower, and the re-ranker's "
-                                "products with the candidates; auto: bf16 where the processor computes it "
-                                "natively and faster (AVX-512 BF16, AMX; bf16-capable GPUs), else fp32.")
+    precision: str = _f("auto", "auto | fp32 | bf16 | fp16 | int8: autocast for the protein tower, and the "
+                                "re-ranker's products with the candidates (int8: the compact protein tower's "
+                                "convolutions only); auto: bf16 where the processor computes it natively and "
+                                "faster (AVX-512 BF16, AMX; bf16-capable GPUs), else int8 where that measures "
+                                "faster on the CPU, else fp32.")
 
     def check(self) -> None:
         if self.top < 1:

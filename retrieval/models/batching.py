@@ -55,8 +55,8 @@ def pick_device(requested: str = "auto") -> torch.device:
 
 
 def autocast(device: torch.device, precision: str):
-    """Mixed-precision context for ``precision`` (auto | fp32 | bf16 | fp16, resolved by
-    :func:`retrieval.models.precision.resolve_precision`): a no-op for fp32."""
+    """Mixed-precision context for ``precision`` (auto | fp32 | bf16 | fp16 | int8, resolved by
+    :func:`retrieval.models.precision.resolve_precision`): a no-op for fp32 and int8."""
     dtype = low_precision_dtype(device, precision)
     if dtype is None:
         return contextlib.nullcontext()
@@ -67,4 +67,6 @@ def low_precision_dtype(device: torch.device, precision: str) -> torch.dtype | N
     """The dtype ``precision`` computes in on ``device`` (None: fp32)."""
     from retrieval.models.precision import resolve_precision
 
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[resolve_precision(precision, device).name]
+    # int8 is the compact protein tower's convolutions only (retrieval.models.int8_cnn): floats stay fp32
+    return {"fp32": None, "int8": None, "bf16": torch.bfloat16, "fp16": torch.float16}[
+        resolve_precision(precision, device).name]

@@ -3,9 +3,11 @@
 ``--precision auto`` (the default) computes in bfloat16 only where the device does it natively and
 it measures faster: on a CPU that torch reports with AVX-512 BF16 or AMX-BF16 (and oneDNN is allowed
 to use them), confirmed by a micro-benchmark run once and kept in the cache per processor and torch
-version; on CUDA, bf16 where the GPU has it, else fp16; everywhere else fp32. A CPU without native
-bfloat16 (AVX2-only AMD and older Intel, most laptops) emulates it, and there the protein tower ran
-30 times slower than in fp32 (docs/benchmarks.md, speed on every CPU). An explicit precision wins.
+version; on CUDA, bf16 where the GPU has it, else fp16. A CPU without native bfloat16 (AVX2-only AMD
+and older Intel, most laptops) emulates it, and there the protein tower ran 30 times slower than in
+fp32 (docs/benchmarks.md, speed on every CPU): there ``auto`` gives ``int8`` (the compact protein
+tower's convolutions in int8, :mod:`retrieval.models.int8_cnn`, everything else fp32) where torch has
+the int8 kernels and the micro-benchmark runs them faster, else fp32. An explicit precision wins.
 """
 from __future__ import annotations
 
@@ -21,19 +23,21 @@ from dataclasses import dataclass
 import torch
 
 from retrieval.config import check_precision
+from retrieval.models.int8_cnn import Int8Conv1d, int8_supported
 
 LOG = logging.getLogger(__name__)
 #: bf16 is chosen only when the micro-benchmark runs it at most this fraction of fp32's time.
 FASTER = 0.8
 #: The processor's capabilities that bear on speed, as torch names them.
 FLAGS = ("avx2", "fma3", "f16c", "avx512_f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_fp16", "avx_vnni")
-#: Environment variables that limit the instruction sets torch uses (they change what is native).
-ISA_LIMITS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
+#: Environment variables that limit the instruction sets torch uses (they change what is native):
+#: its own kernels, oneDNN's (convolutions), fbgemm's (int8) and MKL's (matrix products).
+ISA_LIMITS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "FBGEMM_ENABLE_INSTRUCTIONS", "MKL_ENABLE_INSTRUCTIONS")
 
 
 @dataclass(frozen=True)
 class Precision:
-    """A resolved precision: what is computed (fp32 | bf16 | fp16) and why."""
+    """A resolved precision: what is computed (fp32 | bf16 | fp16 | int8) and why."""
 
     name: str
     reason: str
@@ -69,6 +73,8 @@ def resolve_precision(requested: str = "auto", device: torch.device | str = "cpu
     if requested != "auto":
         if requested == "fp16" and device.type != "cuda":
             return Precision("bf16", "fp16 asked for: bf16 on CPU")
+        if requested == "int8" and not (device.type == "cpu" and int8_supported()):
+            return Precision("fp32", f"int8 asked for: no int8 kernels on this {device.type}")
         return Precision(requested, "asked for")
     return _auto(device.type)
 
@@ -96,15 +102,24 @@ def _auto(device_type: str) -> Precision:
 
 def _auto_cpu() -> Precision:
     cpu = processor()
-    if cpu.native_bf16 is None:
-        return Precision("fp32", "auto: could not tell whether this CPU computes bf16 natively")
-    if not cpu.native_bf16:
-        return Precision("fp32", "auto: no native bf16 on this CPU")
-    fp32, bf16 = measured_seconds(cpu)
-    LOG.info("bf16 micro-benchmark on %s: fp32 %.1f ms, bf16 %.1f ms", cpu.model, 1e3 * fp32, 1e3 * bf16)
-    if bf16 <= FASTER * fp32:
-        return Precision("bf16", "auto: native bf16, measured faster than fp32")
-    return Precision("fp32", "auto: native bf16, but not measured faster than fp32")
+    if cpu.native_bf16:
+        return _faster(cpu, "bf16", "auto: native bf16, measured faster than fp32",
+                       "auto: native bf16, but not measured faster than fp32")
+    why = "could not tell whether this CPU computes bf16 natively" if cpu.native_bf16 is None \
+        else "no native bf16 on this CPU"
+    if not int8_supported():
+        return Precision("fp32", f"auto: {why}, no int8 kernels")
+    return _faster(cpu, "int8", f"auto: {why}; int8 convolutions measured faster than fp32",
+                   f"auto: {why}; int8 convolutions not measured faster than fp32")
+
+
+def _faster(cpu: Processor, kind: str, yes: str, no: str) -> Precision:
+    """``kind`` (bf16 | int8) with the reason ``yes`` where the micro-benchmark runs it faster than
+    fp32, else fp32 with the reason ``no``."""
+    seconds = measured_seconds(cpu, kind)
+    LOG.info("%s micro-benchmark on %s: fp32 %.1f ms, %s %.1f ms", kind, cpu.model, 1e3 * seconds["fp32"], kind,
+             1e3 * seconds[kind])
+    return Precision(kind, yes) if seconds[kind] <= FASTER * seconds["fp32"] else Precision("fp32", no)
 
 
 @functools.lru_cache(maxsize=None)
@@ -167,41 +182,50 @@ def _model_name(capabilities: dict) -> str:
     return name
 
 
-def measured_seconds(cpu: Processor) -> tuple[float, float]:
-    """(fp32, bf16) seconds of a small convolution and matrix product like the towers' and the
-    re-ranker's: measured once per processor, torch version and ISA limit, then read from the cache."""
+def measured_seconds(cpu: Processor, kind: str) -> dict[str, float]:
+    """Seconds of a small convolution and matrix product like the towers' and the re-ranker's, in
+    fp32 and in ``kind`` (bf16 | int8), by name: measured once per processor, torch version and ISA
+    limit, then read from the cache."""
     from retrieval.feature_cache import cache_dir
 
     key = hashlib.sha256(json.dumps([str(cpu), torch.__version__]).encode()).hexdigest()[:16]
     path = cache_dir() / "precision" / f"{key}.json"
     try:
         saved = json.loads(path.read_text())
-        return float(saved["fp32_seconds"]), float(saved["bf16_seconds"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    fp32, bf16 = _time_workload(None), _time_workload(torch.bfloat16)
+    except (OSError, ValueError):
+        saved = {}
+    if not isinstance(saved, dict):
+        saved = {}
+    seconds = {k: saved[f"{k}_seconds"] for k in ("fp32", kind) if isinstance(saved.get(f"{k}_seconds"), (int, float))}
+    if len(seconds) == len({"fp32", kind}):
+        return seconds
+    seconds = {k: _time_workload(k) for k in ("fp32", kind)}
+    saved.update({"processor": str(cpu), "torch": torch.__version__, **{f"{k}_seconds": v for k, v in seconds.items()}})
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"processor": str(cpu), "torch": torch.__version__, "fp32_seconds": fp32,
-                                   "bf16_seconds": bf16}, indent=1))
+        tmp.write_text(json.dumps(saved, indent=1))
         os.replace(tmp, path)
     except OSError as err:  # a read-only cache: measured again next time
         LOG.debug("cannot keep the precision measurement in %s: %s", path, err)
-    return fp32, bf16
+    return seconds
 
 
 @torch.inference_mode()
-def _time_workload(dtype: torch.dtype | None, repeats: int = 3) -> float:
-    """Best of ``repeats`` of one pass of the workload (about 10 ms in fp32 on 2 cores)."""
+def _time_workload(kind: str, repeats: int = 3) -> float:
+    """Best of ``repeats`` of one pass of the workload in ``kind`` (fp32 | bf16 | int8; about 10 ms
+    in fp32 on 2 cores). int8 quantises the convolution only, as the int8 tower does."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(8, 128, 256, generator=generator)
     conv = torch.nn.Conv1d(128, 128, 9, padding=4)
+    if kind == "int8":
+        out = conv(x)
+        conv = Int8Conv1d(conv, out.min().item(), out.max().item())
     a, b = torch.randn(2048, 256, generator=generator), torch.randn(256, 128, generator=generator)
     best = float("inf")
     for _ in range(repeats + 1):  # the first pass creates oneDNN's kernels
         start = time.perf_counter()
-        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=kind == "bf16"):
             conv(x)
             a @ b
         best = min(best, time.perf_counter() - start)

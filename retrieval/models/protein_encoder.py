@@ -85,6 +85,7 @@ class ProteinEncoder(nn.Module):
             feature_dim = backbone.config.hidden_size
         self.projection = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(feature_dim, config.embed_dim))
         self._windows = None  # UniRep's window features in the feature cache, opened when first needed
+        self._int8 = None  # (fingerprint, the compact backbone's int8 copy), made when first needed
         self._spaced = self._detect_spacing()
 
     @property
@@ -116,10 +117,11 @@ class ProteinEncoder(nn.Module):
         texts = [" ".join(s) for s in sequences] if self._spaced else sequences
         return dict(self.tokenizer(texts, padding=True, pad_to_multiple_of=PAD_MULTIPLE, return_tensors="pt"))
 
-    def features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Pooled backbone features (before projection): mask-aware mean for transformers."""
+    def features(self, batch: dict[str, torch.Tensor], precision: str = "fp32") -> torch.Tensor:
+        """Pooled backbone features (before projection): mask-aware mean for transformers. ``precision``
+        (resolved): int8 runs the compact backbone's int8 copy."""
         if self.is_compact:
-            return self.backbone(batch["tokens"])
+            return (self.int8_backbone() if precision == "int8" else self.backbone)(batch["tokens"])
         if self.is_unirep:
             with torch.autocast(batch["tokens"].device.type, enabled=False):
                 return self.backbone(batch["tokens"], batch["lengths"]).clone()  # a tensor autograd may use
@@ -148,7 +150,7 @@ class ProteinEncoder(nn.Module):
         Args:
             sequences: normalised residue strings.
             max_tokens: padded residues per batch (memory bound).
-            precision: auto | fp32 | bf16 | fp16 (autocast; see :mod:`retrieval.models.precision`).
+            precision: auto | fp32 | bf16 | fp16 | int8 (see :mod:`retrieval.models.precision`).
             progress: show a progress bar.
             cache_dir: read / add embeddings in a :class:`retrieval.feature_cache.FeatureCache` keyed
                 by sequence and by this tower's fingerprint (a sequence is embedded once per model).
@@ -199,11 +201,28 @@ class ProteinEncoder(nn.Module):
             for batch_idx in tqdm(batches, desc="embedding proteins", unit="batch", disable=not progress):
                 inputs = {k: v.to(device) for k, v in self.tokenize([pieces[j] for j in batch_idx]).items()}
                 with autocast(device, precision):
-                    feats = self.features(inputs).float().cpu().numpy()
+                    feats = self.features(inputs, precision).float().cpu().numpy()
                 if out is None:
                     out = np.zeros((len(pieces), feats.shape[1]), dtype=np.float32)
                 out[batch_idx] = feats
         return out
+
+    def int8_backbone(self) -> nn.Module:
+        """The compact backbone with int8 convolutions (:mod:`retrieval.models.int8_cnn`), made on
+        first use from output ranges measured once per tower and kept in the cache."""
+        fingerprint = self.fingerprint()  # a copy made before training steps would be stale
+        if self._int8 is None or self._int8[0] != fingerprint:
+            from retrieval.models import int8_cnn
+
+            def measure():
+                sequences = int8_cnn.calibration_sequences(max_residues=self.config.max_residues)
+                batches = token_batches([len(s) for s in sequences], 32768, multiple=PAD_MULTIPLE)
+                return int8_cnn.output_ranges(self.backbone, (self.tokenize([sequences[j] for j in b])["tokens"]
+                                                              for b in batches))
+
+            ranges = int8_cnn.cached_ranges(fingerprint, measure)
+            self._int8 = (fingerprint, int8_cnn.quantized_copy(self.backbone, ranges))  # a tuple: not a submodule
+        return self._int8[1]
 
     def window_cache(self):
         """The shared feature cache's file of this frozen backbone's window features (opened once)."""
@@ -214,7 +233,7 @@ class ProteinEncoder(nn.Module):
         return self._windows
 
     def resolved_precision(self, precision: str) -> str:
-        """What ``precision`` computes in on this tower's device (fp32 | bf16 | fp16)."""
+        """What ``precision`` computes in on this tower's device (fp32 | bf16 | fp16 | int8)."""
         return resolve_precision(precision, next(self.parameters()).device).name
 
     def cache_key(self, precision: str) -> str:

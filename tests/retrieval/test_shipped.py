@@ -9,6 +9,7 @@ import pytest
 
 from retrieval.homology.shipped import SHIPPED_REFERENCES, shipped_manifest, shipped_references
 from retrieval.indexing import SHIPPED_INDEX
+from retrieval.models.int8_cnn import int8_supported
 from retrieval.models.retriever import DEFAULT_MODEL
 
 pytestmark = pytest.mark.skipif(not (SHIPPED_REFERENCES / "references.json").is_file(),
@@ -102,9 +103,11 @@ def test_selftest_reports_a_changed_score(monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not (DEFAULT_MODEL / "retriever.json").is_file(), reason="no shipped default model")
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_selftest_passes_end_to_end_in_either_precision(precision):
-    """The golden file (computed in bf16) holds within selftest's tolerance of 0.01 in fp32 too."""
+@pytest.mark.parametrize("precision", ["fp32", "bf16", pytest.param("int8", marks=pytest.mark.skipif(
+    not int8_supported(), reason="no int8 kernels in this torch"))])
+def test_selftest_passes_end_to_end_in_every_precision(precision):
+    """The golden file (computed in bf16) holds within selftest's tolerance of 0.01 in fp32 and with the
+    int8 tower too."""
     from click.testing import CliRunner
 
     from retrieval.cli import main
