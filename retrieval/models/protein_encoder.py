@@ -117,11 +117,11 @@ class ProteinEncoder(nn.Module):
         texts = [" ".join(s) for s in sequences] if self._spaced else sequences
         return dict(self.tokenizer(texts, padding=True, pad_to_multiple_of=PAD_MULTIPLE, return_tensors="pt"))
 
-    def features(self, batch: dict[str, torch.Tensor], precision: str = "fp32") -> torch.Tensor:
-        """Pooled backbone features (before projection): mask-aware mean for transformers. ``precision``
-        (resolved): int8 runs the compact backbone's int8 copy."""
+    def features(self, batch: dict[str, torch.Tensor], compact: nn.Module | None = None) -> torch.Tensor:
+        """Pooled backbone features (before projection): mask-aware mean for transformers. ``compact``:
+        a copy of the compact backbone to run instead (its int8 copy)."""
         if self.is_compact:
-            return (self.int8_backbone() if precision == "int8" else self.backbone)(batch["tokens"])
+            return (compact or self.backbone)(batch["tokens"])
         if self.is_unirep:
             with torch.autocast(batch["tokens"].device.type, enabled=False):
                 return self.backbone(batch["tokens"], batch["lengths"]).clone()  # a tensor autograd may use
@@ -196,12 +196,13 @@ class ProteinEncoder(nn.Module):
         """Pooled backbone features (n, hidden) of windows that fit the backbone, in input order."""
         device = next(self.parameters()).device
         out = None
+        int8 = self.int8_backbone() if precision == "int8" and self.is_compact else None
         batches = token_batches([len(p) for p in pieces], max_tokens, multiple=PAD_MULTIPLE)
         with torch.inference_mode():
             for batch_idx in tqdm(batches, desc="embedding proteins", unit="batch", disable=not progress):
                 inputs = {k: v.to(device) for k, v in self.tokenize([pieces[j] for j in batch_idx]).items()}
                 with autocast(device, precision):
-                    feats = self.features(inputs, precision).float().cpu().numpy()
+                    feats = self.features(inputs, int8).float().cpu().numpy()
                 if out is None:
                     out = np.zeros((len(pieces), feats.shape[1]), dtype=np.float32)
                 out[batch_idx] = feats
