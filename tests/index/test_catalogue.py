@@ -48,3 +48,15 @@ def test_graph_context_adds_parent_names_to_go_terms_only(toy_ontology):
     assert context[0] == plain[0]  # a root has no parents
     assert context[1] == plain[1].replace("protein binding:", "protein binding (binding; catalytic activity):", 1)
     assert context[2] == plain[2] == "glows"
+
+
+def test_the_content_hash_is_that_of_the_rows_as_written_and_tabs_become_spaces(tmp_path):
+    import hashlib
+
+    cat = FunctionCatalogue(pd.DataFrame({"term_id": ["GO:1", "x y", "é"], "name": ["a\tb", "n", "ü"],
+                                          "description": ["one\r\ntwo", "", "d"], "aspect": ["MFO", "", "CCO"]}))
+    assert cat.table["name"].tolist() == ["a b", "n", "ü"] and cat.table["description"].tolist()[0] == "one two"
+    cat.to_tsv(tmp_path / "f.tsv")
+    rows = (tmp_path / "f.tsv").read_bytes().split(b"\n", 1)[1]  # after the header
+    assert cat.sha256() == hashlib.sha256(rows).hexdigest()
+    assert FunctionCatalogue(cat.table.iloc[:0]).sha256() == hashlib.sha256(b"").hexdigest()
