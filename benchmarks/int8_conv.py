@@ -3,10 +3,10 @@ shapes in fp32 against int8 (fbgemm, per-channel weights), on random data, in on
 
     python benchmarks/int8_conv.py [--batch 64] [--length 176] [--repeats 30]
 
-Only the arithmetic is timed: no model is quantised and no accuracy is measured. fbgemm picks its
-own instruction set, so ``ATEN_CPU_CAPABILITY`` / ``ONEDNN_MAX_CPU_ISA`` limit the fp32 side only;
-on a processor with AVX-512 VNNI the int8 side uses it. torch 2.13 warns that its quantised tensors
-are deprecated, which weighs against building the tower on them.
+Only the arithmetic is timed: no model is quantised and no accuracy is measured (the tower itself:
+``benchmarks/int8_tower.py``). ``ATEN_CPU_CAPABILITY`` / ``ONEDNN_MAX_CPU_ISA`` limit the fp32 side
+only; ``FBGEMM_ENABLE_INSTRUCTIONS=AVX2`` keeps the int8 side from AVX-512 VNNI, as on an AVX2-only
+CPU.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def main(batch, length, repeats):
             alone = _ms(lambda: int8(quantised), repeats)
             round_trip = _ms(lambda: int8(torch.quantize_per_tensor(x, 0.05, 64, torch.quint8)).dequantize(), repeats)
         print(f"| kernel {kernel}, dilation {dilation} | {fp32:.2f} | {alone:.2f} | {round_trip:.2f} |")
-    print(f"torch's own kernels: {torch.backends.cpu.get_cpu_capability()} (fbgemm picks its own instruction set)")
+    print(f"torch's own kernels: {torch.backends.cpu.get_cpu_capability()} (fbgemm: FBGEMM_ENABLE_INSTRUCTIONS)")
     print(machine_line("fp32"))
 
 
