@@ -20,7 +20,7 @@ OTHER = "not prot-retrieve's"
 #: Cache subfolders whose every item is one entry, and what they hold.
 _FOLDERS = {"search": "search database", "proteins": "protein embeddings", "embeddings": "reference embeddings",
             "features": "text features", "backbone-digests": "backbone digests", "lenders": "lender table",
-            "precision": "precision measurement"}
+            "precision": "precision measurement", "int8": "int8 ranges"}
 
 
 @dataclass
@@ -60,13 +60,15 @@ def cache_entries() -> list[CacheEntry]:
 
 
 def default_entries() -> list[Path]:
-    """The entries the default pipeline reads: the shipped model's GO index, its lender table and
-    protein embeddings, the search database of the shipped references, and the backbone digests."""
+    """The entries the default pipeline reads: the shipped model's GO index, its lender table,
+    protein embeddings and int8 ranges, the search database of the shipped references, and the
+    backbone digests."""
     from retrieval.config import AnnotateConfig
     from retrieval.embedding_store import EmbeddingStore
     from retrieval.homology import HomologySearch, SearchSettings
     from retrieval.homology.shipped import shipped_manifest, shipped_references
     from retrieval.indexing import shipped_meaning_digest
+    from retrieval.models.int8_cnn import ranges_path
     from retrieval.models.retriever import RetrievalModel
     from retrieval.stages.lending import table_key
 
@@ -76,7 +78,8 @@ def default_entries() -> list[Path]:
     references = [r["fingerprint"] for r in shipped_manifest().get("references", [])]
     paths = [root / f"go-index-{model.text_encoder.fingerprint()}", root / "backbone-digests",
              EmbeddingStore.file(root / "proteins", model.protein_encoder.cache_key(AnnotateConfig().precision)),
-             root / "lenders" / f"{table_key(meaning, meaning, references)}.npz"]
+             root / "lenders" / f"{table_key(meaning, meaning, references)}.npz",
+             ranges_path(model.protein_encoder.fingerprint())]
     try:
         paths.append(HomologySearch(shipped_references(), SearchSettings()).database.folder)
     except InputError:  # no search tool: nothing here is a default search database

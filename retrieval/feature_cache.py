@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import logging
 import os
 from pathlib import Path
@@ -73,6 +74,26 @@ def _lock(path: Path, how: int) -> int:
         return -1
     fcntl.flock(fd, how)
     return fd
+
+
+def read_json(path: Path) -> dict:
+    """A small record kept in the cache (a measurement); {} when missing or unreadable."""
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
+def write_json(path: Path, record: dict) -> None:
+    """Keep ``record`` at ``path`` atomically; a read-only cache keeps nothing (it is measured again)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(record, indent=1))
+        os.replace(tmp, path)
+    except OSError as err:
+        LOG.debug("cannot keep %s: %s", path, err)
 
 
 def content_key(text: str) -> str:

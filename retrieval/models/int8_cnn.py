@@ -14,9 +14,7 @@ import copy
 import functools
 import hashlib
 import itertools
-import json
 import logging
-import os
 import platform
 import warnings
 from pathlib import Path
@@ -141,24 +139,22 @@ def calibration_sequences(path: Path = CALIBRATION_FASTA, n: int = CALIBRATION_P
     return [r.sequence[:max_residues] for r in itertools.islice(FastaReader(path), 0, 16 * n, 16)]
 
 
-def cached_ranges(fingerprint: str, measure) -> dict[str, list[float]]:
-    """The output ranges of the tower with ``fingerprint``: read from the cache, else ``measure()``d
-    and kept there (atomically; a read-only cache measures again next time)."""
+def ranges_path(fingerprint: str) -> Path:
+    """Where the output ranges of the tower with ``fingerprint`` are kept in the cache."""
     from retrieval.feature_cache import cache_dir
 
     key = hashlib.sha256(f"{fingerprint}|{RECIPE}|{CALIBRATION_PROTEINS}".encode()).hexdigest()[:16]
-    path = cache_dir() / "int8" / f"{key}.json"
-    try:
-        return json.loads(path.read_text())["ranges"]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    ranges = measure()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"fingerprint": fingerprint, "recipe": RECIPE, "ranges": ranges}, indent=1))
-        os.replace(tmp, path)
-    except OSError as err:
-        LOG.debug("cannot keep the int8 ranges in %s: %s", path, err)
-    return ranges
+    return cache_dir() / "int8" / f"{key}.json"
 
+
+def cached_ranges(fingerprint: str, measure) -> dict[str, list[float]]:
+    """The output ranges of the tower with ``fingerprint``: read from the cache, else ``measure()``d
+    and kept there."""
+    from retrieval.feature_cache import read_json, write_json
+
+    path = ranges_path(fingerprint)
+    ranges = read_json(path).get("ranges")
+    if not isinstance(ranges, dict):
+        ranges = measure()
+        write_json(path, {"fingerprint": fingerprint, "recipe": RECIPE, "ranges": ranges})
+    return ranges

@@ -186,28 +186,16 @@ def measured_seconds(cpu: Processor, kind: str) -> dict[str, float]:
     """Seconds of a small convolution and matrix product like the towers' and the re-ranker's, in
     fp32 and in ``kind`` (bf16 | int8), by name: measured once per processor, torch version and ISA
     limit, then read from the cache."""
-    from retrieval.feature_cache import cache_dir
+    from retrieval.feature_cache import cache_dir, read_json, write_json
 
     key = hashlib.sha256(json.dumps([str(cpu), torch.__version__]).encode()).hexdigest()[:16]
     path = cache_dir() / "precision" / f"{key}.json"
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError):
-        saved = {}
-    if not isinstance(saved, dict):
-        saved = {}
+    saved = read_json(path)
     seconds = {k: saved[f"{k}_seconds"] for k in ("fp32", kind) if isinstance(saved.get(f"{k}_seconds"), (int, float))}
-    if len(seconds) == len({"fp32", kind}):
-        return seconds
-    seconds = {k: _time_workload(k) for k in ("fp32", kind)}
-    saved.update({"processor": str(cpu), "torch": torch.__version__, **{f"{k}_seconds": v for k, v in seconds.items()}})
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(saved, indent=1))
-        os.replace(tmp, path)
-    except OSError as err:  # a read-only cache: measured again next time
-        LOG.debug("cannot keep the precision measurement in %s: %s", path, err)
+    if len(seconds) < len({"fp32", kind}):
+        seconds = {k: _time_workload(k) for k in ("fp32", kind)}
+        write_json(path, {**saved, "processor": str(cpu), "torch": torch.__version__,
+                          **{f"{k}_seconds": v for k, v in seconds.items()}})
     return seconds
 
 

@@ -23,6 +23,7 @@ def _fake_cache(root):
     _write(root / "features" / "minilm.npz", 250)
     _write(root / "go-index-ffff" / "index.faiss", 900)
     _write(root / "backbone-digests" / "stamp", 16)
+    _write(root / "int8" / "abcd.json", 8)
     return {"old search": root / "search" / "mmseqs-s7.5-aaaa", "search": root / "search" / "mmseqs-s5.7-bbbb",
             "index": root / "go-index-ffff", "digests": root / "backbone-digests"}
 
@@ -40,8 +41,9 @@ def test_cache_lists_every_entry_with_its_size_kind_and_defaults(tmp_path, monke
         "features/minilm.npz": ("text features", 250, False),
         "search/.mmseqs-s5.7-cccc.x1.tmp": ("unfinished build", 70, False),
         "backbone-digests/stamp": ("backbone digests", 16, True),
+        "int8/abcd.json": ("int8 ranges", 8, False),
     }
-    assert [e.size for e in cache_entries()] == [5000, 3000, 900, 500, 250, 70, 16]  # biggest first
+    assert [e.size for e in cache_entries()] == [5000, 3000, 900, 500, 250, 70, 16, 8]  # biggest first
 
 
 def test_cache_command_lists_and_clears_keeping_the_defaults(tmp_path, monkeypatch):
@@ -49,9 +51,9 @@ def test_cache_command_lists_and_clears_keeping_the_defaults(tmp_path, monkeypat
     named = _fake_cache(tmp_path)
     monkeypatch.setattr(cache_module, "default_entries", lambda: [named["search"], named["index"], named["digests"]])
     listed = CliRunner().invoke(main, ["cache"])
-    assert listed.exit_code == 0 and "7 entries" in listed.output and "mmseqs-s7.5-aaaa" in listed.output
+    assert listed.exit_code == 0 and "8 entries" in listed.output and "mmseqs-s7.5-aaaa" in listed.output
     cleared = CliRunner().invoke(main, ["cache", "--clear", "--keep-defaults"])
-    assert cleared.exit_code == 0 and "removed 4 entries" in cleared.output and "kept 3" in cleared.output
+    assert cleared.exit_code == 0 and "removed 5 entries" in cleared.output and "kept 3" in cleared.output
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file() and p.name != ".in-use")
     assert left == ["backbone-digests/stamp", "go-index-ffff/index.faiss", "search/mmseqs-s5.7-bbbb/db.idx"]
     assert CliRunner().invoke(main, ["cache", "--clear"]).exit_code == 0
@@ -69,12 +71,14 @@ def test_default_entries_are_where_the_default_pipeline_caches(tmp_path, monkeyp
     """The shipped model's GO index folder, and the search database the default search would build."""
     from retrieval.homology import HomologySearch, SearchSettings
     from retrieval.homology.shipped import shipped_references
+    from retrieval.models.int8_cnn import ranges_path
     from retrieval.models.retriever import RetrievalModel
 
     monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path))
     paths = default_entries()
     model = RetrievalModel.from_pretrained(None)
     assert tmp_path / f"go-index-{model.text_encoder.fingerprint()}" in paths
+    assert ranges_path(model.protein_encoder.fingerprint()) in paths
     assert all(str(p).startswith(str(tmp_path)) for p in paths)
     # loading the model hashed its text backbone (and --precision auto may have measured); nothing built
     assert set(os.listdir(tmp_path)) - {".in-use", "precision"} == {"backbone-digests"}

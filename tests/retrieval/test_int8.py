@@ -1,5 +1,7 @@
 """The compact tower with int8 convolutions: each piece against its float original, the ranges it is
 calibrated with kept per tower, and its vectors close to fp32's."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -86,3 +88,16 @@ def test_the_tower_in_int8_measures_its_ranges_once_per_tower(tiny_model, monkey
         again.backbone.stem.weight.mul_(1.5)  # another tower: measured anew
     with pytest.raises(AssertionError, match="measured again"):
         again.encode(SEQUENCES, precision="int8")
+
+
+def test_damaged_ranges_are_measured_again(tiny_model, monkeypatch, tmp_path):
+    import copy
+
+    monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path))
+    tower = copy.deepcopy(tiny_model.protein_encoder)
+    path = int8_cnn.ranges_path(tower.fingerprint())
+    path.parent.mkdir(parents=True)
+    path.write_text('{"ranges": [1, 2')  # cut short
+    first = tower.encode(SEQUENCES, precision="int8")
+    assert set(json.loads(path.read_text())["ranges"]) >= {"stem", "blocks.0.norm", "blocks.0.conv2"}
+    np.testing.assert_array_equal(copy.deepcopy(tiny_model.protein_encoder).encode(SEQUENCES, precision="int8"), first)
