@@ -238,8 +238,14 @@ class ProteinEncoder(nn.Module):
         return resolve_precision(precision, next(self.parameters()).device).name
 
     def cache_key(self, precision: str) -> str:
-        """What cached embeddings of this tower at ``precision`` are filed under."""
-        return f"{self.fingerprint()}|{self.resolved_precision(precision)}|{ARITHMETIC}"
+        """What cached embeddings of this tower at ``precision`` are filed under (int8: with the
+        revision of its recipe, which its vectors depend on too)."""
+        resolved = self.resolved_precision(precision)
+        if resolved == "int8":
+            from retrieval.models.int8_cnn import RECIPE
+
+            resolved += f"-{RECIPE}"
+        return f"{self.fingerprint()}|{resolved}|{ARITHMETIC}"
 
     # --- save / load -------------------------------------------------------------------------
     def _saved_tensors(self) -> dict[str, torch.Tensor]:

@@ -180,6 +180,9 @@ def test_the_embedding_cache_is_keyed_by_the_precision_computed(machine, tiny_mo
     machine(ZEN3)
     tower = tiny_model.protein_encoder
     assert tower.cache_key("auto") == tower.cache_key("fp32") != tower.cache_key("bf16")
+    machine(ZEN3, int8=0.5)
+    keys = {tower.cache_key(p) for p in ("auto", "fp32", "bf16")}
+    assert len(keys) == 3 and tower.cache_key("auto") == tower.cache_key("int8")
 
 
 def test_verbose_output_and_provenance_say_which_precision(machine, saved_pipeline, tmp_path, write, caplog):
