@@ -160,21 +160,28 @@ class Reference:
             self._sequence_sha256 = sequence_digest(self._read_records())
         return self._sequence_sha256
 
-    def records(self) -> list[ProteinRecord]:
-        """The reference proteins, in row order of the labels, checked against the recorded digest."""
-        records = self._read_records()
+    def records(self, by_id: dict[str, ProteinRecord] | None = None) -> list[ProteinRecord]:
+        """The reference proteins, in row order of the labels, checked against the recorded digest.
+        ``by_id``: the records of its sequences file (:func:`read_sequences`), when the caller has
+        read them already (references that share one file)."""
+        records = self._read_records(by_id)
         if self._sequence_sha256 and sequence_digest(records) != self._sequence_sha256:
             raise InputError(f"{self.sequences}: the sequences are not those the reference {self.folder} was built "
                              "with (edited since?); rebuild it with `prot-retrieve build-reference`")
         return records
 
-    def _read_records(self) -> list[ProteinRecord]:
-        by_id = {r.id: r for r in read_fasta(self.sequences)}
+    def _read_records(self, by_id: dict[str, ProteinRecord] | None = None) -> list[ProteinRecord]:
+        by_id = read_sequences(self.sequences) if by_id is None else by_id
         missing = [i for i in self.ids if i not in by_id]
         if missing:
             raise InputError(f"{self.sequences}: {len(missing)} reference proteins have no sequence "
                              f"(first: {missing[0]})")
         return [by_id[i] for i in self.ids]
+
+
+def read_sequences(path: Path) -> dict[str, ProteinRecord]:
+    """A reference sequences file's records by id."""
+    return {r.id: r for r in read_fasta(path)}
 
 
 def sequence_digest(records: list[ProteinRecord]) -> str:

@@ -34,6 +34,20 @@ def test_shipped_references_are_the_ones_the_homology_reranker_read(shipped_mode
     assert [r.id for r in records] == list(references[1].ids) and all(r.sequence for r in records[:100])
 
 
+def test_the_pooled_database_reads_the_shared_sequences_file_once(tmp_path, monkeypatch):
+    import retrieval.homology.search as search
+    from retrieval.homology import SearchSettings
+    from retrieval.homology.reference import read_sequences
+
+    references, read = shipped_references(), []
+    monkeypatch.setattr(search, "read_sequences", lambda path: read.append(path) or read_sequences(path))
+    database = search.SearchDatabase(references, "mmseqs", None, SearchSettings())
+    sequences = database._pool(tmp_path / "targets.tsv")
+    assert len(read) == 1 and len(sequences) >= max(len(r.ids) for r in references)
+    targets = pd.read_csv(tmp_path / "targets.tsv", sep="\t")
+    assert [len(targets[targets["source"] == k]) for k in (0, 1)] == [len(r.ids) for r in references]
+
+
 def test_default_annotator_uses_the_shipped_references_unless_told_otherwise(shipped_model, monkeypatch):
     from retrieval.pipeline import load_references
 
