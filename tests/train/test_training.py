@@ -443,3 +443,18 @@ def test_a_frozen_unirep_tower_trains_its_projection_on_cached_features(toy_trai
     fresh = build_towers(config, load_training_data(config))[0]
     assert not torch.equal(fresh.projection[1].weight, protein.projection[1].weight)  # the projection trained
     assert torch.equal(fresh.backbone.layers[0].wmh, protein.backbone.layers[0].wmh)  # UniRep did not
+
+
+@pytest.mark.skipif(not __import__("retrieval.models.int8_cnn", fromlist=["x"]).int8_supported(),
+                    reason="no int8 kernels in this torch")
+def test_training_with_the_int8_tower_validates_and_keeps_a_float_model(toy_training, tmp_path, monkeypatch):
+    """--precision int8 trains in fp32 (the saved model has no int8 parts) and validates with the
+    int8 copy, whose ranges each validated tower measures."""
+    monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path / "cache"))
+    folder = train(dataclasses.replace(toy_training, epochs=2, precision="int8", output=str(tmp_path / "int8")))
+    model = RetrievalModel.from_pretrained(folder)
+    assert not [k for k in model.protein_encoder.state_dict() if "int8" in k or "_packed" in k]
+    assert len(list((tmp_path / "cache" / "int8").iterdir())) >= 2  # one per validated tower at least
+    history = [json.loads(line) for line in (tmp_path / "int8" / "metrics.jsonl").read_text().splitlines()]
+    fmax = [r["val_fmax_towers"] for r in history]
+    assert len(fmax) == 2 and all(0 <= v <= 1 for f in fmax for v in f.values())
