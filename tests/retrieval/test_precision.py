@@ -74,6 +74,19 @@ def test_no_native_bf16_and_no_faster_int8_gives_fp32(machine, int8, reason):
     assert measured == ([] if int8 is None else ["fp32", "int8"])  # bf16 is never measured where it is emulated
 
 
+def test_int8_kernels_that_fail_leave_fp32(machine, monkeypatch):
+    measured = machine(ZEN3, int8=0.5)
+
+    def failing(kind):
+        if kind == "int8":
+            raise RuntimeError("Didn't find engine for operation quantized::conv1d_prepack")
+        return measured.append(kind) or 1.0
+
+    monkeypatch.setattr(P, "_time_workload", failing)
+    assert P.resolve_precision("auto") == P.Precision("fp32", "auto: no native bf16 on this CPU, the int8 kernels "
+                                                               "failed")
+
+
 def test_onednn_limited_below_bf16_counts_as_no_native(machine):
     machine(ZEN4, onednn=False)  # e.g. ONEDNN_MAX_CPU_ISA=AVX2 on a Zen 4
     assert P.resolve_precision("auto").name == "fp32"
