@@ -1,7 +1,7 @@
 """The compact tower with int8 convolutions, for CPUs that do not compute bfloat16 natively.
 
 There (AVX2-only AMD and older Intel) fp32 is the fastest float arithmetic, and fbgemm's int8
-convolutions ran the tower 1.5 times as fast, with CAFA3 Fmax within 0.001 of fp32's
+convolutions ran the tower 1.6 times as fast, with CAFA3 Fmax within 0.001 of fp32's
 (docs/benchmarks.md, speed on every CPU). A quantised copy of the tower replaces each convolution:
 weights in int8 per output channel (BatchNorm folded in first), the input quantised per batch from its
 own range, the output into a range measured once per tower on a fixed set of proteins (the shipped
@@ -28,7 +28,7 @@ LOG = logging.getLogger(__name__)
 #: Proteins the output ranges are measured on (:func:`calibration_sequences`).
 CALIBRATION_PROTEINS = 256
 CALIBRATION_FASTA = Path(__file__).resolve().parents[1] / "data" / "references" / "sequences.fasta.gz"
-#: Revision of the quantisation recipe, in the cache key of the measured ranges.
+#: Revision of the quantisation recipe, in the cache keys of the measured ranges and of int8 embeddings.
 RECIPE = 1
 
 
