@@ -63,8 +63,9 @@ class TrainConfig:
     reranker_epochs: int = _f(4, "Passes over the held-out candidates for the re-ranker.")
     reranker_product: bool = _f(True, "Give the re-ranker u * v besides [u, v, |u - v|].")
     precision: str = _f("auto", "auto | fp32 | bf16 | fp16 | int8 autocast (auto: bf16 where the device computes "
-                                "it natively and faster, else fp32; fp16 only on CUDA, CPU uses bf16; int8: "
-                                "training in fp32, validation with the int8 tower).")
+                                "it natively and faster, else int8 where that measures faster on the CPU, else "
+                                "fp32; fp16 only on CUDA, CPU uses bf16; int8: training in fp32, validation with "
+                                "the int8 tower).")
     quantization: str = _f("none", "Load Hugging Face backbones in none | 8bit | 4bit (bitsandbytes).")
     lora_rank: int = _f(0, "LoRA rank for Hugging Face backbones (0: frozen backbone, no adapter).")
     lora_alpha: int = _f(16, "LoRA alpha.")

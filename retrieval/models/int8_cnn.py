@@ -70,13 +70,13 @@ class Int8Conv1d(nn.Module):
         scale = max(high - low, 1e-6) / 255
         weight = conv.weight.detach()
         weight_scale = (weight.abs().amax(dim=(1, 2)) / 127).clamp(min=1e-12).double()
+        zero = torch.zeros(len(weight_scale), dtype=torch.long)  # symmetric: per-channel zero points 0
         with warnings.catch_warnings():  # torch 2.13 calls quantised tensors deprecated (see int8_supported)
             warnings.simplefilter("ignore")
             self.conv = QuantizedConv1d(conv.in_channels, conv.out_channels, conv.kernel_size[0], stride=conv.stride,
                                         padding=conv.padding, dilation=conv.dilation)
-            self.conv.set_weight_bias(torch.quantize_per_channel(weight, weight_scale, torch.zeros_like(weight_scale,
-                                                                                                        dtype=torch.long),
-                                                                 0, torch.qint8), conv.bias.detach())
+            weight = torch.quantize_per_channel(weight, weight_scale, zero, 0, torch.qint8)
+            self.conv.set_weight_bias(weight, conv.bias.detach())
         self.conv.scale, self.conv.zero_point = scale, int(round(-low / scale))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -107,13 +107,13 @@ def output_ranges(cnn: CompactCNN, batches) -> dict[str, list[float]]:
         return hook
 
     handles = [m.register_forward_hook(observer(name)) for name, m in _observed(cnn).items()]
+    was_training = cnn.training
+    cnn.eval()
     try:
-        was_training = cnn.training
-        cnn.eval()
         for tokens in batches:
             cnn(tokens)
-        cnn.train(was_training)
     finally:
+        cnn.train(was_training)
         for handle in handles:
             handle.remove()
     return ranges

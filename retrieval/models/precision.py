@@ -196,7 +196,7 @@ def measured_seconds(cpu: Processor, kind: str) -> dict[str, float]:
     path = cache_dir() / "precision" / f"{key}.json"
     saved = read_json(path)
     seconds = {k: saved[f"{k}_seconds"] for k in ("fp32", kind) if isinstance(saved.get(f"{k}_seconds"), (int, float))}
-    if len(seconds) < len({"fp32", kind}):
+    if len(seconds) < 2:
         seconds = {k: _time_workload(k) for k in ("fp32", kind)}
         write_json(path, {**saved, "processor": str(cpu), "torch": torch.__version__,
                           **{f"{k}_seconds": v for k, v in seconds.items()}})

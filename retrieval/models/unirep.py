@@ -26,6 +26,8 @@ from retrieval.models.batching import token_batches
 _ALPHABET = "-MRHKDESTNQCUGPAVIFYWLO"
 _CODES = {a: i for i, a in enumerate(_ALPHABET)} | {"X": 23, "Z": 23, "B": 23, "J": 23}
 START = 24
+
+
 def weights_file(size: int = 256) -> Path:
     """The installed package's weights of the ``size`` model.
 
