@@ -54,15 +54,15 @@ def cache_entries() -> list[CacheEntry]:
                 groups.setdefault((kind, _base(item)), []).append(item)
     entries = [CacheEntry(kind, paths, *_size_and_time(paths)) for (kind, _), paths in groups.items()]
     defaults = set(default_entries())
-    for entry in entries:  # a default folder's items are all defaults (the backbone digests)
+    for entry in entries:  # a default folder's items are all defaults
         entry.default = bool(defaults & {entry.path, *entry.path.parents})
     return sorted(entries, key=lambda e: -e.size)
 
 
 def default_entries() -> list[Path]:
     """The entries the default pipeline reads: the shipped model's GO index, its lender table,
-    protein embeddings and int8 ranges, the search database of the shipped references, and the
-    backbone digests."""
+    protein embeddings and int8 ranges, and the search database of the shipped references (the
+    shipped text tower records its backbone's digest, so no backbone digest is among them)."""
     from retrieval.config import AnnotateConfig
     from retrieval.embedding_store import EmbeddingStore
     from retrieval.homology import HomologySearch, SearchSettings
@@ -76,7 +76,7 @@ def default_entries() -> list[Path]:
     model = RetrievalModel.from_pretrained(None)
     meaning = shipped_meaning_digest()
     references = [r["fingerprint"] for r in shipped_manifest().get("references", [])]
-    paths = [root / f"go-index-{model.text_encoder.fingerprint()}", root / "backbone-digests",
+    paths = [root / f"go-index-{model.text_encoder.fingerprint()}",
              EmbeddingStore.file(root / "proteins", model.protein_encoder.cache_key(AnnotateConfig().precision)),
              root / "lenders" / f"{table_key(meaning, meaning, references)}.npz",
              ranges_path(model.protein_encoder.fingerprint())]

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,17 @@ class SearchDatabase:
         tag = f"-s{MMSEQS_SENSITIVITY[settings.sensitivity]}" if searcher == "mmseqs" else ""
         self.folder = cache_dir() / "search" / f"{searcher}{tag}-{digest.hexdigest()[:16]}"
         self._targets: pd.DataFrame | None = None
+        self._building: Future | None = None
+
+    def prepare(self) -> None:
+        """Start building the database in a background thread if it is not built yet; :meth:`path`
+        waits for it. The build (MMseqs2's index: 15 s for the shipped references) is mostly the
+        tool's own process, so it overlaps the caller's loading instead of following it. The thread
+        is joined at interpreter exit, so an interrupted caller still leaves a whole database or none."""
+        if self._building is None and not (self.folder / "done").is_file():
+            pool = ThreadPoolExecutor(1, thread_name_prefix="search-database")
+            self._building = pool.submit(self._build)
+            pool.shutdown(wait=False)
 
     @property
     def targets(self) -> pd.DataFrame:
@@ -120,7 +132,13 @@ class SearchDatabase:
         return self._targets
 
     def path(self) -> Path:
-        """The tool's database, built atomically on first use."""
+        """The tool's database, built atomically on first use (or by :meth:`prepare`'s thread)."""
+        if self._building is not None:
+            building, self._building = self._building, None
+            return building.result()  # the build's own error, if it failed
+        return self._build()
+
+    def _build(self) -> Path:
         db = self.folder / ("db.dmnd" if self.searcher == "diamond" else "db")
         if (self.folder / "done").is_file():
             return db
@@ -312,6 +330,12 @@ class HomologySearch:
         knobs = ", ".join(f"{k} {v}" for k, v in self.settings_described())
         return " ".join(filter(None, (self.searcher, tool_version(self.searcher, self.executable),
                                       f"({knobs})" if knobs else "")))
+
+    def prepare(self) -> None:
+        """Start building the search database in the background if it is new (see
+        :meth:`SearchDatabase.prepare`)."""
+        if self.database is not None and self.references:
+            self.database.prepare()
 
     def hits(self, records: list[ProteinRecord], u: np.ndarray | None = None) -> list[pd.DataFrame]:
         """Hits of the records on each reference (``u``: their protein-tower vectors, for embeddings)."""

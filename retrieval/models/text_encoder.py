@@ -65,16 +65,19 @@ class TextEncoder(nn.Module):
     """Embeds function texts into L2-normalised vectors; see the module docstring."""
 
     def __init__(self, config: TextEncoderConfig, known_terms: list[str] | None = None,
-                 backbone: nn.Module | None = None, tokenizer=None, lazy: bool = False):
+                 backbone: nn.Module | None = None, tokenizer=None, lazy: bool = False,
+                 recorded_digest: str | None = None):
         super().__init__()
         self.config = config
-        # lazy: a frozen backbone in a local folder whose weights were hashed before is loaded only
-        # when a text is embedded. Annotating with a prebuilt index embeds none, and loading
-        # transformers and MiniLM was about 5 s of every annotate's start.
+        # lazy: a frozen backbone in a local folder whose weights' digest is known is loaded only
+        # when a text is embedded, and checked against that digest then. Annotating with a prebuilt
+        # index embeds none, and loading transformers and MiniLM was about 5 s of every annotate's
+        # start. The digest is the one hashed from these files before (cached by their stamp), else
+        # ``recorded_digest``, the one the tower was saved with: a first run then loads no backbone.
         folder = local_backbone_folder(config.backbone) if lazy and backbone is None and not config.adapter \
             and config.quantization == "none" else None
         digest_path = _digest_path(folder) if folder is not None else None
-        digest = _cached_digest(digest_path) if digest_path is not None else None
+        digest = (_cached_digest(digest_path) or recorded_digest) if digest_path is not None else None
         self._lazy_backbone = digest is not None
         if self._lazy_backbone:
             self._backbone_digest = digest
@@ -117,8 +120,9 @@ class TextEncoder(nn.Module):
         the digest the fingerprint was made with."""
         backbone, tokenizer = load_backbone(self.config.backbone, self.config.quantization)
         if module_digest(backbone) != self._backbone_digest:
-            raise InputError(f"backbone {self.config.backbone}: its weights changed since this tower's "
-                             "fingerprint was taken; load the model again")
+            raise InputError(f"backbone {self.config.backbone}: its weights are not those this tower's "
+                             "fingerprint was made with (changed since it was loaded, or not the backbone it was "
+                             "saved with)")
         self._lazy_backbone = False
         self.backbone, self.tokenizer = backbone.to(self.feature_mean.device).train(self.training), tokenizer
 
@@ -225,14 +229,15 @@ class TextEncoder(nn.Module):
         (folder / TERMS_FILE).write_text("".join(f"{t}\n" for t in self.known_terms))
         if self.config.adapter:
             self.backbone.save_pretrained(str(folder / ADAPTER_DIR))
-        return write_folder(folder, self.config, self._saved_tensors(), self.fingerprint())
+        return write_folder(folder, self.config, self._saved_tensors(), self.fingerprint(),
+                            backbone_digest=self._backbone_digest)
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> "TextEncoder":
-        config, tensors, _ = read_folder(folder, TextEncoderConfig)
+        config, tensors, meta = read_folder(folder, TextEncoderConfig)
         terms_path = Path(folder) / TERMS_FILE
         known = terms_path.read_text().split() if terms_path.exists() else []
-        model = cls(config, known_terms=known, lazy=True)
+        model = cls(config, known_terms=known, lazy=True, recorded_digest=meta.get("backbone_digest"))
         if config.adapter:
             model.backbone = load_adapter(model.backbone, Path(folder) / ADAPTER_DIR)
         load_head(model, tensors, folder)

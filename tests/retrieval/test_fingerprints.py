@@ -1,4 +1,5 @@
 """Fingerprints hash content: one changed backbone weight or reference sequence is refused."""
+import json
 import shutil
 
 import pandas as pd
@@ -131,17 +132,38 @@ def test_a_saved_text_tower_loads_its_backbone_only_to_embed_and_checks_its_weig
 
     backbone, _, tower = tower_on_a_copied_backbone(tiny_bert_dir, tiny_model, tmp_path)
     tower.eval().save_pretrained(tmp_path / "text")
-    eager = TextEncoder.from_pretrained(tmp_path / "text")  # these files were never hashed: loaded now
-    lazy = TextEncoder.from_pretrained(tmp_path / "text")
-    assert "backbone" in eager._modules and "backbone" not in lazy._modules
-    assert lazy.fingerprint() == eager.fingerprint() == tower.fingerprint()
+    meta = json.loads((tmp_path / "text" / "config.json").read_text())
+    assert meta["backbone_digest"] == tower._backbone_digest
+    lazy = TextEncoder.from_pretrained(tmp_path / "text")  # never hashed here: the saved digest stands in
+    assert "backbone" in tower._modules and "backbone" not in lazy._modules
+    assert lazy.fingerprint() == tower.fingerprint()
     texts = ["binds heme", "kinase activity"]
-    np.testing.assert_allclose(lazy.encode(texts, precision="fp32")[0], eager.encode(texts, precision="fp32")[0],
+    np.testing.assert_allclose(lazy.encode(texts, precision="fp32")[0], tower.encode(texts, precision="fp32")[0],
                                atol=1e-6)
     assert "backbone" in lazy._modules and not lazy.backbone.training
     stale = TextEncoder.from_pretrained(tmp_path / "text")
     one_weight_changed(backbone)  # after that tower was loaded: refused when it has to embed
-    with pytest.raises(InputError, match="weights changed"):
+    with pytest.raises(InputError, match="not those this tower's fingerprint was made with"):
         stale.encode(texts)
+    again = TextEncoder.from_pretrained(tmp_path / "text")  # not the backbone it was saved with: refused too
+    assert again.fingerprint() == tower.fingerprint()
+    with pytest.raises(InputError, match="not the backbone it was saved with"):
+        again.encode(texts)
+
+
+def test_a_text_tower_saved_without_its_backbone_digest_hashes_the_backbone_once(tiny_bert_dir, tiny_model,
+                                                                                 tmp_path):
+    from retrieval.models.text_encoder import TextEncoder
+
+    backbone, _, tower = tower_on_a_copied_backbone(tiny_bert_dir, tiny_model, tmp_path)
+    tower.eval().save_pretrained(tmp_path / "text")
+    meta = json.loads((tmp_path / "text" / "config.json").read_text())
+    del meta["backbone_digest"]  # as in folders saved before the digest was recorded
+    (tmp_path / "text" / "config.json").write_text(json.dumps(meta))
+    eager = TextEncoder.from_pretrained(tmp_path / "text")  # these files were never hashed: loaded now
+    lazy = TextEncoder.from_pretrained(tmp_path / "text")  # hashed by the first load
+    assert "backbone" in eager._modules and "backbone" not in lazy._modules
+    assert lazy.fingerprint() == eager.fingerprint() == tower.fingerprint()
+    one_weight_changed(backbone)
     again = TextEncoder.from_pretrained(tmp_path / "text")  # the changed files are hashed again
     assert "backbone" in again._modules and again.fingerprint() != tower.fingerprint()

@@ -222,6 +222,37 @@ def test_one_search_of_pooled_references_splits_the_hits_by_reference(toy_ontolo
     assert built == []
 
 
+@pytest.mark.parametrize("tool", TOOLS)
+def test_a_new_database_builds_in_the_background_and_the_search_waits_for_it(reference, tmp_path, tool,
+                                                                             monkeypatch):
+    import retrieval.homology.search as search_module
+
+    settings = SearchSettings(searcher=tool, sensitivity="fast", threads=1)
+    queries = [ProteinRecord("q2", SEQS["R2"][3:]), ProteinRecord("q3", SEQS["R3"][3:])]
+    monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path / "built-in-line"))
+    expected = HomologySearch([reference], settings).hits(queries)[0]
+    monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path / "built-aside"))
+    search = HomologySearch([reference], settings)
+    search.prepare()
+    assert search.database._building is not None
+    pd.testing.assert_frame_equal(search.hits(queries)[0], expected)
+    assert search.database._building is None and (search.database.folder / "done").is_file()
+    again = HomologySearch([reference], settings)
+    again.prepare()  # built: nothing to do
+    assert again.database._building is None
+
+    def broken(command):
+        raise InputError(f"{command[1]} failed: out of disk")
+
+    monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path / "failing"))
+    monkeypatch.setattr(search_module, "run_tool", broken)
+    failing = HomologySearch([reference], settings)
+    failing.prepare()
+    with pytest.raises(InputError, match="failed: out of disk"):  # the thread's error, where the search needs it
+        failing.hits(queries)
+    assert not failing.database.folder.exists() and not list(failing.database.folder.parent.iterdir())
+
+
 def test_embedding_fallback_finds_nearest_vectors():
     ref = np.eye(3, dtype=np.float32)
     hits = embedding_search(ref, np.array(["a", "b", "c"], dtype=object), np.array([[0.1, 0.9, 0.0]], np.float32),
