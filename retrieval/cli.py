@@ -374,7 +374,8 @@ def _annotate_command():
             from retrieval.runners.ray import RayEngine
 
             runner = RayEngine(ray_config)
-        annotator = Annotator.from_pretrained(model, index_dir, references, search_tool, settings, force)
+        annotator = Annotator.from_pretrained(model, index_dir, references, search_tool, settings, force,
+                                              prepare_search=True)
         with tqdm(unit=" proteins", desc="annotating", disable=None) as bar:
             done = annotate_file(annotator, fasta, output, fmt, config, db, skip_invalid, resume, bar.update,
                                  runner, restart)

@@ -28,7 +28,7 @@ from index.errors import UNREADABLE, InputError, require_fingerprint
 from index.vector_index import FunctionIndex
 from retrieval.feature_cache import cache_dir
 from retrieval.homology import HomologySource, annotated_rows
-from retrieval.stages.recall import Evidence
+from retrieval.stages.recall import Evidence, unique_sorted
 from retrieval.stages.rerank import FunctionVectors, Reranking
 
 LOG = logging.getLogger(__name__)
@@ -128,8 +128,8 @@ def lenders_of(rows: np.ndarray, unseen: np.ndarray, nearest: NearestAnnotated) 
     qi, qj = np.nonzero(unseen)
     neighbours, weights = nearest.lookup(rows[qi, qj])
     keep = weights > 0
-    keys = np.unique(np.repeat(qi, neighbours.shape[1]).reshape(neighbours.shape)[keep] * nearest.n_lenders
-                     + neighbours[keep])
+    keys = unique_sorted(np.repeat(qi, neighbours.shape[1]).reshape(neighbours.shape)[keep] * nearest.n_lenders
+                         + neighbours[keep])
     protein, row = np.divmod(keys, nearest.n_lenders) if nearest.n_lenders else (keys, keys)
     return rows_per_protein(protein, row, len(rows))
 

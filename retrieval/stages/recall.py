@@ -23,6 +23,13 @@ class Evidence:
     ref_col: np.ndarray  # catalogue row -> reference term column (-1: the reference lacks the term)
 
 
+def unique_sorted(keys: np.ndarray) -> np.ndarray:
+    """``np.unique`` of integer keys, by one sort: numpy 2's hashing ``np.unique`` took 6 times as long
+    on the half million (protein, row) keys of a chunk."""
+    keys = np.sort(keys)
+    return keys[np.concatenate(([True], keys[1:] != keys[:-1]))] if len(keys) else keys
+
+
 def merge_candidates(recall_rows: np.ndarray, extra: list[np.ndarray] | None) -> np.ndarray:
     """Per protein, the recall rows followed by the extra rows not already recalled (ascending, each
     once); padded with -1. One sort of (protein, row) keys for the whole chunk: a set difference per
@@ -33,9 +40,10 @@ def merge_candidates(recall_rows: np.ndarray, extra: list[np.ndarray] | None) ->
     more = np.concatenate([np.asarray(m, dtype=np.int64).ravel() for m in extra])
     span = int(max(recall_rows.max(initial=-1), more.max(initial=-1))) + 1
     owner = np.repeat(np.arange(n, dtype=np.int64), [np.size(m) for m in extra])
-    keys = np.unique(owner * span + more)
-    taken = (np.arange(n, dtype=np.int64)[:, None] * span + recall_rows)[recalled]
-    keys = keys[~np.isin(keys, taken)]
+    keys = unique_sorted(owner * span + more)
+    taken = np.sort((np.arange(n, dtype=np.int64)[:, None] * span + recall_rows)[recalled])
+    at = np.minimum(np.searchsorted(taken, keys), max(len(taken) - 1, 0))
+    keys = keys[taken[at] != keys] if len(taken) else keys
     owner, rows = keys // span, keys % span
     n_recalled, n_extra = recalled.sum(axis=1), np.bincount(owner, minlength=n)
     out = np.full((n, int((n_recalled + n_extra).max(initial=0))), -1, dtype=np.int64)

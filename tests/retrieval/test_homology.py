@@ -756,3 +756,11 @@ def test_merged_candidates_equal_a_set_difference_per_protein(seed):
     recall_rows = np.where(rng.random((n, k)) < 0.2, -1, recall_rows)  # padding, also before real rows
     extra = [rng.integers(0, 30, int(rng.integers(0, 8))) for _ in range(n)]  # repeats and recalled rows too
     np.testing.assert_array_equal(merge_candidates(recall_rows, extra), _merge_one_by_one(recall_rows, extra))
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 50, 5000])
+def test_unique_sorted_equals_numpys_unique(size):
+    from retrieval.stages.recall import unique_sorted
+
+    keys = np.random.default_rng(size).integers(0, max(size // 3, 1), size).astype(np.int64)
+    np.testing.assert_array_equal(unique_sorted(keys), np.unique(keys))
