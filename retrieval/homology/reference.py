@@ -143,9 +143,12 @@ class Reference:
     def aspect_labels(self) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
         """What every transfer needs, computed once per reference: the labels as float64, which
         aspects each protein is annotated in (proteins x aspects) and each term's aspect column."""
-        in_aspect = sp.csr_matrix(np.stack([annotated for _, _, annotated in self._aspect_blocks], axis=1)
-                                  .astype(np.float64))
-        return self.labels.astype(np.float64), in_aspect, pd.Index(pd.unique(self.aspects)).get_indexer(self.aspects)
+        col_aspect = pd.Index(pd.unique(self.aspects)).get_indexer(self.aspects)
+        labels = sp.csr_matrix(self.labels)
+        # from the stored entries' columns: slicing the columns per aspect took 0.14 s per reference
+        in_aspect = np.zeros((labels.shape[0], int(col_aspect.max(initial=-1)) + 1))
+        in_aspect[np.repeat(np.arange(labels.shape[0]), np.diff(labels.indptr)), col_aspect[labels.indices]] = 1.0
+        return labels.astype(np.float64), sp.csr_matrix(in_aspect), col_aspect
 
     @cached_property
     def id_index(self) -> pd.Index:

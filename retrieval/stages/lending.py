@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -52,10 +53,15 @@ class NearestAnnotated:
         self.queries, self.n_lenders = queries, len(pool)
         self.pool = np.flatnonzero(np.asarray(annotated, dtype=bool))
         self.k = min(k, len(self.pool))
-        self._unit = torch.from_numpy(_unit(np.asarray(pool, dtype=np.float32)[self.pool]))
+        self._pool_vectors = pool
         self.rows = np.full((len(queries), self.k), -1, dtype=np.int64)
         self.weights = np.zeros((len(queries), self.k), dtype=np.float32)
         self._found = np.zeros(len(queries), dtype=bool)
+
+    @cached_property
+    def _unit(self) -> torch.Tensor:
+        """The lenders' unit vectors, made when rows are first looked up (a saved table needs none)."""
+        return torch.from_numpy(_unit(np.asarray(self._pool_vectors, dtype=np.float32)[self.pool]))
 
     def lookup(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Lender rows (len(rows), k) (-1: none) and weights summing to 1 (all 0: none) of ``rows``."""

@@ -764,3 +764,13 @@ def test_unique_sorted_equals_numpys_unique(size):
 
     keys = np.random.default_rng(size).integers(0, max(size // 3, 1), size).astype(np.int64)
     np.testing.assert_array_equal(unique_sorted(keys), np.unique(keys))
+
+
+def test_which_aspects_each_reference_protein_is_annotated_in(reference):
+    labels, in_aspect, col_aspect = reference.aspect_labels
+    dense = reference.labels.toarray() != 0
+    aspects = list(pd.unique(reference.aspects))
+    expected = np.stack([dense[:, np.asarray(reference.aspects) == a].any(axis=1) for a in aspects], axis=1)
+    np.testing.assert_array_equal(in_aspect.toarray(), expected.astype(float))
+    np.testing.assert_array_equal(col_aspect, [aspects.index(a) for a in reference.aspects])
+    np.testing.assert_array_equal(labels.toarray(), reference.labels.toarray())
