@@ -374,8 +374,9 @@ def _annotate_command():
             from retrieval.runners.ray import RayEngine
 
             runner = RayEngine(ray_config)
+        # Ray's workers search, each with its own annotator: the driver's would build a database unused
         annotator = Annotator.from_pretrained(model, index_dir, references, search_tool, settings, force,
-                                              prepare_search=True)
+                                              prepare_search=runner is None)
         with tqdm(unit=" proteins", desc="annotating", disable=None) as bar:
             done = annotate_file(annotator, fasta, output, fmt, config, db, skip_invalid, resume, bar.update,
                                  runner, restart)
