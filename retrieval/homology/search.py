@@ -11,21 +11,24 @@ and coverage in percent and bitscores on the same BLOSUM62 scale, which the tran
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from index.atomic import atomic_folder
-from index.errors import InputError
+from index.errors import InputError, RunFailed
 from index.textio import hash_file
 from retrieval.feature_cache import cache_dir
 from retrieval.homology.reference import Reference, read_sequences
@@ -75,12 +78,23 @@ def resolve_searcher(settings: SearchSettings, executable: str | None = None) ->
     return "embedding", None
 
 
-def run_tool(command: list[str]) -> None:
-    try:
-        subprocess.run(command, check=True, capture_output=True, text=True)
-    except subprocess.CalledProcessError as err:
-        message = (err.stderr or err.stdout or "").strip().splitlines()
-        raise InputError(f"{Path(command[0]).name} {command[1]} failed: {' '.join(message[-3:])[:300]}") from None
+def run_tool(command: list[str], stop: threading.Event | None = None) -> None:
+    """Run a search tool. With ``stop``, it runs in a process group of its own (MMseqs2 runs its steps
+    as child processes), killed whole when ``stop`` is set; then :class:`RunFailed` is raised."""
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=stop is not None) as tool:
+        while True:
+            try:
+                out, err = tool.communicate(timeout=None if stop is None else 0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if stop.is_set():
+                    os.killpg(tool.pid, signal.SIGKILL)
+                    tool.wait()
+                    raise RunFailed(f"{Path(command[0]).name} {command[1]} stopped") from None
+    if tool.returncode:
+        message = (err or out or "").strip().splitlines()
+        raise InputError(f"{Path(command[0]).name} {command[1]} failed: {' '.join(message[-3:])[:300]}")
 
 
 def tool_version(searcher: str, executable: str | None) -> str:
@@ -115,12 +129,23 @@ class SearchDatabase:
     def prepare(self) -> None:
         """Start building the database in a background thread if it is not built yet; :meth:`path`
         waits for it. The build (MMseqs2's index: 15 s for the shipped references) is mostly the
-        tool's own process, so it overlaps the caller's loading instead of following it. The thread
-        is joined at interpreter exit, so an interrupted caller still leaves a whole database or none."""
-        if self._building is None and not (self.folder / "done").is_file():
-            pool = ThreadPoolExecutor(1, thread_name_prefix="search-database")
-            self._building = pool.submit(self._build)
-            pool.shutdown(wait=False)
+        tool's own process, so it overlaps the caller's loading instead of following it. A program
+        that exits before it is done (bad input, say) stops it at exit: the tool is killed and its
+        temporary folder removed, so the exit is not held up and no half-built database is left."""
+        if self._building is not None or (self.folder / "done").is_file():
+            return
+        building, stop = Future(), threading.Event()
+
+        def build():
+            try:
+                building.set_result(self._build(stop))
+            except BaseException as err:  # noqa: BLE001 - handed to whoever waits in path()
+                building.set_exception(err)
+
+        thread = threading.Thread(target=build, name="search-database", daemon=True)
+        thread.start()
+        atexit.register(_stop_at_exit, stop, thread)
+        self._building = building
 
     @property
     def targets(self) -> pd.DataFrame:
@@ -138,7 +163,7 @@ class SearchDatabase:
             return building.result()  # the build's own error, if it failed
         return self._build()
 
-    def _build(self) -> Path:
+    def _build(self, stop: threading.Event | None = None) -> Path:
         db = self.folder / ("db.dmnd" if self.searcher == "diamond" else "db")
         if (self.folder / "done").is_file():
             return db
@@ -150,12 +175,12 @@ class SearchDatabase:
             fasta = tmp / "targets.fasta"
             fasta.write_text("".join(f">{k}\n{s}\n" for k, s in sequences.items()))
             if self.searcher == "diamond":
-                run_tool([self.executable, "makedb", "--in", str(fasta), "-d", str(tmp / "db.dmnd"), "--quiet"])
+                run_tool([self.executable, "makedb", "--in", str(fasta), "-d", str(tmp / "db.dmnd"), "--quiet"], stop)
             else:
-                run_tool([self.executable, "createdb", str(fasta), str(tmp / "db"), "-v", "1"])
+                run_tool([self.executable, "createdb", str(fasta), str(tmp / "db"), "-v", "1"], stop)
                 run_tool([self.executable, "createindex", str(tmp / "db"), str(tmp / "work"), "-s",
                           str(MMSEQS_SENSITIVITY[self.settings.sensitivity]), "--threads",
-                          str(self.settings.threads), "-v", "1"])
+                          str(self.settings.threads), "-v", "1"], stop)
                 shutil.rmtree(tmp / "work", ignore_errors=True)
             fasta.unlink()
             (tmp / "done").write_text("")
@@ -206,6 +231,12 @@ class SearchDatabase:
             own = own[own.groupby("query", sort=False).cumcount() < self.settings.max_targets]
             out.append(own[HIT_COLUMNS].reset_index(drop=True))
         return out
+
+
+def _stop_at_exit(stop: threading.Event, thread: threading.Thread) -> None:
+    """At interpreter exit: stop a database build nobody waited for, and let it clean up."""
+    stop.set()
+    thread.join()
 
 
 def diamond_blastp(executable: str, db: Path, queries: Path, tmp: Path, settings: SearchSettings,

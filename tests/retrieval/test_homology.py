@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -241,7 +243,7 @@ def test_a_new_database_builds_in_the_background_and_the_search_waits_for_it(ref
     again.prepare()  # built: nothing to do
     assert again.database._building is None
 
-    def broken(command):
+    def broken(command, stop=None):
         raise InputError(f"{command[1]} failed: out of disk")
 
     monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path / "failing"))
@@ -251,6 +253,45 @@ def test_a_new_database_builds_in_the_background_and_the_search_waits_for_it(ref
     with pytest.raises(InputError, match="failed: out of disk"):  # the thread's error, where the search needs it
         failing.hits(queries)
     assert not failing.database.folder.exists() and not list(failing.database.folder.parent.iterdir())
+
+
+def test_a_tool_is_killed_when_its_stop_is_set():
+    import threading
+    import time
+
+    from index.errors import RunFailed
+    from retrieval.homology.search import run_tool
+
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    start = time.perf_counter()
+    with pytest.raises(RunFailed, match="sleep 30 stopped"):
+        run_tool(["sleep", "30"], stop)
+    assert time.perf_counter() - start < 5
+    with pytest.raises(InputError, match="false.*failed"):
+        run_tool(["false", "x"])
+
+
+def test_a_program_that_exits_during_a_database_build_stops_it_and_leaves_nothing(reference, tmp_path):
+    """Bad input found while the database builds aside: the exit is not held up by the build."""
+    import subprocess
+    import sys
+    import time
+
+    tool = tmp_path / "slow-mmseqs"
+    tool.write_text("#!/bin/sh\nif [ \"$1\" = createindex ]; then sleep 60; fi\nmkdir -p \"$3\"; touch \"$3\"\n")
+    tool.chmod(0o755)
+    script = (f"import sys\nfrom retrieval.homology import Reference, SearchSettings\n"
+              f"from retrieval.homology.search import SearchDatabase\n"
+              f"db = SearchDatabase([Reference.load({str(reference.folder)!r})], 'mmseqs', {str(tool)!r}, "
+              f"SearchSettings(searcher='mmseqs', threads=1))\n"
+              f"db.prepare()\nimport time; time.sleep(1)\nsys.exit('bad input')\n")
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=50,
+                          env={**os.environ, "PROT_RETRIEVE_CACHE": str(tmp_path / "cache")})
+    assert done.returncode == 1 and "bad input" in done.stderr
+    assert time.perf_counter() - start < 30  # not the 60 s the tool would take
+    assert not list((tmp_path / "cache" / "search").iterdir())  # no database, no temporary folder
 
 
 def test_embedding_fallback_finds_nearest_vectors():
