@@ -110,7 +110,7 @@ class Annotator:
             force: see :class:`Annotator`.
             prepare_search: a search database not built yet (a first run) starts building in the
                 background while the rest loads, instead of when the first proteins are searched
-                (``prot-retrieve annotate`` does this: its first run 3-5 s sooner).
+                (``prot-retrieve annotate`` does: docs/benchmarks.md, "The first run, stop 29").
         """
         from retrieval.indexing import default_index
         from retrieval.models.precision import resolve_precision
