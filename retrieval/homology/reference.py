@@ -144,11 +144,12 @@ class Reference:
         """What every transfer needs, computed once per reference: the labels as float64, which
         aspects each protein is annotated in (proteins x aspects) and each term's aspect column."""
         col_aspect = pd.Index(pd.unique(self.aspects)).get_indexer(self.aspects)
-        labels = sp.csr_matrix(self.labels)
-        # from the stored entries' columns: slicing the columns per aspect took 0.14 s per reference
-        in_aspect = np.zeros((labels.shape[0], int(col_aspect.max(initial=-1)) + 1))
-        in_aspect[np.repeat(np.arange(labels.shape[0]), np.diff(labels.indptr)), col_aspect[labels.indices]] = 1.0
-        return labels.astype(np.float64), sp.csr_matrix(in_aspect), col_aspect
+        stored = sp.csr_matrix(self.labels)
+        # ones on the stored entries, sharing their indices (astype copied them: 0.1 s per reference)
+        y = sp.csr_matrix((np.ones(stored.nnz), stored.indices, stored.indptr), shape=stored.shape)
+        # entries per (protein, aspect): slicing the columns per aspect took 0.14 s per reference
+        per_aspect = y @ np.eye(int(col_aspect.max(initial=-1)) + 1)[col_aspect]
+        return y, sp.csr_matrix((per_aspect > 0).astype(np.float64)), col_aspect
 
     @cached_property
     def id_index(self) -> pd.Index:
