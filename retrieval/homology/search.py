@@ -365,7 +365,7 @@ class HomologySearch:
     def prepare(self) -> None:
         """Start building the search database in the background if it is new (see
         :meth:`SearchDatabase.prepare`)."""
-        if self.database is not None and self.references:
+        if self.database is not None and self.references:  # no references: nothing is ever searched
             self.database.prepare()
 
     def hits(self, records: list[ProteinRecord], u: np.ndarray | None = None) -> list[pd.DataFrame]:

@@ -41,9 +41,8 @@ def merge_candidates(recall_rows: np.ndarray, extra: list[np.ndarray] | None) ->
     span = int(max(recall_rows.max(initial=-1), more.max(initial=-1))) + 1
     owner = np.repeat(np.arange(n, dtype=np.int64), [np.size(m) for m in extra])
     keys = unique_sorted(owner * span + more)
-    taken = np.sort((np.arange(n, dtype=np.int64)[:, None] * span + recall_rows)[recalled])
-    at = np.minimum(np.searchsorted(taken, keys), max(len(taken) - 1, 0))
-    keys = keys[taken[at] != keys] if len(taken) else keys
+    taken = (np.arange(n, dtype=np.int64)[:, None] * span + recall_rows)[recalled]  # a top-k: distinct
+    keys = keys[~np.isin(keys, taken, assume_unique=True)]
     owner, rows = keys // span, keys % span
     n_recalled, n_extra = recalled.sum(axis=1), np.bincount(owner, minlength=n)
     out = np.full((n, int((n_recalled + n_extra).max(initial=0))), -1, dtype=np.int64)
