@@ -8,6 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from index.errors import InputError
+
 #: Size of the dense (closure x items) block max-propagated at a time.
 BLOCK_BYTES = 2e8
 
@@ -52,23 +54,33 @@ class Propagator:
 
         Processing the groups in order guarantees a child's score is final before it is pushed up.
         """
-        n_desc = np.diff(self.ancestors.T.tocsr().indptr)  # descendants incl. self
-        height = np.zeros(self.n_terms, dtype=np.int64)
-        # A child has strictly fewer descendants than its parent, so this order visits children first.
-        order = np.argsort(n_desc, kind="stable")
-        children_of = sp.csr_matrix((np.ones(len(self.child)), (self.parent, self.child)),
-                                    shape=(self.n_terms, self.n_terms))
-        for node in order:
-            kids = children_of.indices[children_of.indptr[node]:children_of.indptr[node + 1]]
-            if len(kids):
-                height[node] = height[kids].max() + 1
         levels = []
-        edge_height = height[self.child]
+        edge_height = self.heights()[self.child]
         for h in np.unique(edge_height):
             sel = np.flatnonzero(edge_height == h)
             sel = sel[np.argsort(self.parent[sel], kind="stable")]
             levels.append((self.child[sel], self.parent[sel]))
         return levels
+
+    def heights(self) -> np.ndarray:
+        """Each term's longest path down to a leaf (leaves = 0).
+
+        Relaxed over all edges at once, one pass per level of the DAG (about 15 for GO, against
+        a Python loop over 44,000 terms).
+        """
+        height = np.zeros(self.n_terms, dtype=np.int64)
+        if len(self.child) == 0:
+            return height
+        order = np.argsort(self.parent, kind="stable")
+        child, parent = self.child[order], self.parent[order]
+        starts = np.flatnonzero(np.r_[True, parent[1:] != parent[:-1]])
+        parents = parent[starts]
+        for _ in range(self.n_terms):
+            grown = np.maximum.reduceat(height[child] + 1, starts)
+            if np.array_equal(grown, height[parents]):
+                return height
+            height[parents] = grown
+        raise InputError("the ontology's edges form a cycle: is_a and part_of must make a DAG")
 
     def propagate_labels(self, labels: sp.spmatrix) -> sp.csr_matrix:
         """Close a boolean (items x terms) label matrix under the ancestor relation."""

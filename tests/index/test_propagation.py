@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from index.errors import InputError
 from index.propagation import Propagator
 
 
@@ -50,6 +51,23 @@ def test_max_propagate_matches_bruteforce_on_random_dags():
         # Parents never score below children afterwards.
         out = prop.max_propagate(scores)
         assert (out[:, parent] >= out[:, child]).all()
+
+
+def test_heights_are_longest_paths_to_a_leaf():
+    for seed in range(3):
+        n = 80
+        child, parent = random_dag(n, seed)
+        children = {t: [c for c, p in zip(child, parent) if p == t] for t in range(n)}
+        height = {}
+        for t in reversed(range(n)):  # a child has a higher index than its parents: visited first
+            height[t] = max((height[c] + 1 for c in children[t]), default=0)
+        np.testing.assert_array_equal(Propagator(n, child, parent).heights(), [height[t] for t in range(n)])
+    assert Propagator(3, np.array([], dtype=int), np.array([], dtype=int)).heights().tolist() == [0, 0, 0]
+
+
+def test_a_cycle_is_refused():
+    with pytest.raises(InputError, match="form a cycle"):
+        Propagator(3, np.array([0, 1, 2]), np.array([1, 2, 0]))
 
 
 def test_sparse_pairs_equal_dense_propagation():

@@ -86,6 +86,7 @@ def test_meaning_vectors_round_trip_8_bit_and_are_checked(tmp_path):
     assert cosine.min() > 0.999
     loaded = FunctionIndex.load(built.save(tmp_path / "idx"))
     np.testing.assert_array_equal(loaded.meaning, built.meaning)
+    np.testing.assert_array_equal(loaded.meaning, loaded.meaning_index.reconstruct_n(0, 50))  # decoded once, kept
     built.save(tmp_path / "again")
     assert (tmp_path / "idx" / "meaning.faiss").read_bytes() == (tmp_path / "again" / "meaning.faiss").read_bytes()
     assert FunctionIndex.build(xb, catalogue(50), "m").meaning is None  # an index without them
