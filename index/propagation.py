@@ -65,7 +65,7 @@ class Propagator:
     def heights(self) -> np.ndarray:
         """Each term's longest path down to a leaf (leaves = 0).
 
-        Relaxed over all edges at once, one pass per level of the DAG (about 15 for GO, against
+        Relaxed over all edges at once, one pass per level of the DAG (19 for GO, against
         a Python loop over 44,000 terms).
         """
         height = np.zeros(self.n_terms, dtype=np.int64)
