@@ -127,25 +127,31 @@ class SearchDatabase:
         self._building: Future | None = None
 
     def prepare(self) -> None:
-        """Start building the database in a background thread if it is not built yet; :meth:`path`
-        waits for it. The build (MMseqs2's index: 15 s for the shipped references) is mostly the
-        tool's own process, so it overlaps the caller's loading instead of following it. A program
-        that exits before it is done (bad input, say) stops it at exit: the tool is killed and its
-        temporary folder removed, so the exit is not held up and no half-built database is left."""
+        """Start building the database in a background thread if it is not built yet, and return
+        once its sequences are pooled (1–2 s for the shipped references); :meth:`path` waits for
+        the rest. The rest (MMseqs2's index: 15 s) is the tool's own process, so it overlaps the
+        caller's loading instead of following it. A program that exits before it is done (bad
+        input, say) stops it at exit: the tool is killed and its temporary folder removed, so the
+        exit is not held up and no half-built database is left."""
         if self._building is not None or (self.folder / "done").is_file():
             return
-        building, stop = Future(), threading.Event()
+        building, stop, written = Future(), threading.Event(), threading.Event()
 
         def build():
             try:
-                building.set_result(self._build(stop))
+                building.set_result(self._build(stop, written))
             except BaseException as err:  # noqa: BLE001 - handed to whoever waits in path()
                 building.set_exception(err)
+            finally:
+                written.set()
 
         thread = threading.Thread(target=build, name="search-database", daemon=True)
         thread.start()
         atexit.register(_stop_at_exit, stop, thread)
         self._building = building
+        # Pooling the sequences is Python: beside the caller's loading it held the tool back (both
+        # share one interpreter lock), so the caller waits for it and the tool starts at once.
+        written.wait()
 
     @property
     def targets(self) -> pd.DataFrame:
@@ -163,7 +169,7 @@ class SearchDatabase:
             return building.result()  # the build's own error, if it failed
         return self._build()
 
-    def _build(self, stop: threading.Event | None = None) -> Path:
+    def _build(self, stop: threading.Event | None = None, written: threading.Event | None = None) -> Path:
         db = self.folder / ("db.dmnd" if self.searcher == "diamond" else "db")
         if (self.folder / "done").is_file():
             return db
@@ -174,6 +180,8 @@ class SearchDatabase:
                         len(sequences), self.folder)
             fasta = tmp / "targets.fasta"
             fasta.write_text("".join(f">{k}\n{s}\n" for k, s in sequences.items()))
+            if written is not None:
+                written.set()
             if self.searcher == "diamond":
                 run_tool([self.executable, "makedb", "--in", str(fasta), "-d", str(tmp / "db.dmnd"), "--quiet"], stop)
             else:

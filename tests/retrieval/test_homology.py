@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -253,6 +254,43 @@ def test_a_new_database_builds_in_the_background_and_the_search_waits_for_it(ref
     with pytest.raises(InputError, match="failed: out of disk"):  # the thread's error, where the search needs it
         failing.hits(queries)
     assert not failing.database.folder.exists() and not list(failing.database.folder.parent.iterdir())
+
+
+def test_prepare_returns_once_the_sequences_are_written_while_the_tool_builds(reference, tmp_path, monkeypatch):
+    """The pooling (Python) is not left to share the interpreter's lock with the caller's loading;
+    the tool's build is."""
+    import threading
+
+    import retrieval.homology.search as search_module
+    from retrieval.homology.search import SearchDatabase
+
+    release, pooled = threading.Event(), []
+
+    def slow_tool(command, stop=None):
+        if command[1] == "createdb":
+            pooled.extend(line[1:] for line in Path(command[2]).read_text().splitlines() if line.startswith(">"))
+        assert release.wait(10)
+
+    monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(search_module, "run_tool", slow_tool)
+    settings = SearchSettings(searcher="mmseqs", threads=1)
+    db = SearchDatabase([reference], "mmseqs", "mmseqs", settings)
+    db.prepare()
+    written = list((tmp_path / "cache" / "search").glob(".*.tmp/targets.fasta"))
+    assert len(written) == 1 and written[0].read_text().count(">") == len(reference.ids)
+    assert not db._building.done()  # the tool is still at work
+    release.set()
+    assert db.path().name == "db" and sorted(pooled) == sorted(reference.ids)
+
+    def unreadable(self, targets_path):
+        raise InputError("sequences.fasta: corrupt")
+
+    monkeypatch.setattr(SearchDatabase, "_pool", unreadable)
+    monkeypatch.setenv("PROT_RETRIEVE_CACHE", str(tmp_path / "failing"))
+    failing = SearchDatabase([reference], "mmseqs", "mmseqs", settings)
+    failing.prepare()  # returns: the pooling's own error is for the search
+    with pytest.raises(InputError, match="corrupt"):
+        failing.path()
 
 
 def test_a_tool_is_killed_when_its_stop_is_set():
