@@ -23,9 +23,8 @@ from pathlib import Path
 import click
 
 from machine import machine_line
+from search_settings import ReplayedHits  # the sibling script
 from retrieval.annotate import Annotator
-from retrieval.homology import HomologySearch
-from retrieval.homology.shipped import shipped_references
 from retrieval.io.fasta import read_fasta
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -51,16 +50,6 @@ def timed(step, repeats: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
-class GivenHits:
-    """Stands in for the annotator's search: the hits found before, so the rest is timed alone."""
-
-    def __init__(self, search: HomologySearch, hits):
-        self.references, self.searcher, self._hits = search.references, search.searcher, hits
-
-    def hits(self, records, u=None):
-        return self._hits
-
-
 @click.command()
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=str(DEFAULT_DATA), show_default=True)
 @click.option("--rate", type=click.FloatRange(min=1), default=250.0, show_default=True, help="Target proteins/s.")
@@ -78,7 +67,7 @@ def main(data, rate, repeats) -> None:
     tower = annotator.model.protein_encoder
     sequences = [r.sequence for r in records]
     rows.append(("protein tower", *timed(lambda: tower.encode(sequences, precision="auto"), repeats)))
-    annotator.homology = GivenHits(search, hits)
+    annotator.homology = ReplayedHits(search, hits)  # the rest timed alone
     annotator.protein_vectors(sequences, "auto")  # the tower's vectors kept in the cache, read from there below
     annotator.annotate(records[:8])  # the lender table and function vectors loaded before the rest is timed
     rows.append(("recall, re-rank, lending, propagation, selection (hits and vectors given)",
