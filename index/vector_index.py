@@ -172,7 +172,8 @@ class FunctionIndex:
         if catalogue.sha256() != config.get("catalogue_sha256"):
             raise InputError(f"{folder / TERMS_FILE}: does not match the catalogue the index was built from")
         tune(index, config.get("hnsw_ef_search", 128), config.get("ivf_nprobe", 32))
-        return cls(index, catalogue, config, _read_edges(folder / DAG_FILE, catalogue), *_read_meaning(folder, config))
+        edges = _read_edges(folder / DAG_FILE, catalogue)
+        return cls(index, catalogue, config, edges, *_read_meaning(folder, config))
 
     @classmethod
     def load_vectors(cls, folder: str | os.PathLike, catalogue: FunctionCatalogue, expected_fingerprint: str,

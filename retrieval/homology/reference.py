@@ -143,13 +143,13 @@ class Reference:
     def aspect_labels(self) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
         """What every transfer needs, computed once per reference: the labels as float64, which
         aspects each protein is annotated in (proteins x aspects) and each term's aspect column."""
-        col_aspect = pd.Index(pd.unique(self.aspects)).get_indexer(self.aspects)
         stored = sp.csr_matrix(self.labels)
         # ones on the stored entries, sharing their indices (astype copied them: 0.1 s per reference)
         y = sp.csr_matrix((np.ones(stored.nnz), stored.indices, stored.indptr), shape=stored.shape)
-        # entries per (protein, aspect): slicing the columns per aspect took 0.14 s per reference
-        per_aspect = y @ np.eye(int(col_aspect.max(initial=-1)) + 1)[col_aspect]
-        return y, sp.csr_matrix((per_aspect > 0).astype(np.float64)), col_aspect
+        # the aspect blocks' order is pd.unique's, as the columns below
+        in_aspect = np.stack([annotated for _, _, annotated in self._aspect_blocks], axis=1)
+        col_aspect = pd.Index(pd.unique(self.aspects)).get_indexer(self.aspects)
+        return y, sp.csr_matrix(in_aspect.astype(np.float64)), col_aspect
 
     @cached_property
     def id_index(self) -> pd.Index:
